@@ -1,0 +1,29 @@
+"""Wire formats shared by every layer: what travels on Ferry's topics and APIs.
+
+Each model carries a `schema_version` so that old messages in a topic stay readable
+after a change; readers accept every version they know.
+"""
+
+from app.contracts.runs import (
+    PipelineContext,
+    RunError,
+    RunRequest,
+    RunResult,
+    RunStatus,
+    Trigger,
+    Usage,
+)
+from app.contracts.spans import SpanEvent, SpanKind, SpanStatus
+
+__all__ = [
+    "PipelineContext",
+    "RunError",
+    "RunRequest",
+    "RunResult",
+    "RunStatus",
+    "SpanEvent",
+    "SpanKind",
+    "SpanStatus",
+    "Trigger",
+    "Usage",
+]

@@ -1,0 +1,127 @@
+"""Run requests and run results: the messages on `agent.<name>.requests` and `runs.results`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.observability.errors import ErrorCategory, FerryError
+
+#: Namespace of run ids derived from idempotency keys: the same key gives the same run.
+_RUN_ID_NAMESPACE = uuid.UUID("6f1c2a9e-3b7d-4f0a-9a51-0c6e2d7b8f41")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_id_for(agent: str, idempotency_key: str | None) -> str:
+    """A deterministic id for an idempotency key, a fresh one otherwise."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{agent}\x00{idempotency_key}"))
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Trigger(_Wire):
+    source: str = "api"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineContext(_Wire):
+    pipeline: str
+    stage: int = Field(ge=0)
+    root_run_id: str
+    parent_run_id: str | None = None
+
+
+class RunRequest(_Wire):
+    schema_version: Literal[1] = 1
+    run_id: str
+    agent: str
+    input: dict[str, Any]
+    tenant: str = "default"
+    trigger: Trigger = Field(default_factory=Trigger)
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    deployment: str | None = None
+    deadline: datetime | None = None
+    pipeline: PipelineContext | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def new(cls, agent: str, input: Any, **fields: Any) -> RunRequest:
+        """Build a request, wrapping a non-object input as `{"message": value}`."""
+        payload = input if isinstance(input, dict) else {"message": input}
+        run_id = fields.pop("run_id", None) or run_id_for(agent, fields.get("idempotency_key"))
+        return cls(run_id=run_id, agent=agent, input=payload, **fields)
+
+
+class RunStatus(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+
+
+class RunError(_Wire):
+    category: ErrorCategory
+    message: str
+    retryable: bool = False
+
+    @classmethod
+    def from_exception(cls, exc: FerryError) -> RunError:
+        return cls(category=exc.category, message=exc.message, retryable=exc.retryable)
+
+
+class Usage(BaseModel):
+    """Tokens and cost of a run or of one LLM call. Mutable: the run loop adds to it.
+
+    `cost_usd` is None when any priced call had no known price: Ferry never reports a
+    made-up number.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = 0.0
+    llm_calls: int = 0
+    tool_calls: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_tokens += other.total_tokens
+        self.llm_calls += other.llm_calls
+        self.tool_calls += other.tool_calls
+        if self.cost_usd is None or other.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd += other.cost_usd
+
+
+class RunResult(_Wire):
+    schema_version: Literal[1] = 1
+    run_id: str
+    agent: str
+    status: RunStatus
+    output: Any = None
+    partial: bool = False
+    error: RunError | None = None
+    usage: Usage = Field(default_factory=Usage)
+    started_at: datetime
+    ended_at: datetime
+    duration_ms: float
+    tenant: str = "default"
+    deployment: str | None = None
+    trigger: Trigger = Field(default_factory=Trigger)
+    pipeline: PipelineContext | None = None
