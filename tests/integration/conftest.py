@@ -23,8 +23,11 @@ logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 @pytest.fixture(scope="session")
 def dev_stack() -> Iterator[DevStack]:
+    # `make test` names the folder so it can stop the stack even if pytest is killed.
     # Under /tmp with o+x so that PostgreSQL, run as the `postgres` user, can reach it.
-    home = Path(tempfile.mkdtemp(prefix="ferry-test-stack-"))
+    configured = os.environ.get("FERRY_TEST_STACK_HOME")
+    home = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="ferry-test-stack-"))
+    home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
     stack = DevStack(home)
     try:
