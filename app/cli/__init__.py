@@ -13,7 +13,10 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "app.cli.run",
+    "app.cli.lint",
     "app.cli.dev",
+    "app.cli.demo",
 )
 
 

@@ -1,0 +1,62 @@
+"""Agent projects: the Connic-compatible YAML format, its loader and its linter.
+
+    load_project(path) -> Project        raises ProjectError(.problems) on any error
+    lint_project(path) -> LintReport     never raises for project mistakes
+    select_tools(agent, input, context)  the tools one run may offer the LLM
+
+The format is described in docs/project-format.md.
+"""
+
+from app.spec.conditions import ConditionError, evaluate_condition, parse_condition
+from app.spec.config import ModelOverrides, ProjectConfig
+from app.spec.connectors import ConnectorSpec, KafkaConnectSpec, WebhookConnectorSpec
+from app.spec.lint import LintReport, lint_project
+from app.spec.loader import ProjectNotFoundError, load_project
+from app.spec.models import (
+    AgentSpec,
+    BudgetSpec,
+    ConcurrencySpec,
+    LLMAgentSpec,
+    RetryOptions,
+    SequentialAgentSpec,
+    ToolAgentSpec,
+    ToolEntry,
+)
+from app.spec.problems import Loc, Problem, ProjectError
+from app.spec.project import Project, select_tools
+from app.spec.tool_schema import ToolSchemaError, function_parameters, openai_tool_schema
+from app.spec.tooldef import ToolDef
+from app.spec.topics import TopicSpec
+
+__all__ = [
+    "AgentSpec",
+    "BudgetSpec",
+    "ConcurrencySpec",
+    "ConditionError",
+    "ConnectorSpec",
+    "KafkaConnectSpec",
+    "LLMAgentSpec",
+    "LintReport",
+    "Loc",
+    "ModelOverrides",
+    "Problem",
+    "Project",
+    "ProjectConfig",
+    "ProjectError",
+    "ProjectNotFoundError",
+    "RetryOptions",
+    "SequentialAgentSpec",
+    "ToolAgentSpec",
+    "ToolDef",
+    "ToolEntry",
+    "ToolSchemaError",
+    "TopicSpec",
+    "WebhookConnectorSpec",
+    "evaluate_condition",
+    "function_parameters",
+    "lint_project",
+    "load_project",
+    "openai_tool_schema",
+    "parse_condition",
+    "select_tools",
+]

@@ -1,0 +1,40 @@
+"""`ferry.yaml`: optional project-wide settings, today per-model cost and rate overrides.
+
+litellm knows list prices and nothing of a team's negotiated prices or provider quotas;
+these overrides let cost accounting and the scheduler's rate limits use the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ModelOverrides(BaseModel):
+    """Overrides for one litellm model string (e.g. `gemini/gemini-2.5-flash`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    input_cost_per_token: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    output_cost_per_token: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+class ProjectConfig(BaseModel):
+    """The parsed `ferry.yaml`; an absent file is the same as an empty one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    models: Mapping[str, ModelOverrides] = Field(default_factory=lambda: MappingProxyType({}))
+
+    @field_validator("models", mode="after")
+    @classmethod
+    def _freeze(cls, value: Mapping[str, Any]) -> Mapping[str, ModelOverrides]:
+        return MappingProxyType(dict(value))
+
+    def overrides_for(self, model: str) -> ModelOverrides | None:
+        return self.models.get(model)

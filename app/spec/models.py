@@ -1,0 +1,168 @@
+"""Agent specs: the typed, immutable form of one `agents/**/*.yaml` file after defaults merge.
+
+Field names are the YAML keys, so an error location is the key path a user wrote. The
+models ignore unknown keys (`extra="ignore"`) because the loader reports those itself as
+warnings with their file position; a pydantic error would lose the position and turn a
+harmless Connic-only key into a hard failure.
+
+The Connic keys follow `connic-composer-sdk`'s `AgentConfig`; the keys marked Ferry are
+ours (`tool_timeout`, `budget`, `isolation`, `on_timeout`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from app.spec.tooldef import ToolDef
+
+AGENT_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+MAX_TOOLS_PER_AGENT = 100
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RetryOptions(_Spec):
+    """How often and how patiently a failed LLM request or tool/sequential step is retried."""
+
+    attempts: int = Field(default=3, ge=1, le=10, description="Tries including the first.")
+    initial_delay: float = Field(default=10, ge=0, le=300, description="Seconds before the 2nd try.")
+    max_delay: int = Field(default=30, ge=1, le=300, description="Cap of one backoff wait, seconds.")
+    attempt_timeout: float = Field(
+        default=120, gt=0, allow_inf_nan=False,
+        description="Seconds one LLM request may take, capped by the run's remaining time.",
+    )
+
+
+class ConcurrencySpec(_Spec):
+    """Runs whose input has the same value at `key` never overlap."""
+
+    key: str = Field(min_length=1, description="Dot path into the run input.")
+    on_conflict: Literal["queue", "drop"] = Field(
+        default="queue", description="`queue` waits; `drop` ends the new run as cancelled."
+    )
+
+
+class BudgetSpec(_Spec):
+    """Ferry: per-run ceilings; a run that would pass one ends failed / budget_exceeded."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class ToolEntry(_Spec):
+    """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
+
+    In YAML an entry is either `module.func` or the one-key map `{module.func: condition}`.
+    """
+
+    ref: str = Field(min_length=1)
+    condition: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"ref": value}
+        if isinstance(value, ToolEntry):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("a tool must be a ref string or a one-key map {ref: condition}")
+        if "ref" in value and set(value) <= {"ref", "condition"}:
+            return value  # keyword construction: ToolEntry(ref=..., condition=...)
+        if len(value) != 1:
+            raise ValueError(f"a conditional tool must be a map with exactly one key (got {len(value)} keys)")
+        ref, condition = next(iter(value.items()))
+        if not isinstance(condition, str) or not condition.strip():
+            raise ValueError(f"the condition of tool {ref!r} must be a non-empty string")
+        return {"ref": str(ref), "condition": condition}
+
+
+class _AgentBase(_Spec):
+    version: Literal["1.0"]
+    name: str
+    description: str
+    max_iterations: int = Field(default=100, ge=1)
+    retry_options: RetryOptions = Field(default_factory=RetryOptions)
+    timeout: int | None = Field(default=None, ge=5, description="Seconds for the whole run.")
+    max_concurrent_runs: int = Field(default=1, ge=1)
+    # Ferry keys
+    tool_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    budget: BudgetSpec | None = None
+    isolation: Literal["inline", "process"] = "inline"
+    on_timeout: Literal["partial", "fail"] = "partial"
+
+    # Set by the loader once tool refs are resolved; not a YAML key.
+    _resolved_tools: tuple[ToolDef, ...] = PrivateAttr(default=())
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not AGENT_NAME_PATTERN.match(value):
+            raise ValueError(
+                "must be lowercase letters, digits and hyphens, starting and ending with a "
+                f"letter or digit (got {value!r})"
+            )
+        return value
+
+    @property
+    def resolved_tools(self) -> tuple[ToolDef, ...]:
+        """The agent's tools as callables, in declaration order (tool agents: their one tool)."""
+        return self._resolved_tools
+
+
+class LLMAgentSpec(_AgentBase):
+    type: Literal["llm"] = "llm"
+    model: str = Field(min_length=1, description="litellm model string, provider-prefixed.")
+    system_prompt: str = Field(min_length=1)
+    fallback_model: str | None = None
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
+    output_schema: str | None = None
+    concurrency: ConcurrencySpec | None = None
+
+
+class SequentialAgentSpec(_AgentBase):
+    type: Literal["sequential"] = "sequential"
+    agents: tuple[str, ...] = Field(min_length=1, description="Stage agent names, in order.")
+
+
+class ToolAgentSpec(_AgentBase):
+    type: Literal["tool"] = "tool"
+    tool_name: str = Field(min_length=1, description="`module.func`, called as func(payload=...).")
+    concurrency: ConcurrencySpec | None = None
+
+
+def _agent_type(value: Any) -> str:
+    """The union's tag: a missing `type` means an LLM agent, as in the YAML format."""
+    if isinstance(value, dict):
+        return str(value.get("type", "llm"))
+    return str(getattr(value, "type", "llm"))
+
+
+AgentSpec = Annotated[
+    Annotated[LLMAgentSpec, Tag("llm")]
+    | Annotated[SequentialAgentSpec, Tag("sequential")]
+    | Annotated[ToolAgentSpec, Tag("tool")],
+    Discriminator(_agent_type),
+]
+
+AGENT_CLASSES: dict[str, type[_AgentBase]] = {
+    "llm": LLMAgentSpec,
+    "sequential": SequentialAgentSpec,
+    "tool": ToolAgentSpec,
+}

@@ -1,0 +1,65 @@
+"""`Project`: everything loaded from one project directory, immutable, plus tool selection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.spec.conditions import evaluate_condition
+from app.spec.config import ProjectConfig
+from app.spec.connectors import ConnectorSpec
+from app.spec.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.spec.problems import Problem
+from app.spec.tooldef import ToolDef
+from app.spec.topics import TopicSpec
+
+AnyAgentSpec = LLMAgentSpec | SequentialAgentSpec | ToolAgentSpec
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, valid project. Maps are read-only views; nothing here changes after load.
+
+    `file_hashes` holds the sha256 of every file the loader read (paths relative to
+    `root`, POSIX style) and `content_hash` one digest over them: two loads with the
+    same `content_hash` describe the same project.
+    """
+
+    root: Path
+    agents: Mapping[str, AnyAgentSpec]
+    schemas: Mapping[str, dict[str, Any]]
+    topics: tuple[TopicSpec, ...]
+    connectors: Mapping[str, ConnectorSpec]
+    config: ProjectConfig
+    file_hashes: Mapping[str, str]
+    content_hash: str
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def agent(self, name: str) -> AnyAgentSpec:
+        """The agent called `name`; KeyError names the known agents."""
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise KeyError(f"no agent {name!r} (known: {', '.join(sorted(self.agents))})") from None
+
+    def tools_for(self, name: str) -> tuple[ToolDef, ...]:
+        """Every tool of an agent, conditional ones included (see `select_tools`)."""
+        return self.agent(name).resolved_tools
+
+    def output_schema_for(self, name: str) -> dict[str, Any] | None:
+        spec = self.agent(name)
+        if isinstance(spec, LLMAgentSpec) and spec.output_schema is not None:
+            return self.schemas[spec.output_schema]
+        return None
+
+
+def select_tools(
+    agent: AnyAgentSpec, input: Mapping[str, Any], context: Mapping[str, Any]
+) -> list[ToolDef]:
+    """The tools the LLM may see for one run: unconditional ones and those whose condition holds."""
+    return [
+        tool for tool in agent.resolved_tools
+        if tool.condition is None or evaluate_condition(tool.condition, input, context)
+    ]

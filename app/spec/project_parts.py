@@ -1,0 +1,113 @@
+"""The project-level files beside `agents/`: `ferry.yaml`, `topics/*.yaml`, `connectors/*`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.spec.agent_files import parse_yaml_file
+from app.spec.config import ProjectConfig
+from app.spec.connectors import CONNECTOR_CLASSES, ConnectorSpec
+from app.spec.files import ProjectFiles
+from app.spec.problems import Loc, Problems
+from app.spec.topics import TopicsFile, TopicSpec
+from app.spec.validation import format_path, report_validation_error, unknown_keys
+from app.spec.yamlmarks import Shadow, load_yaml, shadow_for_json, YamlSyntaxError
+
+CONFIG_FILE = "ferry.yaml"
+
+
+def _validate(model: type[BaseModel], data: Any, shadow: Shadow, problems: Problems) -> Any:
+    for path in unknown_keys(model, data):
+        node, _ = shadow.find(path)
+        problems.warning(node.key_loc or node.loc, "unknown key; Ferry ignores it", format_path(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        report_validation_error(exc, model, shadow, problems)
+        return None
+
+
+def _read_map(path: Path, files: ProjectFiles, problems: Problems) -> tuple[Any, Shadow] | None:
+    """A YAML or JSON file that must hold a map; JSON gets line numbers via the YAML parser."""
+    if path.suffix == ".json":
+        text = files.read_text(path)
+        if text is None:
+            return None
+        rel = files.rel(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.error(Loc(rel, exc.lineno, exc.colno), f"invalid JSON: {exc.msg}")
+            return None
+        try:
+            shadow = load_yaml(text, rel).shadow
+        except YamlSyntaxError:
+            shadow = shadow_for_json(data, rel)
+    else:
+        loaded = parse_yaml_file(files, path, problems)
+        if loaded is None:
+            return None
+        data, shadow = loaded.data, loaded.shadow
+    if not isinstance(data, dict):
+        problems.error(shadow.loc, "must be a map")
+        return None
+    return data, shadow
+
+
+def load_config(files: ProjectFiles, problems: Problems) -> ProjectConfig:
+    path = files.root / CONFIG_FILE
+    if not path.is_file():
+        return ProjectConfig()
+    read = _read_map(path, files, problems)
+    if read is None:
+        return ProjectConfig()
+    return _validate(ProjectConfig, read[0], read[1], problems) or ProjectConfig()
+
+
+def load_topics(files: ProjectFiles, problems: Problems) -> tuple[TopicSpec, ...]:
+    topics: list[TopicSpec] = []
+    owners: dict[str, str] = {}
+    for path in files.discover("topics", (".yaml", ".yml"), recursive=False):
+        read = _read_map(path, files, problems)
+        if read is None:
+            continue
+        parsed = _validate(TopicsFile, read[0], read[1], problems)
+        if parsed is None:
+            continue
+        for index, topic in enumerate(parsed.topics):
+            ident = topic.name or f"pattern {topic.pattern}"
+            node, _ = read[1].find(("topics", index))
+            if ident in owners:
+                problems.error(node.loc, f"topic {ident!r} is already declared in {owners[ident]}", f"topics[{index}]")
+                continue
+            owners[ident] = files.rel(path)
+            topics.append(topic)
+    return tuple(topics)
+
+
+def load_connectors(files: ProjectFiles, problems: Problems) -> dict[str, ConnectorSpec]:
+    connectors: dict[str, ConnectorSpec] = {}
+    for path in files.discover("connectors", (".yaml", ".yml", ".json"), recursive=False):
+        read = _read_map(path, files, problems)
+        if read is None:
+            continue
+        data, shadow = read
+        kind = data.get("type", "kafka-connect")
+        model = CONNECTOR_CLASSES.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            node, _ = shadow.find(("type",))
+            problems.error(node.loc, f"must be 'kafka-connect' or 'webhook' (got {kind!r})", "type")
+            continue
+        spec = _validate(model, data, shadow, problems)
+        if spec is None:
+            continue
+        if spec.name in connectors:
+            node, _ = shadow.find(("name",))
+            problems.error(node.loc, f"connector name {spec.name!r} is used twice", "name")
+            continue
+        connectors[spec.name] = spec
+    return connectors

@@ -1,0 +1,87 @@
+"""The invoice-storer tool agent: one flat, typed record per invoice for the results sink.
+
+The tool does no I/O. Storage is the job of the sink behind `runs.results` (the JDBC
+connector upserts on `record_key`), so a retried run can never write twice and the
+tool needs no credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y")
+_CENT = Decimal("0.01")
+
+
+def _money(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = re.sub(r"[^0-9.\-]", "", str(value))
+    try:
+        return str(Decimal(text).quantize(_CENT)) if text else None
+    except InvalidOperation:
+        return None
+
+
+def _quantity(value: Any) -> str | None:
+    money = _money(value)
+    return None if money is None else str(Decimal(money).normalize())
+
+
+def _iso_date(value: Any) -> str | None:
+    if isinstance(value, (date, datetime)):
+        return value.strftime("%Y-%m-%d")
+    if not isinstance(value, str):
+        return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), fmt).strftime("%Y-%m-%d")
+        except ValueError:
+            continue
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return None if not text or text.lower() == "unclear" else text
+
+
+def to_invoice_record(payload: dict[str, Any], context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Turn the validator's output ({invoice, validation}) into the row the results sink stores."""
+    invoice = payload.get("invoice") if isinstance(payload.get("invoice"), dict) else payload
+    validation = payload.get("validation") if isinstance(payload.get("validation"), dict) else {}
+    vendor = _text(invoice.get("vendor"))
+    number = _text(invoice.get("invoice_number"))
+    items = [
+        {
+            "description": _text(item.get("description")),
+            "quantity": _quantity(item.get("quantity")),
+            "unit_price": _money(item.get("unit_price")),
+            "amount": _money(item.get("amount")),
+        }
+        for item in invoice.get("line_items") or []
+        if isinstance(item, dict)
+    ]
+    identity = f"{(vendor or '').lower()}\x00{(number or '').lower()}"
+    return {
+        "record_type": "invoice",
+        "record_key": hashlib.sha256(identity.encode()).hexdigest()[:32],
+        "vendor": vendor,
+        "invoice_number": number,
+        "invoice_date": _iso_date(invoice.get("invoice_date")),
+        "currency": _text(invoice.get("currency")),
+        "subtotal": _money(invoice.get("subtotal")),
+        "tax": _money(invoice.get("tax")),
+        "total": _money(invoice.get("total")),
+        "line_items": items,
+        "line_item_count": len(items),
+        "validation_status": validation.get("status", "unchecked"),
+        "needs_review": validation.get("status", "unchecked") != "valid",
+        "run_id": (context or {}).get("run_id"),
+    }
