@@ -9,6 +9,7 @@ so an interrupted or concurrent fetch never leaves a half-filled folder behind.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -43,7 +44,7 @@ def cache_dir() -> Path:
 def kafka_libs() -> Path:
     """The folder of jars for the broker and Connect (one classpath: `<dir>/*`)."""
     return _ensure(
-        cache_dir() / f"kafka-{KAFKA_VERSION}",
+        cache_dir() / f"kafka-{KAFKA_VERSION}-{_pom_digest('kafka-pom.xml')}",
         "kafka-pom.xml",
         {"ferry.kafka.version": KAFKA_VERSION},
         f"Apache Kafka {KAFKA_VERSION} jars (~55 MB)",
@@ -52,7 +53,7 @@ def kafka_libs() -> Path:
 
 def connect_plugin_path() -> Path:
     """A Connect `plugin.path` holding the Debezium JDBC sink in its own folder."""
-    plugins = cache_dir() / f"connect-plugins-{DEBEZIUM_VERSION}"
+    plugins = cache_dir() / f"connect-plugins-{DEBEZIUM_VERSION}-{_pom_digest('debezium-jdbc-pom.xml')}"
     _ensure(
         plugins / "debezium-connector-jdbc",
         "debezium-jdbc-pom.xml",
@@ -60,6 +61,12 @@ def connect_plugin_path() -> Path:
         f"Debezium JDBC sink {DEBEZIUM_VERSION} (~40 MB)",
     )
     return plugins
+
+
+def _pom_digest(pom_name: str) -> str:
+    """Part of the cache folder's name: editing a pom fetches a fresh set of jars."""
+    pom = resources.files("app.devstack") / "resources" / pom_name
+    return hashlib.sha256(pom.read_bytes()).hexdigest()[:8]
 
 
 def _ensure(target: Path, pom_name: str, properties: dict[str, str], what: str) -> Path:
