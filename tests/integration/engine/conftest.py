@@ -69,10 +69,8 @@ async def engine_factory(sim: LLMSimulator) -> AsyncIterator[Callable[..., Engin
     engines: list[Engine] = []
 
     def build(project: Project, **settings: Any) -> Engine:
-        engine = Engine(
-            project,
-            settings=EngineSettings(llm_base_url=sim.base_url, llm_api_key="sim-key", retry_jitter=0.0, **settings),
-        )
+        options: dict[str, Any] = {"llm_base_url": sim.base_url, "llm_api_key": "sim-key", "retry_jitter": 0.0}
+        engine = Engine(project, settings=EngineSettings(**{**options, **settings}))
         engines.append(engine)
         return engine
 

@@ -1,0 +1,235 @@
+"""`Engine`: one agent run, from `RunRequest` to `RunResult`, whatever happens on the way.
+
+The engine knows nothing of Kafka: the streams layer, the API and `ferry run` all call
+`Engine.run`. A run never raises for a failed run; every failure is a result with a
+status and one error category:
+
+    completed                 the agent answered (and the answer validated)
+    failed    / <category>    an LLM, tool, validation or budget error ended the run
+    timeout   / timeout       the run deadline passed (`on_timeout: partial` keeps the
+                              best output so far, `partial: true`)
+    cancelled / cancelled     `Engine.cancel(run_id)` was called
+    failed    / internal      a bug in Ferry: reported, never raised
+
+Cancelling the task that awaits `run` (rather than calling `Engine.cancel`) propagates
+`CancelledError` as asyncio expects, after the run's tasks and processes are stopped.
+
+Shared between runs: the project (immutable), the LLM client, the tool thread pool,
+the tracer provider and the cost model. Per run: context, messages, usage, deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
+from app.engine.clock import Clock, Deadline
+from app.engine.isolation import ProcessIsolation
+from app.engine.llm import LLMClient, load_litellm
+from app.engine.settings import EngineSettings
+from app.engine.stage import execute_agent
+from app.engine.state import RunDeps, RunState
+from app.engine.tools import ToolExecutor
+from app.observability.cost import CostModel, ModelPrice
+from app.observability.errors import (
+    BadInputError,
+    CancelledRunError,
+    FerryError,
+    InternalError,
+    RunTimeoutError,
+)
+from app.observability.redaction import Redactor
+from app.observability.tracing import EngineTracing, SpanHandle
+from app.spec.project import Project
+
+
+def cost_model_for(project: Project) -> CostModel:
+    prices: dict[str, ModelPrice] = {}
+    for model, overrides in project.config.models.items():
+        if overrides.input_cost_per_token is not None or overrides.output_cost_per_token is not None:
+            prices[model] = ModelPrice(
+                input_cost_per_token=overrides.input_cost_per_token or 0.0,
+                output_cost_per_token=overrides.output_cost_per_token or 0.0,
+            )
+    return CostModel(prices)
+
+
+class Engine:
+    def __init__(self, project: Project, *, settings: EngineSettings | None = None) -> None:
+        self.project = project
+        self.settings = settings or EngineSettings()
+        self._clock: Clock = self.settings.the_clock()
+        if any(getattr(agent, "type", None) == "llm" for agent in project.agents.values()):
+            load_litellm()  # seconds of import, paid here once rather than inside a run's first call
+        self._cost_model = cost_model_for(project)
+        client = LLMClient(
+            base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key, cost_model=self._cost_model
+        )
+        middleware = self.settings.llm_middleware
+        self._llm: LLMClient = middleware(client) if middleware is not None else client
+        self._tracing = EngineTracing(Redactor.from_environment(extra=[self.settings.llm_api_key]))
+        self._tools = ToolExecutor(
+            threads=self.settings.tool_threads,
+            isolation=ProcessIsolation(
+                memory_mb=self.settings.process_memory_mb,
+                default_cpu_seconds=self.settings.process_cpu_seconds,
+                slots=self.settings.process_slots,
+            ),
+            project_root=project.root,
+        )
+        self._rng = random.Random(self.settings.random_seed)
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._cancel_requested: set[str] = set()
+
+    async def run(self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None) -> RunResult:
+        started_at, t0 = self._clock.now(), self._clock.monotonic()
+        agent = self.project.agents.get(request.agent)
+        state = RunState()
+        with self._tracing.run_span(
+            request.run_id, f"run {request.agent}", on_span, agent=request.agent, tenant=request.tenant
+        ) as (tracer, span):
+            timeout = self._timeout_for(agent, request, started_at)
+            deps = RunDeps(
+                run_id=request.run_id,
+                context=self._context_for(request),
+                llm=self._llm,
+                tools=self._tools,
+                cost_model=self._cost_model,
+                tracer=tracer,
+                clock=self._clock,
+                deadline=Deadline(self._clock, timeout),
+                rng=self._rng,
+                jitter=self.settings.retry_jitter,
+            )
+            status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
+            self._annotate(span, status, error, state)
+        ended_at = self._clock.now()
+        return RunResult(
+            run_id=request.run_id,
+            agent=request.agent,
+            status=status,
+            output=_jsonable(output),
+            partial=partial,
+            error=RunError.from_exception(error) if error else None,
+            usage=state.usage,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=(self._clock.monotonic() - t0) * 1000.0,
+            tenant=request.tenant,
+            deployment=request.deployment,
+            trigger=request.trigger,
+            pipeline=request.pipeline,
+        )
+
+    def cancel(self, run_id: str) -> bool:
+        """End a running run as `cancelled` (its `run` call returns that result)."""
+        task = self._running.get(run_id)
+        if task is None or task.done():
+            return False
+        self._cancel_requested.add(run_id)
+        task.cancel()
+        return True
+
+    async def aclose(self) -> None:
+        self._tools.close()
+        self._tracing.shutdown()
+        await self._llm.aclose()
+
+    async def _execute(
+        self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, timeout: float | None
+    ) -> tuple[RunStatus, Any, FerryError | None, bool]:
+        if agent is None:
+            known = ", ".join(sorted(self.project.agents))
+            return RunStatus.FAILED, None, BadInputError(f"no agent {request.agent!r} (known: {known})"), False
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[request.run_id] = task
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                output = await execute_agent(deps, state, self.project, agent, request.input)
+            return RunStatus.COMPLETED, output, None, False
+        except TimeoutError:
+            if not scope.expired():
+                return RunStatus.FAILED, None, InternalError("unexpected TimeoutError escaped the run"), False
+            return self._timed_out(agent, state, RunTimeoutError(timeout or 0.0))
+        except RunTimeoutError as exc:  # a chain stage's own timeout
+            return self._timed_out(agent, state, exc)
+        except FerryError as exc:
+            return RunStatus.FAILED, None, exc, False
+        except asyncio.CancelledError:
+            if request.run_id not in self._cancel_requested:
+                raise
+            task.uncancel()
+            return RunStatus.CANCELLED, None, CancelledRunError("the run was cancelled"), False
+        except Exception as exc:  # noqa: BLE001 - a bug in Ferry becomes an `internal` result
+            return RunStatus.FAILED, None, InternalError(f"{type(exc).__name__}: {exc}"), False
+        finally:
+            self._running.pop(request.run_id, None)
+            self._cancel_requested.discard(request.run_id)
+
+    @staticmethod
+    def _timed_out(
+        agent: Any, state: RunState, error: RunTimeoutError
+    ) -> tuple[RunStatus, Any, FerryError | None, bool]:
+        if getattr(agent, "on_timeout", "partial") == "partial":
+            partial = state.partial_output()
+            return RunStatus.TIMEOUT, partial, error, partial is not None
+        return RunStatus.TIMEOUT, None, error, False
+
+    def _timeout_for(self, agent: Any, request: RunRequest, started_at: datetime) -> float | None:
+        timeout = getattr(agent, "timeout", None)
+        seconds = float(timeout) if timeout is not None else None
+        if request.deadline is not None:
+            deadline = request.deadline
+            if deadline.tzinfo is None:  # a producer's naive timestamp is taken as UTC
+                deadline = deadline.replace(tzinfo=UTC)
+            left = max(0.0, (deadline - started_at).total_seconds())
+            seconds = left if seconds is None else min(seconds, left)
+        return seconds
+
+    @staticmethod
+    def _context_for(request: RunRequest) -> dict[str, Any]:
+        """A fresh dict per run; the keys Ferry sets cannot be overridden by the request."""
+        context: dict[str, Any] = dict(request.context)
+        context.update(
+            run_id=request.run_id,
+            agent_name=request.agent,
+            tenant=request.tenant,
+            payload=dict(request.input),
+            trigger=request.trigger.model_dump(mode="json"),
+        )
+        if request.pipeline is not None:
+            context["pipeline"] = request.pipeline.model_dump(mode="json")
+        return context
+
+    @staticmethod
+    def _annotate(span: SpanHandle, status: RunStatus, error: FerryError | None, state: RunState) -> None:
+        usage = state.usage
+        span.set(
+            status=status.value,
+            llm__prompt_tokens=usage.prompt_tokens,
+            llm__completion_tokens=usage.completion_tokens,
+            llm__total_tokens=usage.total_tokens,
+            cost_usd=usage.cost_usd,
+            llm_calls=usage.llm_calls,
+            tool_calls=usage.tool_calls,
+            llm_retries=state.llm_retries,
+        )
+        if error is not None:
+            span.fail(error)
+
+
+def _jsonable(value: Any) -> Any:
+    """The output as plain JSON values: a tool agent may return Decimals, dates, sets…,
+    and a result must serialise on any topic (unknown types become their `str`)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError, RecursionError):  # e.g. a circular structure
+        return repr(value)[:10_000]

@@ -1,0 +1,150 @@
+"""The model behind one narrow call: `LLMClient.complete()`, the only caller of litellm.
+
+Everything above this module speaks `LLMRequest`/`LLMResponse` and Ferry errors; only
+here do litellm's arguments, response objects and exceptions appear. litellm is
+imported once, lazily (the import takes seconds and, without
+`LITELLM_LOCAL_MODEL_COST_MAP`, tries to download its price map).
+
+Routing: with a base URL (the simulator, a vLLM server, a proxy) every model
+`provider/name` is called as `openai/name` there; without one the agent's model string
+goes to litellm unchanged, so provider keys in the environment just work.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from app.engine.error_mapping import map_llm_exception
+from app.observability.cost import CostModel
+
+
+@functools.cache
+def load_litellm() -> ModuleType:
+    """Import litellm once per process, offline-safe."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text as the model wrote it; parsed (and refused) by the tool runner
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    temperature: float | None = None
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class LLMResponse:
+    model: str
+    text: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The message to append to the conversation, in OpenAI chat format."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+class LLMClient:
+    """Calls one LLM request, once: retries and fallbacks are the caller's business."""
+
+    def __init__(self, *, base_url: str | None, api_key: str, cost_model: CostModel) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self.cost_model = cost_model
+
+    def route(self, model: str) -> dict[str, Any]:
+        """litellm arguments that select the endpoint for `model`."""
+        if self.base_url is None:
+            return {"model": model}
+        name = model.split("/", 1)[1] if "/" in model else model
+        return {"model": f"openai/{name}", "api_base": self.base_url, "api_key": self._api_key}
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        litellm = load_litellm()
+        kwargs: dict[str, Any] = {
+            **self.route(request.model),
+            "messages": request.messages,
+            "timeout": request.timeout,
+            # Ferry's tenacity policy does the retrying; litellm and the OpenAI SDK must not.
+            "num_retries": 0,
+            "max_retries": 0,
+            # A model that rejects a parameter (temperature on some reasoning models) gets
+            # the request without it instead of failing every run with llm_bad_request.
+            "drop_params": True,
+        }
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        try:
+            raw = await litellm.acompletion(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - every provider failure is translated here
+            raise map_llm_exception(exc) from exc
+        return self._parse(request.model, raw)
+
+    def _parse(self, model: str, raw: Any) -> LLMResponse:
+        choice = raw.choices[0]
+        message = choice.message
+        calls = [
+            ToolCall(
+                id=str(call.id or f"call_{i}"),
+                name=str(call.function.name or ""),
+                arguments=_arguments_text(call.function.arguments),
+            )
+            for i, call in enumerate(getattr(message, "tool_calls", None) or [])
+        ]
+        usage = getattr(raw, "usage", None)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        reported = None
+        if self.base_url is None:  # a routed call is priced as the agent's model, not the alias
+            hidden = getattr(raw, "_hidden_params", None) or {}
+            reported = hidden.get("response_cost")
+        cost = self.cost_model.call_cost(model, prompt, completion, reported=reported)
+        return LLMResponse(
+            model=model,
+            text=message.content if isinstance(message.content, str) else None,
+            tool_calls=calls,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=cost,
+            finish_reason=getattr(choice, "finish_reason", None),
+        )
+
+    async def aclose(self) -> None:
+        litellm = load_litellm()
+        close = getattr(litellm, "close_litellm_async_clients", None)
+        if close is not None:
+            await close()
+
+
+def _arguments_text(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(arguments if arguments is not None else {})

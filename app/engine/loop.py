@@ -1,0 +1,110 @@
+"""The LLM agent loop: ask the model, run the tools it asks for, until a valid answer.
+
+    ┌─► budget check ─► llm_call (retries, fallback) ─► tool calls? ─yes─► run them
+    │                                                     │ no           (in parallel)
+    │                                                     ▼                   │
+    │                                   output_schema? ─► validate ─ok─► answer
+    └──────────── re-ask with the violation (while attempts remain) ◄─✗       │
+    └──────────────────────────── tool messages appended ◄────────────────────┘
+
+The loop only mutates its `RunState`; everything else comes from `RunDeps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from app.contracts import SpanKind
+from app.engine.model_call import call_model
+from app.engine.output import reask_message, schema_instruction, validate_answer
+from app.engine.prompt import initial_messages, render_system_prompt
+from app.engine.state import RunDeps, RunState, budget_for
+from app.engine.tools import ToolOutcome, select_tools
+from app.observability.errors import OutputValidationError
+from app.spec.models import LLMAgentSpec
+
+
+async def run_llm_agent(
+    deps: RunDeps,
+    state: RunState,
+    agent: LLMAgentSpec,
+    payload: Mapping[str, Any],
+    output_schema: Mapping[str, Any] | None,
+) -> Any:
+    tools = select_tools(agent, payload, deps.context)
+    tool_schemas = [dict(t.schema) for t in tools.values()] or None
+    system = render_system_prompt(agent.system_prompt, deps.context)
+    if output_schema is not None:
+        system += schema_instruction(output_schema)
+    state.messages.extend(initial_messages(system, payload))
+    options = agent.retry_options
+    policy = deps.policy(options.attempts, options.initial_delay, options.max_delay)
+    budget = budget_for(agent, deps.outer_budget)
+
+    while True:
+        response = await call_model(
+            deps,
+            state,
+            model=agent.model,
+            fallback_model=agent.fallback_model,
+            policy=policy,
+            attempt_timeout=options.attempt_timeout,
+            temperature=agent.temperature,
+            tools=tool_schemas,
+            budget=budget,
+        )
+        state.messages.append(response.assistant_message())
+        if response.text:
+            state.last_text = response.text
+        if response.tool_calls:
+            outcomes = await _run_tool_calls(deps, state, agent, tools, response.tool_calls)
+            state.messages.extend(outcome.message() for outcome in outcomes)
+            continue
+        if output_schema is None:
+            return response.text or ""
+        with deps.tracer.span(SpanKind.OUTPUT_VALIDATION, "output_validation") as span:
+            result = validate_answer(response.text, output_schema)
+            span.set(valid=result.ok, reask=state.validation_retries_used)
+            if result.ok:
+                return result.value
+            error = result.error or "invalid answer"
+            if state.validation_retries_used + 1 >= options.attempts:
+                raise OutputValidationError(error)
+            span.fail(OutputValidationError(error))
+        state.validation_retries_used += 1
+        state.messages.append(reask_message(error))
+
+
+async def _run_tool_calls(
+    deps: RunDeps,
+    state: RunState,
+    agent: LLMAgentSpec,
+    tools: Mapping[str, Any],
+    calls: list[Any],
+) -> list[ToolOutcome]:
+    """The calls of one model message, concurrently; results in the order asked."""
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(
+                deps.tools.call(
+                    tools,
+                    call,
+                    context=deps.context,
+                    timeout=deps.deadline.cap(agent.tool_timeout) if agent.tool_timeout else None,
+                    isolation=agent.isolation,
+                    tracer=deps.tracer,
+                )
+            )
+            for call in calls
+        ]
+    outcomes = [task.result() for task in tasks]
+    for outcome in outcomes:
+        state.usage.tool_calls += 1
+        state.tool_results.append(
+            {"tool": outcome.call.name, "result": outcome.value}
+            if outcome.error is None
+            else {"tool": outcome.call.name, "error": outcome.error.message}
+        )
+    return outcomes

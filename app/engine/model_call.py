@@ -1,0 +1,117 @@
+"""One LLM step of a run: budget check, attempts with retries, fallback model, usage.
+
+    llm_call (one step; model, tokens, cost)
+     ├── llm_attempt (primary, attempt 1)       ✗ llm_unavailable
+     ├── llm_attempt (fallback, attempt 1)      ✗ rate_limit
+     ├── retry_wait  (Retry-After / back-off)
+     └── llm_attempt (fallback, attempt 2)      ✓
+
+`fallback_model`: after the primary fails once with a provider error (any LLM
+category, retryable or not — another provider may well accept the request), the
+fallback model gets the whole retry budget. Without a fallback the primary gets it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.contracts import SpanKind, Usage
+from app.engine.budget import Budget
+from app.engine.llm import LLMRequest, LLMResponse
+from app.engine.retry import RetryPolicy, call_with_retries
+from app.engine.state import RunDeps, RunState
+from app.observability.errors import ErrorCategory, FerryError
+
+_PROVIDER_CATEGORIES = frozenset(
+    {
+        ErrorCategory.RATE_LIMIT,
+        ErrorCategory.LLM_TIMEOUT,
+        ErrorCategory.LLM_UNAVAILABLE,
+        ErrorCategory.LLM_BAD_REQUEST,
+        ErrorCategory.CONTEXT_LENGTH,
+        ErrorCategory.AUTH,
+    }
+)
+
+
+async def call_model(
+    deps: RunDeps,
+    state: RunState,
+    *,
+    model: str,
+    fallback_model: str | None,
+    policy: RetryPolicy,
+    attempt_timeout: float,
+    temperature: float | None,
+    tools: list[dict[str, Any]] | None,
+    budget: Budget,
+) -> LLMResponse:
+    """Call the model on `state.messages`; add the call's usage to `state.usage`."""
+    with deps.tracer.span(SpanKind.LLM_CALL, f"llm {model}", model=model, llm__step=state.llm_steps + 1) as span:
+        estimate = budget.check_before_request(
+            state.usage, steps=state.llm_steps, model=model, messages=state.messages, tools=tools, cost_model=deps.cost_model
+        )
+        span.set(llm__estimated_prompt_tokens=estimate)
+        messages = list(state.messages)  # the request sees this step's conversation, frozen
+
+        async def sleeper(seconds: float, error: FerryError, attempt: int) -> None:
+            state.llm_retries += 1
+            with deps.tracer.span(
+                SpanKind.RETRY_WAIT,
+                "retry_wait",
+                wait_seconds=round(seconds, 3),
+                after_attempt=attempt,
+                reason=error.category.value,
+                retry_after_seconds=getattr(error, "retry_after_seconds", None),
+            ):
+                await deps.clock.sleep(seconds)
+
+        def attempt_on(target: str) -> Any:
+            async def attempt(number: int) -> LLMResponse:
+                timeout = deps.deadline.cap(attempt_timeout)
+                with deps.tracer.span(
+                    SpanKind.LLM_ATTEMPT, f"attempt {target}", model=target, attempt=number
+                ) as attempt_span:
+                    response = await deps.llm.complete(
+                        LLMRequest(target, messages, tools, temperature, timeout=max(timeout, 0.001))
+                    )
+                    attempt_span.set(
+                        llm__prompt_tokens=response.prompt_tokens,
+                        llm__completion_tokens=response.completion_tokens,
+                    )
+                    return response
+
+            return attempt
+
+        primary_policy = policy.with_attempts(1) if fallback_model else policy
+        try:
+            response = await call_with_retries(
+                attempt_on(model), policy=primary_policy, deadline=deps.deadline, rng=deps.rng, sleeper=sleeper
+            )
+        except FerryError as exc:
+            if fallback_model is None or exc.category not in _PROVIDER_CATEGORIES:
+                raise
+            span.set(fallback_model=fallback_model, fallback_reason=exc.category.value)
+            response = await call_with_retries(
+                attempt_on(fallback_model), policy=policy, deadline=deps.deadline, rng=deps.rng, sleeper=sleeper
+            )
+
+        call_usage = Usage(
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            total_tokens=response.prompt_tokens + response.completion_tokens,
+            cost_usd=response.cost_usd,
+            llm_calls=1,
+        )
+        state.usage.add(call_usage)
+        state.llm_steps += 1
+        span.set(
+            model=response.model,
+            llm__prompt_tokens=call_usage.prompt_tokens,
+            llm__completion_tokens=call_usage.completion_tokens,
+            llm__total_tokens=call_usage.total_tokens,
+            cost_usd=call_usage.cost_usd,
+            llm__tool_calls=len(response.tool_calls),
+        )
+        budget.check_after_response(state.usage)
+        return response

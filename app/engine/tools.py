@@ -1,0 +1,150 @@
+"""Tool calls: look up in the agent's own list, validate arguments, run, time out, report.
+
+A tool is only ever looked up among the tools the agent declares (after conditions):
+a model asking for anything else gets a tool error back as the tool message, and
+nothing is imported or called. A tool's failure never fails the run: it becomes the
+tool message (`{"error": ...}`) the model sees, and is counted in the tool_call span as
+`tool_error` / `tool_timeout` (AGENT_FORMAT.md "Tools").
+
+Where a call runs:
+- async tools on the event loop, cancelled on `tool_timeout`;
+- sync tools on the engine's thread pool (a thread cannot be killed: on timeout the
+  run moves on and the thread finishes in the background — use `isolation: process`
+  for tools that may hang);
+- `isolation: process` tools in a fresh limited subprocess (see isolation.py).
+The `context` parameter is always the run's own context: a `context` argument written
+by the model is dropped, so no model output can impersonate another tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from app.contracts import SpanKind
+from app.engine.isolation import ProcessIsolation
+from app.engine.llm import ToolCall
+from app.observability.errors import FerryError, ToolError, ToolTimeoutError
+from app.observability.tracing import RunTracer
+from app.spec.tooldef import ToolDef
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    call: ToolCall
+    content: str  # the tool message the model receives
+    value: Any = None
+    error: FerryError | None = None
+
+    def message(self) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": self.call.id, "name": self.call.name, "content": self.content}
+
+
+class ToolExecutor:
+    """Engine-wide: the thread pool and process launcher shared by all runs' tool calls."""
+
+    def __init__(self, *, threads: int, isolation: ProcessIsolation, project_root: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ferry-tool")
+        self._isolation = isolation
+        self._project_root = project_root
+
+    async def invoke(
+        self,
+        tool: ToolDef,
+        kwargs: dict[str, Any],
+        *,
+        context: dict[str, Any],
+        timeout: float | None,
+        isolation: str,
+    ) -> Any:
+        """Call `tool`; raise ToolError / ToolTimeoutError on failure."""
+        ctx = context if tool.takes_context else None
+        if isolation == "process":
+            return await self._isolation.call(
+                tool_name=tool.name,
+                ref=tool.ref,
+                project_root=self._project_root,
+                kwargs=kwargs,
+                context=ctx,
+                timeout=timeout,
+            )
+        call_kwargs = {**kwargs, "context": ctx} if ctx is not None else kwargs
+        try:
+            async with asyncio.timeout(timeout):
+                if tool.is_async:
+                    return await tool.func(**call_kwargs)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._pool, functools.partial(tool.func, **call_kwargs))
+        except TimeoutError:
+            raise ToolTimeoutError(tool.name, timeout or 0.0) from None
+        except FerryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool's exception is the tool's error
+            raise ToolError(f"{type(exc).__name__}: {exc}", tool.name) from exc
+
+    async def call(
+        self,
+        tools: Mapping[str, ToolDef],
+        call: ToolCall,
+        *,
+        context: dict[str, Any],
+        timeout: float | None,
+        isolation: str,
+        tracer: RunTracer,
+    ) -> ToolOutcome:
+        """One model-requested call, in a tool_call span; never raises a tool failure."""
+        with tracer.span(SpanKind.TOOL_CALL, f"tool {call.name}", tool=call.name, tool__call_id=call.id) as span:
+            try:
+                tool = tools.get(call.name)
+                if tool is None:
+                    raise ToolError(
+                        f"unknown tool {call.name!r}: this agent's tools are "
+                        f"{sorted(tools) or 'none'}",
+                        call.name,
+                    )
+                kwargs = parse_arguments(tool, call.arguments)
+                value = await self.invoke(tool, kwargs, context=context, timeout=timeout, isolation=isolation)
+                content = value if isinstance(value, str) else json.dumps(value, default=str)
+            except ToolError as exc:
+                span.fail(exc)
+                return ToolOutcome(call, json.dumps({"error": exc.message}), error=exc)
+            except (TypeError, ValueError, RecursionError) as exc:  # an unserialisable result
+                error = ToolError(f"the result of {call.name!r} is not JSON-serialisable: {exc}", call.name)
+                span.fail(error)
+                return ToolOutcome(call, json.dumps({"error": error.message}), error=error)
+            span.set(tool__result_chars=len(content))
+            return ToolOutcome(call, content, value=value)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ToolError(f"arguments of {tool.name!r} are not valid JSON: {exc.msg}", tool.name) from None
+    if not isinstance(parsed, dict):
+        raise ToolError(f"arguments of {tool.name!r} must be a JSON object", tool.name)
+    parsed.pop("context", None)
+    try:
+        jsonschema.Draft202012Validator(dict(tool.parameters)).validate(parsed)
+    except jsonschema.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise ToolError(f"invalid arguments for {tool.name!r} at {path}: {exc.message}", tool.name) from None
+    return parsed
+
+
+def select_tools(agent: Any, input: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, ToolDef]:
+    """The agent's tools whose condition holds for this run, by the bare name the LLM sees."""
+    from app.spec.project import select_tools as spec_select_tools
+
+    return {tool.name: tool for tool in spec_select_tools(agent, input, context)}

@@ -1,0 +1,211 @@
+"""Spans of a run through the OpenTelemetry API, delivered as `SpanEvent`s.
+
+Each `Engine` owns an `EngineTracing`: a private `TracerProvider` (the global provider
+is never touched, so embedding Ferry changes nobody's tracing) with one span processor
+that turns every finished OTel span into a redacted `SpanEvent` and hands it to the
+sink of the run it belongs to. A run is one trace; the processor finds the sink by
+trace id, so concurrent runs never see each other's spans.
+
+    run ─┬─ llm_call ─┬─ llm_attempt
+         │            ├─ retry_wait
+         │            └─ llm_attempt
+         ├─ tool_call
+         └─ output_validation
+
+Span kinds are typed through `RunTracer.span(kind, name, ...)`; parents follow the
+OTel context (contextvars), which asyncio copies into every task, so parallel tool
+calls are children of the step that started them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.trace import Status, StatusCode
+
+from app.contracts import SpanEvent, SpanKind, SpanStatus
+from app.observability.errors import ErrorCategory, FerryError
+from app.observability.redaction import Redactor
+
+SpanSink = Callable[[SpanEvent], None]
+
+_KIND = "ferry.kind"
+_RUN_ID = "ferry.run_id"
+ERROR_CATEGORY = "error.category"
+ERROR_MESSAGE = "error.message"
+
+
+class _SinkProcessor(SpanProcessor):
+    """Finished OTel span → SpanEvent → the sink registered for its trace."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._sinks: dict[int, SpanSink] = {}
+        self._lock = threading.Lock()  # spans may end on tool threads
+
+    def register(self, trace_id: int, sink: SpanSink) -> None:
+        with self._lock:
+            self._sinks[trace_id] = sink
+
+    def unregister(self, trace_id: int) -> None:
+        with self._lock:
+            self._sinks.pop(trace_id, None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None:
+            return
+        with self._lock:
+            sink = self._sinks.get(context.trace_id)
+        if sink is None:
+            return
+        event = to_span_event(span, self._redactor)
+        try:
+            sink(event)
+        except Exception:  # noqa: BLE001 - a broken sink must not break the run
+            return
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._sinks.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def to_span_event(span: ReadableSpan, redactor: Redactor) -> SpanEvent:
+    attributes: Mapping[str, Any] = span.attributes or {}
+    start_ns = span.start_time or 0
+    end_ns = span.end_time or start_ns
+    public = {k: _plain(v) for k, v in attributes.items() if not k.startswith("ferry.")}
+    context = span.context
+    assert context is not None
+    return SpanEvent(
+        run_id=str(attributes.get(_RUN_ID, "")),
+        trace_id=format(context.trace_id, "032x"),
+        span_id=format(context.span_id, "016x"),
+        parent_span_id=format(span.parent.span_id, "016x") if span.parent else None,
+        kind=SpanKind(str(attributes.get(_KIND, SpanKind.RUN.value))),
+        name=redactor.text(span.name),
+        status=SpanStatus.ERROR if span.status.status_code is StatusCode.ERROR else SpanStatus.OK,
+        start=datetime.fromtimestamp(start_ns / 1e9, UTC),
+        end=datetime.fromtimestamp(end_ns / 1e9, UTC),
+        duration_ms=(end_ns - start_ns) / 1e6,
+        attributes=redactor.mapping(public),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class SpanHandle:
+    """The open span a block of engine code may annotate."""
+
+    def __init__(self, span: trace.Span) -> None:
+        self.otel = span
+
+    def set(self, **attributes: Any) -> None:
+        for key, value in attributes.items():
+            if value is not None:
+                self.otel.set_attribute(key.replace("__", "."), _attr(value))
+
+    def fail(self, error: FerryError | ErrorCategory, message: str | None = None) -> None:
+        category = error.category if isinstance(error, FerryError) else error
+        text = message if message is not None else (error.message if isinstance(error, FerryError) else "")
+        self.otel.set_attribute(ERROR_CATEGORY, category.value)
+        if text:
+            self.otel.set_attribute(ERROR_MESSAGE, text[:1000])
+        self.otel.set_status(Status(StatusCode.ERROR, category.value))
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return str(value)
+
+
+class RunTracer:
+    """Span factories for one run: every span carries its kind and the run id."""
+
+    def __init__(self, tracer: trace.Tracer, run_id: str) -> None:
+        self._tracer = tracer
+        self.run_id = run_id
+
+    @contextmanager
+    def span(self, kind: SpanKind, name: str, **attributes: Any) -> Iterator[SpanHandle]:
+        with self._tracer.start_as_current_span(
+            name,
+            attributes={_KIND: kind.value, _RUN_ID: self.run_id},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            handle = SpanHandle(span)
+            handle.set(**attributes)
+            try:
+                yield handle
+            except FerryError as exc:
+                if span.is_recording() and ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                    handle.fail(exc)
+                raise
+            except asyncio.CancelledError:
+                if ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                    handle.fail(ErrorCategory.CANCELLED, "cancelled")
+                raise
+            except Exception as exc:
+                if ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                    handle.fail(ErrorCategory.INTERNAL, f"{type(exc).__name__}: {exc}")
+                raise
+
+
+class EngineTracing:
+    """One per engine: a private TracerProvider and the sink registry of its runs."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._processor = _SinkProcessor(redactor)
+        self._provider = TracerProvider()
+        self._provider.add_span_processor(self._processor)
+        self._tracer = self._provider.get_tracer("ferry.engine")
+
+    @contextmanager
+    def run_span(
+        self, run_id: str, name: str, sink: SpanSink | None, **attributes: Any
+    ) -> Iterator[tuple[RunTracer, SpanHandle]]:
+        """The root span of a run, in a fresh trace, with `sink` receiving its spans."""
+        run_tracer = RunTracer(self._tracer, run_id)
+        # An empty Context makes this span a root whatever the caller's context holds.
+        with self._tracer.start_as_current_span(
+            name,
+            context=Context(),
+            attributes={_KIND: SpanKind.RUN.value, _RUN_ID: run_id},
+            record_exception=False,
+            set_status_on_exception=False,
+            end_on_exit=False,
+        ) as span:
+            trace_id = span.get_span_context().trace_id
+            if sink is not None:
+                self._processor.register(trace_id, sink)
+            handle = SpanHandle(span)
+            handle.set(**attributes)
+            try:
+                yield run_tracer, handle
+            finally:
+                span.end()  # end before unregistering, so the run span itself is delivered
+                self._processor.unregister(trace_id)
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
