@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,11 @@ from app.spec.agent_files import parse_yaml_file
 from app.spec.config import ProjectConfig
 from app.spec.connectors import CONNECTOR_CLASSES, ConnectorSpec
 from app.spec.files import ProjectFiles
-from app.spec.problems import Loc, Problems
+from app.spec.problems import Problems
 from app.spec.topics import TopicsFile, TopicSpec
 from app.spec.validation import format_path, report_validation_error, unknown_keys
-from app.spec.yamlmarks import Shadow, load_yaml, shadow_for_json, YamlSyntaxError
+from app.spec.schemas import read_json_file
+from app.spec.yamlmarks import Shadow
 
 CONFIG_FILE = "ferry.yaml"
 
@@ -34,19 +34,10 @@ def _validate(model: type[BaseModel], data: Any, shadow: Shadow, problems: Probl
 def _read_map(path: Path, files: ProjectFiles, problems: Problems) -> tuple[Any, Shadow] | None:
     """A YAML or JSON file that must hold a map; JSON gets line numbers via the YAML parser."""
     if path.suffix == ".json":
-        text = files.read_text(path)
-        if text is None:
+        read = read_json_file(path, files, problems)
+        if read is None:
             return None
-        rel = files.rel(path)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.error(Loc(rel, exc.lineno, exc.colno), f"invalid JSON: {exc.msg}")
-            return None
-        try:
-            shadow = load_yaml(text, rel).shadow
-        except YamlSyntaxError:
-            shadow = shadow_for_json(data, rel)
+        data, shadow = read
     else:
         loaded = parse_yaml_file(files, path, problems)
         if loaded is None:

@@ -38,7 +38,8 @@ def _positions(text: str, rel: str, data: Any) -> Shadow:
         return shadow_for_json(data, rel)
 
 
-def load_schema_file(path: Path, files: ProjectFiles, problems: Problems) -> dict[str, Any] | None:
+def read_json_file(path: Path, files: ProjectFiles, problems: Problems) -> tuple[Any, Shadow] | None:
+    """A JSON file's data and positions, or None after reporting why it could not be read."""
     text = files.read_text(path)
     if text is None:
         return None
@@ -48,7 +49,14 @@ def load_schema_file(path: Path, files: ProjectFiles, problems: Problems) -> dic
     except json.JSONDecodeError as exc:
         problems.error(Loc(rel, exc.lineno, exc.colno), f"invalid JSON: {exc.msg}")
         return None
-    shadow = _positions(text, rel, data)
+    return data, _positions(text, rel, data)
+
+
+def load_schema_file(path: Path, files: ProjectFiles, problems: Problems) -> dict[str, Any] | None:
+    read = read_json_file(path, files, problems)
+    if read is None:
+        return None
+    data, shadow = read
     if not isinstance(data, dict):
         problems.error(shadow.loc, "a schema must be a JSON object")
         return None
