@@ -17,6 +17,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.lint",
     "app.cli.dev",
     "app.cli.demo",
+    "app.cli.worker",
+    "app.cli.submit",
+    "app.cli.topics",
 )
 
 

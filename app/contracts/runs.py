@@ -40,6 +40,10 @@ class PipelineContext(_Wire):
     stage: int = Field(ge=0)
     root_run_id: str
     parent_run_id: str | None = None
+    # Carried from stage to stage over the intermediate topics so that the pipeline's
+    # own result can report its whole duration and usage without any shared state.
+    started_at: datetime | None = None
+    usage: Usage | None = None
 
 
 class RunRequest(_Wire):

@@ -1,0 +1,90 @@
+"""`ferry submit AGENT --input JSON|@file [--wait]`: produce one run request (and await its result).
+
+`--input @file.json` reads JSON; `@file` of any other type (a PDF, a scan) is sent as a
+document, `{"files": [{name, mime_type, data}]}`. `--key` sets the Kafka record key
+(default: the agent's concurrency key value, else the run id); `--idempotency-key`
+makes the run id deterministic, so submitting twice is one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import mimetypes
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.worker import add_stream_options, resolve_broker
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("submit", help="submit a run request to an agent's topic")
+    parser.add_argument("agent", help="agent or pipeline name")
+    parser.add_argument("--input", required=True, help="JSON text, or @file (JSON, or a document to attach)")
+    parser.add_argument("--tenant", default="default")
+    parser.add_argument("--key", default=None, help="Kafka record key (default: concurrency key, else run id)")
+    parser.add_argument("--idempotency-key", default=None, help="same key, same run id")
+    parser.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait with --wait")
+    add_stream_options(parser)
+    parser.set_defaults(handler=_submit)
+
+
+def read_input(text: str) -> Any:
+    if not text.startswith("@"):
+        return json.loads(text)
+    path = Path(text[1:])
+    data = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        return json.loads(data)
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return {"files": [{"name": path.name, "mime_type": mime, "data": base64.b64encode(data).decode()}]}
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from app.spec import ProjectError, load_project
+
+    try:
+        payload = read_input(args.input)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"ferry: error: --input: {exc}", file=sys.stderr)
+        return 2
+    bootstrap = resolve_broker(args)
+    if bootstrap is None:
+        print("ferry: error: no broker — fix: set FERRY_BROKER, pass --broker, or run `ferry dev up`", file=sys.stderr)
+        return 1
+    try:
+        project = load_project(args.project)
+        project.agent(args.agent)
+    except (ProjectError, KeyError) as exc:
+        print(f"ferry: error: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_send(args, bootstrap, project, payload))
+
+
+async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload: Any) -> int:
+    from app.contracts import RunRequest, RunStatus
+    from app.streams import ResultWatcher, Submitter, TopicNames
+
+    names = TopicNames(args.topic_prefix)
+    request = RunRequest.new(args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key,
+                             trigger={"source": "cli"})
+    async with Submitter(bootstrap, project, names) as submitter:
+        if not args.wait:
+            await submitter.submit(request, key=args.key)
+            print(request.run_id)
+            return 0
+        async with ResultWatcher(bootstrap, names) as watcher:
+            await submitter.submit(request, key=args.key)
+            print(f"ferry: submitted run {request.run_id}; waiting for its result…", file=sys.stderr)
+            results = await watcher.wait_for([request.run_id], timeout=args.timeout)
+    result = results.get(request.run_id)
+    if result is None:
+        print(f"ferry: error: no result for {request.run_id} within {args.timeout:g}s "
+              "(is a worker running? `ferry worker`)", file=sys.stderr)
+        return 1
+    print(result.model_dump_json(indent=2))
+    return 0 if result.status == RunStatus.COMPLETED else 1

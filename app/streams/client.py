@@ -1,0 +1,109 @@
+"""Producing run requests and waiting for their results: `ferry submit`, the demo, tests.
+
+`Submitter` keys each request by the agent's concurrency key value (so one key always
+lands on one partition, which the scheduler needs to serialise it), else by run id.
+`ResultWatcher` starts reading `runs.results` at its end *before* anything is
+submitted, so no result can slip by between submit and wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from app.contracts import RunRequest, RunResult
+from app.spec.project import Project
+from app.streams.keys import concurrency_key
+from app.streams.naming import TopicNames
+
+
+class Submitter:
+    def __init__(self, bootstrap: str, project: Project | None = None, names: TopicNames | None = None,
+                 *, linger_ms: int = 5) -> None:
+        self.project = project
+        self.names = names or TopicNames()
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,
+                                          max_request_size=8 * 1024 * 1024)
+
+    async def __aenter__(self) -> Submitter:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._producer.stop()
+
+    def key_for(self, request: RunRequest) -> str:
+        agent = self.project.agents.get(request.agent) if self.project is not None else None
+        key = concurrency_key(agent, request.input) if agent is not None else None
+        return key if key is not None else request.run_id
+
+    async def submit(self, request: RunRequest, key: str | None = None) -> None:
+        """Produce one request and wait until the broker has it."""
+        await (await self.send(request, key))
+
+    async def send(self, request: RunRequest, key: str | None = None) -> asyncio.Future[object]:
+        """Produce without waiting for the broker (for bulk submits); await the returned future."""
+        record_key = (key or self.key_for(request)).encode()
+        return await self._producer.send(self.names.request(request.agent), key=record_key,
+                                         value=request.model_dump_json().encode())
+
+    async def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        await (await self._producer.send(topic, key=key, value=value))
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+
+class ResultWatcher:
+    def __init__(self, bootstrap: str, names: TopicNames | None = None, *, from_beginning: bool = False) -> None:
+        self.names = names or TopicNames()
+        self._from_beginning = from_beginning
+        self._consumer = AIOKafkaConsumer(self.names.results, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=20, auto_offset_reset="earliest")
+        self.results: dict[str, RunResult] = {}
+        self.arrivals: dict[str, float] = {}
+        self.duplicates = 0
+
+    async def __aenter__(self) -> ResultWatcher:
+        await self._consumer.start()
+        tps = sorted(self._consumer.assignment())  # without a group, every partition of the topic
+        if not tps:
+            await self._consumer.stop()
+            raise RuntimeError(f"topic {self.names.results!r} does not exist: run `ferry topics apply` first")
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*tps)
+        else:
+            for tp, end in (await self._consumer.end_offsets(tps)).items():
+                self._consumer.seek(tp, end)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, timeout_ms: int = 200) -> None:
+        loop = asyncio.get_running_loop()
+        for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
+            for record in records:
+                if record.value is None:
+                    continue
+                result = RunResult.model_validate_json(record.value)
+                if result.run_id in self.results:
+                    self.duplicates += 1
+                self.results[result.run_id] = result
+                self.arrivals.setdefault(result.run_id, loop.time())
+
+    async def wait_for(self, run_ids: Iterable[str], timeout: float) -> dict[str, RunResult]:
+        """Results of `run_ids` as they arrive; returns what came before `timeout` (maybe not all)."""
+        wanted = set(run_ids)
+        try:
+            async with asyncio.timeout(timeout):
+                while not wanted <= self.results.keys():
+                    await self.poll()
+        except TimeoutError:
+            pass
+        return {run_id: self.results[run_id] for run_id in wanted if run_id in self.results}

@@ -1,0 +1,155 @@
+"""The scheduling decisions of one agent in one worker, without I/O: easy to test exactly.
+
+A `Ticket` is one run read from the agent's topics and waiting to start. The core
+decides, in this order:
+  - admission: a run id already queued or running is a duplicate; with
+    `on_conflict: drop` a run whose concurrency key is held (queued or running) is
+    dropped; otherwise it queues, within the read-ahead window (count and bytes);
+  - start: the next run, fair over tenants (least served first, see `fair_queue.py`),
+    whose partition still has share (see `shares.py`) and whose key has no run executing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, Literal, TypeVar
+
+from app.streams.fair_queue import FairQueue
+from app.streams.shares import partition_share
+
+P = TypeVar("P")
+
+
+@dataclass(eq=False)
+class Ticket(Generic[P]):
+    run_id: str
+    tenant: str
+    partition: int
+    key: str | None = None
+    size: int = 0
+    cost: float = 1.0
+    payload: P | None = field(default=None, repr=False)
+
+
+class Admission(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    DROPPED = "dropped"
+    CLOSED = "closed"  # the lane is draining: not admitted, not acked
+
+
+class LaneCore(Generic[P]):
+    def __init__(
+        self,
+        *,
+        cap: int,
+        partitions: int,
+        on_conflict: Literal["queue", "drop"] = "queue",
+        window: int = 2000,
+        window_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.cap = cap
+        self.partitions = partitions
+        self.on_conflict = on_conflict
+        self.window = window
+        self.window_bytes = window_bytes
+        self.assigned: set[int] = set()
+        self._queue: FairQueue[Ticket[P]] = FairQueue()
+        self._running: dict[str, Ticket[P]] = {}
+        self._queued_ids: set[str] = set()
+        self._running_per_partition: Counter[int] = Counter()
+        self._key_holders: Counter[str] = Counter()
+        self._running_keys: set[str] = set()
+        self._bytes = 0
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def capacity(self) -> int:
+        """Runs this worker may execute at once: the shares of the partitions it holds."""
+        return sum(partition_share(self.cap, self.partitions, p) for p in self.assigned if p < self.partitions)
+
+    def has_room(self) -> bool:
+        held = self.queued + self.running
+        return held == 0 or (held < self.window and self._bytes < self.window_bytes)
+
+    def knows(self, run_id: str) -> bool:
+        return run_id in self._queued_ids or run_id in self._running
+
+    # -- transitions -----------------------------------------------------------------------
+    def assign(self, partitions: Iterable[int]) -> None:
+        self.assigned = set(partitions)
+
+    def offer(self, ticket: Ticket[P]) -> Admission:
+        if self.knows(ticket.run_id):
+            return Admission.DUPLICATE
+        if ticket.key is not None and self.on_conflict == "drop" and self._key_holders[ticket.key] > 0:
+            return Admission.DROPPED
+        self._queue.push(ticket.tenant, ticket, ticket.cost)
+        self._queued_ids.add(ticket.run_id)
+        if ticket.key is not None:
+            self._key_holders[ticket.key] += 1
+        self._bytes += ticket.size
+        return Admission.QUEUED
+
+    def next(self) -> Ticket[P] | None:
+        """Mark the next startable run as running and return it."""
+        if not self._queue or not any(self._has_share(p) for p in self.assigned):
+            return None  # every slot taken: skip scanning a long queue on each submit
+        ticket = self._queue.pick(self._startable)
+        if ticket is None:
+            return None
+        self._queued_ids.discard(ticket.run_id)
+        self._running[ticket.run_id] = ticket
+        self._running_per_partition[ticket.partition] += 1
+        if ticket.key is not None:
+            self._running_keys.add(ticket.key)
+        return ticket
+
+    def done(self, ticket: Ticket[P]) -> None:
+        if self._running.pop(ticket.run_id, None) is None:
+            return
+        self._running_per_partition[ticket.partition] -= 1
+        self._release(ticket)
+        if ticket.key is not None:
+            self._running_keys.discard(ticket.key)
+
+    def withdraw(self, partitions: Iterable[int] | None = None) -> list[Ticket[P]]:
+        """Remove queued (not running) tickets of `partitions` (all when None)."""
+        wanted = None if partitions is None else set(partitions)
+        removed = self._queue.remove_where(lambda t: wanted is None or t.partition in wanted)
+        for ticket in removed:
+            self._queued_ids.discard(ticket.run_id)
+            self._release(ticket)
+        return removed
+
+    def running_tickets(self, partitions: Iterable[int] | None = None) -> list[Ticket[P]]:
+        wanted = None if partitions is None else set(partitions)
+        return [t for t in self._running.values() if wanted is None or t.partition in wanted]
+
+    # -- rules -----------------------------------------------------------------------------
+    def _has_share(self, partition: int) -> bool:
+        return partition < self.partitions and (
+            self._running_per_partition[partition] < partition_share(self.cap, self.partitions, partition)
+        )
+
+    def _startable(self, ticket: Ticket[P]) -> bool:
+        if ticket.partition not in self.assigned or not self._has_share(ticket.partition):
+            return False
+        return ticket.key is None or ticket.key not in self._running_keys
+
+    def _release(self, ticket: Ticket[P]) -> None:
+        self._bytes -= ticket.size
+        if ticket.key is not None:
+            self._key_holders[ticket.key] -= 1
+            if self._key_holders[ticket.key] <= 0:
+                del self._key_holders[ticket.key]

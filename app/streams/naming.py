@@ -1,0 +1,40 @@
+"""Topic names: one place that knows how an agent, a pipeline stage or a run topic is spelled.
+
+A `prefix` namespaces every topic of one deployment (tests use a unique prefix so that
+runs on a shared broker never meet); topic specs in `topics/` are matched against the
+name without the prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RESULTS = "runs.results"
+TRACES = "runs.traces"
+DLQ = "runs.dlq"
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    prefix: str = ""
+
+    def request(self, agent: str) -> str:
+        return f"{self.prefix}agent.{agent}.requests"
+
+    def stage(self, pipeline: str, index: int, agent: str) -> str:
+        return f"{self.prefix}pipeline.{pipeline}.{index}.{agent}"
+
+    @property
+    def results(self) -> str:
+        return self.prefix + RESULTS
+
+    @property
+    def traces(self) -> str:
+        return self.prefix + TRACES
+
+    @property
+    def dlq(self) -> str:
+        return self.prefix + DLQ
+
+    def unprefixed(self, topic: str) -> str:
+        return topic[len(self.prefix):] if self.prefix and topic.startswith(self.prefix) else topic

@@ -1,0 +1,65 @@
+"""`Outbox`: everything a worker writes to Kafka, each write confirmed before it returns.
+
+A run's outputs are produced in a fixed order, each awaited until the broker has it
+(acks=all): the next stage's request or the pipeline result first, then the run's own
+result, and only then is the input offset acked. So "the result exists" implies
+"everything before it exists", which is what redelivery checks (see `result_index.py`).
+Trace events are fire-and-forget: losing a span on a crash loses no run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+
+from app.contracts import RunRequest, RunResult, SpanEvent
+from app.streams.messages import DeadLetter
+from app.streams.naming import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2) -> None:
+        self.names = names
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, max_request_size=8 * 1024 * 1024,
+        )
+        self._spans: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._spans:
+            await asyncio.gather(*self._spans, return_exceptions=True)
+        await self._producer.stop()
+
+    async def result(self, result: RunResult) -> None:
+        await self._send(self.names.results, result.run_id.encode(), result.model_dump_json().encode())
+
+    async def request(self, topic: str, request: RunRequest, key: str | None) -> None:
+        record_key = (key if key is not None else request.run_id).encode()
+        await self._send(topic, record_key, request.model_dump_json().encode())
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        key = (letter.run_id or f"{letter.topic}:{letter.partition}:{letter.offset}").encode()
+        await self._send(self.names.dlq, key, letter.model_dump_json().encode())
+
+    def span(self, event: SpanEvent) -> None:
+        task = asyncio.ensure_future(
+            self._producer.send(self.names.traces, key=event.run_id.encode(), value=event.model_dump_json().encode())
+        )
+        self._spans.add(task)
+        task.add_done_callback(self._span_sent)
+
+    def _span_sent(self, task: asyncio.Task[object]) -> None:
+        self._spans.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a span was not sent: %s", task.exception())  # tracing is best effort
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        delivery = await self._producer.send(topic, key=key, value=value)
+        await delivery

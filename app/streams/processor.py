@@ -1,0 +1,184 @@
+"""One record in, its outputs out, its offset acked last: the per-message path of a worker.
+
+    record ─ track ─ decode ─┬─ poison ─────────────────────────────► runs.dlq, ack
+                     ├─ pipeline request ─► stage 0 request ─► ack
+                     ├─ already has a result / in flight ────► ack (redelivery)
+                     └─ lane.submit ─┬─ dropped (key busy) ──► cancelled result, ack
+                                     └─ run ─► engine.run ─► [next stage request |
+                                               pipeline result] ─► result ─► ack
+
+"Fail the message, not the runtime": nothing here raises into the consumer loop. A
+run's failure is its result; a broken record is a DLQ record; if Kafka itself refuses a
+write, the offset stays unacked and the record comes back after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
+from app.observability.errors import ErrorCategory
+from app.spec.models import SequentialAgentSpec
+from app.spec.project import Project
+from app.streams.ack_order import InOrderAcks
+from app.streams.bindings import Binding
+from app.streams.keys import concurrency_key
+from app.streams.lane import Lane
+from app.streams.lane_core import Admission, Ticket
+from app.streams.messages import DeadLetter, PoisonRecord, decode_request, run_id_hint
+from app.streams.outbox import Outbox
+from app.streams.pipeline import first_stage, next_stage, pipeline_result
+from app.streams.result_index import ResultIndex
+
+log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """What the processor needs of a consumed record (a faust event in the worker)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    def ack(self) -> None: ...
+
+
+class Runner(Protocol):
+    async def run(self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None) -> RunResult: ...
+
+
+@dataclass
+class Job:
+    record: Record
+    request: RunRequest
+    binding: Binding
+
+
+class Processor:
+    def __init__(self, project: Project, runner: Runner, outbox: Outbox, index: ResultIndex, *,
+                 max_request_bytes: int, emit_traces: bool = True) -> None:
+        self.project = project
+        self.runner = runner
+        self.outbox = outbox
+        self.index = index
+        self.max_request_bytes = max_request_bytes
+        self.emit_traces = emit_traces
+        self.lanes: dict[str, Lane[Job]] = {}
+        self.acks = InOrderAcks()
+        self.counts: dict[str, int] = {"results": 0, "dlq": 0, "duplicates": 0, "dropped": 0, "routed": 0}
+
+    async def handle(self, record: Record, binding: Binding) -> None:
+        """Process one record; returns once it is queued (runs continue in the lane)."""
+        self.acks.track(record)
+        try:
+            await self._handle(record, binding)
+        except Exception:  # noqa: BLE001 - a Kafka write failed: leave the offset unacked
+            log.exception("record %s[%d]@%d not processed; it will be redelivered",
+                          record.topic, record.partition, record.offset)
+
+    async def _handle(self, record: Record, binding: Binding) -> None:
+        expected = frozenset({binding.agent})
+        try:
+            request = decode_request(record.value, expected, self.max_request_bytes)
+            self._check_stage(request, binding)
+        except PoisonRecord as poison:
+            await self._dead_letter(record, poison.reason)
+            return
+        if binding.route:
+            await self._route(record, request)
+            return
+        if request.run_id in self.index:
+            self._skip(record)
+            return
+        lane = self.lanes[binding.agent]
+        if lane.core.knows(request.run_id):
+            self._skip(record)
+            return
+        agent = self.project.agents[binding.agent]
+        ticket = Ticket(run_id=request.run_id, tenant=request.tenant, partition=record.partition,
+                        key=concurrency_key(agent, request.input), size=len(record.value or b""),
+                        payload=Job(record, request, binding))
+        admission = await lane.submit(ticket)
+        if admission == Admission.DROPPED:
+            self.counts["dropped"] += 1
+            await self._finish(ticket.payload, _cancelled(request, f"concurrency key {ticket.key!r} is busy "
+                                                                  "(on_conflict: drop)"))
+        elif admission == Admission.DUPLICATE:
+            self._skip(record)
+        # Admission.CLOSED: the worker is stopping; the record stays unacked for redelivery.
+
+    async def execute(self, ticket: Ticket[Job]) -> None:
+        """The lane's callback: run, emit, ack."""
+        job = ticket.payload
+        assert job is not None
+        on_span = self.outbox.span if self.emit_traces else None
+        result = await self.runner.run(job.request, on_span=on_span)
+        await self._finish(job, result)
+
+    async def _finish(self, job: Job, result: RunResult) -> None:
+        request = job.request
+        if job.binding.stage is not None and request.pipeline is not None:
+            pipeline = self.project.agents[request.pipeline.pipeline]
+            assert isinstance(pipeline, SequentialAgentSpec)
+            following = next_stage(pipeline, request, result)
+            if following is not None:
+                stage_agent = self.project.agents[following.agent]
+                topic = self.outbox.names.stage(pipeline.name, request.pipeline.stage + 1, following.agent)
+                await self.outbox.request(topic, following, concurrency_key(stage_agent, following.input))
+            else:
+                whole = pipeline_result(request, result)
+                await self.outbox.result(whole)
+                self.index.add(whole.run_id)
+        await self.outbox.result(result)
+        self.index.add(result.run_id)
+        self.counts["results"] += 1
+        self.acks.done(job.record)
+
+    async def _route(self, record: Record, request: RunRequest) -> None:
+        if request.run_id not in self.index:
+            pipeline = self.project.agents[request.agent]
+            assert isinstance(pipeline, SequentialAgentSpec)
+            stage = first_stage(pipeline, request)
+            agent = self.project.agents[stage.agent]
+            topic = self.outbox.names.stage(pipeline.name, 0, stage.agent)
+            await self.outbox.request(topic, stage, concurrency_key(agent, stage.input))
+            self.counts["routed"] += 1
+        self.acks.done(record)
+
+    def _check_stage(self, request: RunRequest, binding: Binding) -> None:
+        if binding.stage is None:
+            return
+        ctx = request.pipeline
+        if ctx is None or ctx.pipeline != binding.pipeline or ctx.stage != binding.stage:
+            raise PoisonRecord(f"not a stage {binding.stage} request of pipeline {binding.pipeline!r} "
+                               f"(pipeline context: {ctx.model_dump(mode='json') if ctx else None})")
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        letter = DeadLetter.for_record(reason, record.topic, record.partition, record.offset,
+                                       record.key, record.value, run_id_hint(record.value))
+        await self.outbox.dead_letter(letter)
+        self.counts["dlq"] += 1
+        log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        self.acks.done(record)
+
+    def _skip(self, record: Record) -> None:
+        self.counts["duplicates"] += 1
+        self.acks.done(record)
+
+
+def _cancelled(request: RunRequest, message: str) -> RunResult:
+    now = datetime.now(UTC)
+    return RunResult(
+        run_id=request.run_id, agent=request.agent, status=RunStatus.CANCELLED,
+        error=RunError(category=ErrorCategory.CANCELLED, message=message), started_at=now, ended_at=now,
+        duration_ms=0.0, tenant=request.tenant, deployment=request.deployment, trigger=request.trigger,
+        pipeline=request.pipeline,
+    )
+
+

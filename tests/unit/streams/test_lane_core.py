@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from app.streams.lane_core import Admission, LaneCore, Ticket
+from app.streams.shares import partition_share
+
+
+def _core(**kw) -> LaneCore[None]:  # noqa: ANN003
+    core: LaneCore[None] = LaneCore(**{"cap": 4, "partitions": 4, **kw})
+    core.assign(range(kw.get("partitions", 4)))
+    return core
+
+
+def _start_all(core: LaneCore[None]) -> list[Ticket[None]]:
+    started = []
+    while (ticket := core.next()) is not None:
+        started.append(ticket)
+    return started
+
+
+@pytest.mark.parametrize(("cap", "partitions"), [(1, 1), (5, 2), (7, 3), (12, 12), (10, 4)])
+def test_partition_shares_add_up_to_the_cap_and_differ_by_at_most_one(cap: int, partitions: int) -> None:
+    shares = [partition_share(cap, partitions, p) for p in range(partitions)]
+    assert sum(shares) == cap
+    assert max(shares) - min(shares) <= 1 and min(shares) >= 1
+
+
+def test_a_worker_runs_only_the_shares_of_the_partitions_it_holds() -> None:
+    core = _core(cap=5, partitions=2)  # shares 3 and 2
+    core.assign({1})
+    for i in range(10):
+        core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=i % 2))
+    started = _start_all(core)
+    assert len(started) == 2 and {t.partition for t in started} == {1}
+    assert core.capacity() == 2
+    core.assign({0, 1})  # after a rebalance this worker holds both partitions
+    assert len(_start_all(core)) == 3
+    assert core.running == 5  # the whole cap, never more
+
+
+def test_a_finished_run_frees_its_partition_slot() -> None:
+    core = _core(cap=1, partitions=1)
+    for i in range(3):
+        core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=0))
+    (first,) = _start_all(core)
+    assert core.next() is None
+    core.done(first)
+    assert core.next() is not None
+
+
+def test_runs_with_one_key_never_overlap_and_keep_their_order() -> None:
+    core = _core(cap=8, partitions=1)
+    for i in range(4):
+        core.offer(Ticket(run_id=f"k{i}", tenant="t", partition=0, key="customer-1"))
+    core.offer(Ticket(run_id="other", tenant="t", partition=0, key="customer-2"))
+    assert [t.run_id for t in _start_all(core)] == ["k0", "other"]
+    order = ["k0"]
+    for _ in range(3):
+        (running,) = [t for t in core.running_tickets() if t.key == "customer-1"]
+        core.done(running)
+        (started,) = _start_all(core)
+        order.append(started.run_id)
+    assert order == ["k0", "k1", "k2", "k3"]
+
+
+def test_drop_refuses_a_run_whose_key_is_held() -> None:
+    core = _core(on_conflict="drop")
+    assert core.offer(Ticket(run_id="a", tenant="t", partition=0, key="doc-1")) == Admission.QUEUED
+    assert core.offer(Ticket(run_id="b", tenant="t", partition=1, key="doc-1")) == Admission.DROPPED
+    assert core.offer(Ticket(run_id="c", tenant="t", partition=2, key="doc-2")) == Admission.QUEUED
+    (a, _c) = sorted(_start_all(core), key=lambda t: t.run_id)
+    core.done(a)
+    assert core.offer(Ticket(run_id="d", tenant="t", partition=0, key="doc-1")) == Admission.QUEUED
+
+
+def test_a_run_id_already_queued_or_running_is_a_duplicate() -> None:
+    core = _core()
+    assert core.offer(Ticket(run_id="a", tenant="t", partition=0)) == Admission.QUEUED
+    assert core.offer(Ticket(run_id="a", tenant="t", partition=0)) == Admission.DUPLICATE
+    _start_all(core)
+    assert core.offer(Ticket(run_id="a", tenant="t", partition=0)) == Admission.DUPLICATE
+
+
+def test_the_read_ahead_window_bounds_count_and_bytes() -> None:
+    core = _core(window=3, window_bytes=10_000)
+    for i in range(3):
+        assert core.has_room()
+        core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=0))
+    assert not core.has_room()
+    big = _core(window=100, window_bytes=2048)
+    big.offer(Ticket(run_id="x", tenant="t", partition=0, size=4096))  # one oversized run is admitted alone
+    assert not big.has_room()
+
+
+def test_withdraw_releases_queued_runs_of_revoked_partitions() -> None:
+    core = _core(cap=1, partitions=2, on_conflict="drop")
+    core.offer(Ticket(run_id="a", tenant="t", partition=0, key="k"))
+    core.offer(Ticket(run_id="b", tenant="t", partition=1))
+    removed = core.withdraw({0})
+    assert [t.run_id for t in removed] == ["a"]
+    assert core.offer(Ticket(run_id="c", tenant="t", partition=1, key="k")) == Admission.QUEUED  # key freed

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from app.contracts import RunRequest
+from app.streams.messages import DeadLetter, PoisonRecord, decode_request
+
+AGENTS = frozenset({"echo"})
+
+
+def test_a_valid_request_decodes() -> None:
+    request = RunRequest.new("echo", {"message": "hi"}, tenant="acme")
+    assert decode_request(request.model_dump_json().encode(), AGENTS, 10_000) == request
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (None, "tombstone"),
+    (b"", "empty value"),
+    (b"x" * 2000, "oversize"),
+    (b"\xff", "invalid UTF-8"),
+    (b"{", "invalid JSON"),
+    (b"[]", "expected a JSON object"),
+    (b'{"run_id": "r", "agent": "echo"}', "input: Field required"),
+    (b'{"run_id": "r", "agent": "other", "input": {}}', "unknown agent 'other'"),
+])
+def test_poison_says_why(value: bytes | None, reason: str) -> None:
+    with pytest.raises(PoisonRecord) as caught:
+        decode_request(value, AGENTS, 1000)
+    assert reason in caught.value.reason
+
+
+def test_a_dead_letter_keeps_the_original_bytes() -> None:
+    letter = DeadLetter.for_record("bad", "t", 1, 7, b"k", b"\x00\xffraw")
+    again = DeadLetter.model_validate_json(letter.model_dump_json())
+    assert again.original_value() == b"\x00\xffraw" and again.category == "bad_input"
