@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.cli.broker import NO_BROKER, broker_address
+
 PROVIDER_KEYS = ("GEMINI_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 PIPELINE = "invoice-pipeline"
 
@@ -37,17 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--samples", default="samples/invoices", help="folder of sample invoices")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all results")
     parser.set_defaults(handler=_demo)
-
-
-def broker_address() -> str | None:
-    """FERRY_BROKER when set, else the broker of the dev stack in $FERRY_HOME / .ferry/dev."""
-    external = os.environ.get("FERRY_BROKER")
-    if external:
-        return external.removeprefix("kafka://")
-    from app.devstack.stack import DevStack, default_home
-
-    kafka = DevStack(default_home()).running().get("kafka")
-    return kafka.address if kafka else None
 
 
 def invoice_samples(folder: Path) -> list[InvoiceSample]:
@@ -69,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     configure_logging()
     bootstrap = broker_address()
     if bootstrap is None:
-        print("ferry: error: no broker — fix: run `ferry dev up` or set FERRY_BROKER", file=sys.stderr)
+        print(NO_BROKER, file=sys.stderr)
         return 1
     report = asyncio.run(broker_round_trip(bootstrap))
     print(

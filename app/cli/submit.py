@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli.broker import NO_BROKER
 from app.cli.worker import add_stream_options, resolve_broker
 
 
@@ -54,7 +55,7 @@ def _submit(args: argparse.Namespace) -> int:
         return 2
     bootstrap = resolve_broker(args)
     if bootstrap is None:
-        print("ferry: error: no broker — fix: set FERRY_BROKER, pass --broker, or run `ferry dev up`", file=sys.stderr)
+        print(NO_BROKER, file=sys.stderr)
         return 1
     try:
         project = load_project(args.project)

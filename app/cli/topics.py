@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from app.cli.broker import NO_BROKER
 from app.cli.worker import add_stream_options, agents_of, resolve_broker
 
 
@@ -39,7 +40,7 @@ def _topics(args: argparse.Namespace) -> int:
         return 0
     bootstrap = resolve_broker(args)
     if bootstrap is None:
-        print("ferry: error: no broker — fix: set FERRY_BROKER, pass --broker, or run `ferry dev up`", file=sys.stderr)
+        print(NO_BROKER, file=sys.stderr)
         return 1
     report = asyncio.run(apply_topics(bootstrap, plan))
     for name in report.created:

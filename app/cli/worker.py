@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 
+from app.cli.broker import NO_BROKER, broker_address
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("worker", help="run agents as Kafka stream processors")
@@ -38,9 +40,7 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_broker(args: argparse.Namespace) -> str | None:
-    from app.cli.demo import broker_address
-
-    return args.broker.removeprefix("kafka://") if args.broker else broker_address()
+    return broker_address(args.broker)
 
 
 def agents_of(args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -63,7 +63,7 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging()
     bootstrap = resolve_broker(args)
     if bootstrap is None:
-        print("ferry: error: no broker — fix: set FERRY_BROKER, pass --broker, or run `ferry dev up`", file=sys.stderr)
+        print(NO_BROKER, file=sys.stderr)
         return 1
     return asyncio.run(_run(args, bootstrap))
 
