@@ -44,7 +44,7 @@ from app.observability.errors import (
     RunTimeoutError,
 )
 from app.observability.redaction import Redactor
-from app.observability.tracing import EngineTracing, SpanHandle
+from app.observability.tracing import EngineTracing, SpanHandle, usage_attributes
 from app.spec.project import Project
 
 
@@ -212,10 +212,7 @@ class Engine:
         usage = state.usage
         span.set(
             status=status.value,
-            llm__prompt_tokens=usage.prompt_tokens,
-            llm__completion_tokens=usage.completion_tokens,
-            llm__total_tokens=usage.total_tokens,
-            cost_usd=usage.cost_usd,
+            **usage_attributes(usage),
             llm_calls=usage.llm_calls,
             tool_calls=usage.tool_calls,
             llm_retries=state.llm_retries,

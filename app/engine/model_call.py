@@ -21,6 +21,7 @@ from app.engine.llm import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, call_with_retries
 from app.engine.state import RunDeps, RunState
 from app.observability.errors import ErrorCategory, FerryError
+from app.observability.tracing import usage_attributes
 
 _PROVIDER_CATEGORIES = frozenset(
     {
@@ -107,10 +108,7 @@ async def call_model(
         state.llm_steps += 1
         span.set(
             model=response.model,
-            llm__prompt_tokens=call_usage.prompt_tokens,
-            llm__completion_tokens=call_usage.completion_tokens,
-            llm__total_tokens=call_usage.total_tokens,
-            cost_usd=call_usage.cost_usd,
+            **usage_attributes(call_usage),
             llm__tool_calls=len(response.tool_calls),
         )
         budget.check_after_response(state.usage)

@@ -31,7 +31,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
-from app.contracts import SpanEvent, SpanKind, SpanStatus
+from app.contracts import SpanEvent, SpanKind, SpanStatus, Usage
 from app.observability.errors import ErrorCategory, FerryError
 from app.observability.redaction import Redactor
 
@@ -42,6 +42,16 @@ _RUN_ID = "ferry.run_id"
 ERROR_CATEGORY = "error.category"
 ERROR_MESSAGE = "error.message"
 
+
+
+def usage_attributes(usage: Usage) -> dict[str, Any]:
+    """The token and cost attributes of an llm_call or run span, named alike everywhere."""
+    return {
+        "llm__prompt_tokens": usage.prompt_tokens,
+        "llm__completion_tokens": usage.completion_tokens,
+        "llm__total_tokens": usage.total_tokens,
+        "cost_usd": usage.cost_usd,
+    }
 
 class _SinkProcessor(SpanProcessor):
     """Finished OTel span → SpanEvent → the sink registered for its trace."""
