@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.cli.broker import NO_BROKER, broker_address
+from app.cli.process_main import run_main
 
 PROVIDER_KEYS = ("GEMINI_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 PIPELINE = "invoice-pipeline"
@@ -69,7 +70,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     if report.received != report.sent:
         return 1
-    return asyncio.run(_invoice_job(bootstrap, Path(args.project), Path(args.samples), args.timeout))
+    return run_main(_invoice_job(bootstrap, Path(args.project), Path(args.samples), args.timeout))
 
 
 async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, timeout: float) -> int:

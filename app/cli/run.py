@@ -17,7 +17,6 @@ otherwise litellm uses the provider keys in the environment (GEMINI_API_KEY, …
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import mimetypes
@@ -25,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from app.cli.process_main import run_main
 
 
 def register(subparsers: Any) -> None:
@@ -92,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    return asyncio.run(_run(args, project, payload))
+    return run_main(_run(args, project, payload))
 
 
 def models_of(project: Any, agent_name: str, seen: set[str] | None = None) -> list[str]:

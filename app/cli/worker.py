@@ -15,6 +15,7 @@ import signal
 import sys
 
 from app.cli.broker import NO_BROKER, broker_address
+from app.cli.process_main import run_main
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,7 +66,7 @@ def _worker(args: argparse.Namespace) -> int:
     if bootstrap is None:
         print(NO_BROKER, file=sys.stderr)
         return 1
-    return asyncio.run(_run(args, bootstrap))
+    return run_main(_run(args, bootstrap))
 
 
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -138,10 +139,18 @@ class LLMClient:
         )
 
     async def aclose(self) -> None:
-        litellm = load_litellm()
-        close = getattr(litellm, "close_litellm_async_clients", None)
-        if close is not None:
-            await close()
+        """Nothing of its own to close: litellm's HTTP clients belong to the whole process
+        (see `close_llm_clients`), and closing them here would break every other engine."""
+
+
+async def close_llm_clients() -> None:
+    """Close litellm's process-wide async HTTP clients; for whoever owns the process
+    (a CLI command, a worker's main) at its very end, never per engine or per run."""
+    if "litellm" not in sys.modules:
+        return  # never imported: nothing to close, and no seconds spent importing it
+    close = getattr(load_litellm(), "close_litellm_async_clients", None)
+    if close is not None:
+        await close()
 
 
 def _arguments_text(arguments: Any) -> str:
