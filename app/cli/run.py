@@ -17,15 +17,12 @@ otherwise litellm uses the provider keys in the environment (GEMINI_API_KEY, …
 from __future__ import annotations
 
 import argparse
-import base64
-import json
-import mimetypes
 import os
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from app.cli.process_main import run_main
+from app.cli.run_input import InputError, read_input
 
 
 def register(subparsers: Any) -> None:
@@ -41,30 +38,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--sim", action="store_true", help="answer with the in-process LLM simulator (invoice demo)")
     parser.add_argument("--quiet", action="store_true", help="no trace, only the result JSON")
     parser.set_defaults(handler=handle)
-
-
-class InputError(ValueError):
-    """--input is not JSON, not a readable file, or not what the agent takes."""
-
-
-def read_input(spec: str) -> Any:
-    if not spec.startswith("@"):
-        try:
-            return json.loads(spec)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"--input is not valid JSON ({exc.msg}); use @file for a file") from None
-    path = Path(spec[1:])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path} is not valid JSON ({exc.msg})") from None
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return {"files": [{"name": path.name, "mime_type": mime, "data": base64.b64encode(data).decode()}]}
 
 
 def handle(args: argparse.Namespace) -> int:

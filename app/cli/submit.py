@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import json
-import mimetypes
 import sys
-from pathlib import Path
 from typing import Any
 
 from app.cli.broker import NO_BROKER
+from app.cli.run_input import InputError, read_input
 from app.cli.worker import add_stream_options, resolve_broker
 
 
@@ -34,24 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=_submit)
 
 
-def read_input(text: str) -> Any:
-    if not text.startswith("@"):
-        return json.loads(text)
-    path = Path(text[1:])
-    data = path.read_bytes()
-    if path.suffix.lower() == ".json":
-        return json.loads(data)
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return {"files": [{"name": path.name, "mime_type": mime, "data": base64.b64encode(data).decode()}]}
-
-
 def _submit(args: argparse.Namespace) -> int:
     from app.spec import ProjectError, load_project
 
     try:
         payload = read_input(args.input)
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"ferry: error: --input: {exc}", file=sys.stderr)
+    except InputError as exc:
+        print(f"ferry: error: {exc}", file=sys.stderr)
         return 2
     bootstrap = resolve_broker(args)
     if bootstrap is None:
