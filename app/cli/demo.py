@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
@@ -22,9 +21,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.cli.broker import NO_BROKER, broker_address
+from app.contracts import document_input
 from app.cli.process_main import run_main
 
-PROVIDER_KEYS = ("GEMINI_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 PIPELINE = "invoice-pipeline"
 
 
@@ -48,8 +47,7 @@ def invoice_samples(folder: Path) -> list[InvoiceSample]:
     for meta_path in sorted(folder.glob("*.json")):
         meta = json.loads(meta_path.read_text())
         document = folder / meta["file"]
-        data = base64.b64encode(document.read_bytes()).decode()
-        payload = {"files": [{"name": meta["file"], "mime_type": meta["mime_type"], "data": data}]}
+        payload = document_input(meta["file"], document.read_bytes(), meta["mime_type"])
         samples.append(InvoiceSample(file=meta["file"], payload=payload, expected=meta.get("expected", {})))
     return samples
 
@@ -78,6 +76,7 @@ async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, tim
     from app.devstack.llm_sim import LLMSimulator
     from app.devstack.scenarios.invoice import invoice_rules
     from app.engine import EngineSettings
+    from app.engine.provider_keys import missing_provider_keys
     from app.spec import load_project
     from app.streams import ResultWatcher, StreamSettings, Submitter, Worker
 
@@ -86,14 +85,13 @@ async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, tim
     if not samples:
         print(f"ferry: error: no sample invoices in {samples_dir}", file=sys.stderr)
         return 1
-    keys = [k for k in PROVIDER_KEYS if os.environ.get(k)]
     simulator: LLMSimulator | None = None
-    if not keys and not os.environ.get("FERRY_LLM_BASE_URL"):
+    if not os.environ.get("FERRY_LLM_BASE_URL") and missing_provider_keys(project, PIPELINE):
         rules = [rule for sample in samples for rule in invoice_rules(project, sample.payload)]
         simulator = LLMSimulator(rules, latency_ms=50)
         await simulator.start()
-        print("\n" + "!" * 78 + "\n!! NO LLM PROVIDER KEY (GEMINI_API_KEY, ...) IS SET: the demo runs on the LLM\n"
-              "!! SIMULATOR with the scripted invoice scenario, not on a real model.\n" + "!" * 78 + "\n",
+        print("\n" + "!" * 78 + "\n!! NO PROVIDER KEY FOR THE PIPELINE'S MODELS (e.g. GEMINI_API_KEY): the demo\n"
+              "!! runs on the LLM SIMULATOR with the scripted invoice scenario, not a real model.\n" + "!" * 78 + "\n",
               file=sys.stderr)
     engine_settings = EngineSettings(llm_base_url=simulator.base_url) if simulator else EngineSettings()
     settings = StreamSettings(bootstrap=bootstrap, app_id="ferry-demo", agents=(PIPELINE,))

@@ -57,6 +57,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"ferry run: no agent {args.agent!r} (known: {', '.join(sorted(project.agents))})", file=sys.stderr)
         return 2
     if not args.sim and not os.environ.get("FERRY_LLM_BASE_URL"):
+        from app.engine.provider_keys import missing_provider_keys
+
         missing = missing_provider_keys(project, args.agent)
         if missing:
             print(
@@ -69,37 +71,19 @@ def handle(args: argparse.Namespace) -> int:
     return run_main(_run(args, project, payload))
 
 
-def models_of(project: Any, agent_name: str, seen: set[str] | None = None) -> list[str]:
-    """Every model an agent may call, through the stages of a chain."""
-    seen = set() if seen is None else seen
-    if agent_name in seen or agent_name not in project.agents:
-        return []
-    seen.add(agent_name)
-    agent = project.agents[agent_name]
-    if agent.type == "sequential":
-        return [m for stage in agent.agents for m in models_of(project, stage, seen)]
-    if agent.type == "llm":
-        return [agent.model]  # a fallback is optional: the primary's key is what must exist
-    return []
+async def _run_once(project: Any, request: Any, on_span: Any, settings: Any) -> Any:
+    from app.engine import Engine
 
-
-def missing_provider_keys(project: Any, agent_name: str) -> list[str]:
-    from app.engine.llm import load_litellm
-
-    litellm = load_litellm()
-    missing: list[str] = []
-    for model in dict.fromkeys(models_of(project, agent_name)):
-        try:
-            report = litellm.validate_environment(model=model)
-        except Exception:  # noqa: BLE001 - an unknown provider: let the run report it
-            continue
-        missing += [k for k in report.get("missing_keys", []) if k not in missing]
-    return missing
+    engine = Engine(project, settings=settings)
+    try:
+        return await engine.run(request, on_span=on_span)
+    finally:
+        await engine.aclose()
 
 
 async def _run(args: argparse.Namespace, project: Any, payload: Any) -> int:
     from app.contracts import RunRequest
-    from app.engine import Engine, EngineSettings
+    from app.engine import EngineSettings
 
     request = RunRequest.new(args.agent, payload, tenant=args.tenant, trigger={"source": "cli"})
     printer = TracePrinter(sys.stderr)
@@ -110,17 +94,9 @@ async def _run(args: argparse.Namespace, project: Any, payload: Any) -> int:
 
         rules = invoice_rules(project, request.input) if "invoice-extractor" in project.agents else []
         async with LLMSimulator(rules) as sim:
-            engine = Engine(project, settings=EngineSettings(llm_base_url=sim.base_url))
-            try:
-                result = await engine.run(request, on_span=on_span)
-            finally:
-                await engine.aclose()
+            result = await _run_once(project, request, on_span, EngineSettings(llm_base_url=sim.base_url))
     else:
-        engine = Engine(project)
-        try:
-            result = await engine.run(request, on_span=on_span)
-        finally:
-            await engine.aclose()
+        result = await _run_once(project, request, on_span, EngineSettings())
     print(result.model_dump_json(indent=2))
     usage = result.usage
     cost = "unknown" if usage.cost_usd is None else f"${usage.cost_usd:.6f}"

@@ -6,11 +6,11 @@ AGENT_FORMAT.md's "Payloads" says (`{"files": [{name, mime_type, data}]}`, base6
 
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 from pathlib import Path
 from typing import Any
+
+from app.contracts import document_input
 
 
 class InputError(ValueError):
@@ -33,5 +33,4 @@ def read_input(spec: str) -> Any:
             return json.loads(data)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path} is not valid JSON ({exc.msg})") from None
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return {"files": [{"name": path.name, "mime_type": mime, "data": base64.b64encode(data).decode()}]}
+    return document_input(path.name, data)

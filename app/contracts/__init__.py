@@ -12,6 +12,7 @@ from app.contracts.runs import (
     RunStatus,
     Trigger,
     Usage,
+    document_input,
 )
 from app.contracts.spans import SpanEvent, SpanKind, SpanStatus
 
@@ -26,4 +27,5 @@ __all__ = [
     "SpanStatus",
     "Trigger",
     "Usage",
+    "document_input",
 ]

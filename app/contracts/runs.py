@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +26,12 @@ def run_id_for(agent: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{agent}\x00{idempotency_key}"))
+
+
+def document_input(name: str, data: bytes, mime_type: str | None = None) -> dict[str, Any]:
+    """A run input carrying one document in the `files` form tools read (AGENT_FORMAT "Payloads")."""
+    mime = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {"files": [{"name": name, "mime_type": mime, "data": base64.b64encode(data).decode()}]}
 
 
 class _Wire(BaseModel):

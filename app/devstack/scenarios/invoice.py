@@ -25,14 +25,13 @@ gets a reply: fields it cannot read are "unclear", as the extractor prompt asks.
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.contracts import document_input
 from app.devstack.llm_sim import JsonReply, Match, Rule, RuleSet, ToolCall, ToolCallsReply
 from app.spec.project import Project
 
@@ -149,19 +148,13 @@ def _notes(report: Mapping[str, Any]) -> str:
 DOCUMENT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def document_payload(path: Path) -> dict[str, Any]:
-    """A request input attaching one document, as `ferry run --input @file` builds it."""
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return {"files": [{"name": path.name, "mime_type": mime, "data": base64.b64encode(path.read_bytes()).decode()}]}
-
-
 def sample_rules(project: Project, samples_dir: Path | None = None) -> list[Rule]:
     """Rules for every sample document of the example project."""
     folder = samples_dir or project.root / "samples" / "invoices"
     rules: list[Rule] = []
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in DOCUMENT_SUFFIXES:
-            rules += invoice_rules(project, document_payload(path))
+            rules += invoice_rules(project, document_input(path.name, path.read_bytes()))
     return rules
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.devstack.scenarios.invoice import DOCUMENT_SUFFIXES, document_payload, parse_invoice_text
+from app.contracts import document_input
+from app.devstack.scenarios.invoice import DOCUMENT_SUFFIXES, parse_invoice_text
 from app.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,7 +24,7 @@ def extractor_tools() -> dict:
 @pytest.mark.parametrize("document", SAMPLES, ids=lambda p: p.name)
 def test_tool_text_parses_to_the_true_invoice(document: Path, extractor_tools: dict) -> None:
     tool = extractor_tools["parse_pdf" if document.suffix == ".pdf" else "extract_text_from_image"]
-    text = tool(document.name, context={"payload": document_payload(document)})["text"]
+    text = tool(document.name, context={"payload": document_input(document.name, document.read_bytes())})["text"]
     expected = json.loads(document.with_suffix(".json").read_text())["expected"]
     assert parse_invoice_text(text) == expected
 
