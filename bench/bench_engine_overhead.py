@@ -36,7 +36,7 @@ from app.contracts import RunRequest, RunStatus  # noqa: E402
 from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply, start_simulator_process  # noqa: E402
 from app.engine import Engine, EngineSettings  # noqa: E402
 from app.engine.llm import load_litellm  # noqa: E402
-from app.spec import load_project  # noqa: E402
+from app.project import load_project  # noqa: E402
 
 MODEL = "openai/sim-model"
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.spec import load_project
+from app.project import load_project
 
 FOLDERS = 10
 MODULES = 20

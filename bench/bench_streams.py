@@ -44,7 +44,7 @@ SYSTEM = "Answer briefly."
 
 
 def write_project(root: Path, cap: int) -> Any:
-    from app.spec import load_project
+    from app.project import load_project
 
     (root / "agents").mkdir(parents=True, exist_ok=True)
     agent = {"version": "1.0", "name": AGENT, "description": "benchmark agent", "model": "openai/sim-model",

@@ -77,7 +77,7 @@ async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, tim
     from app.devstack.scenarios.invoice import invoice_rules
     from app.engine import EngineSettings
     from app.engine.provider_keys import missing_provider_keys
-    from app.spec import load_project
+    from app.project import load_project
     from app.streams import ResultWatcher, StreamSettings, Submitter, Worker
 
     project = load_project(project_dir)

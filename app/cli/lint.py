@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.spec import lint_project
+    from app.project import lint_project
 
     report = lint_project(args.path)
     if args.json:

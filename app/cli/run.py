@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from app.spec import ProjectError, load_project
+    from app.project import ProjectError, load_project
 
     try:
         payload = read_input(args.input)

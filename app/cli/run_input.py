@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.contracts.errors import BadInputError
 from app.contracts import document_input
 
 
-class InputError(ValueError):
+class InputError(BadInputError):
     """--input is not JSON, not a readable file, or not what the agent takes."""
 
 

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from app.spec import ProjectError, load_project
+    from app.project import ProjectError, load_project
 
     try:
         payload = read_input(args.input)

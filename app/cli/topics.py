@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from app.spec import ProjectError, load_project
+    from app.project import ProjectError, load_project
     from app.streams import TopicNames, apply_topics
     from app.streams.bindings import bindings_for, plan_for_bindings
 

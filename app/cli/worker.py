@@ -70,7 +70,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
-    from app.spec import ProjectError, load_project
+    from app.project import ProjectError, load_project
     from app.streams import StreamSettings, TopicConflictError, Worker
 
     try:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.observability.errors import ErrorCategory, FerryError
+from app.contracts.errors import ErrorCategory, FerryError
 
 #: Namespace of run ids derived from idempotency keys: the same key gives the same run.
 _RUN_ID_NAMESPACE = uuid.UUID("6f1c2a9e-3b7d-4f0a-9a51-0c6e2d7b8f41")

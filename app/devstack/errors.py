@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from app.contracts.errors import ConfigError
 
-class DevStackError(Exception):
+
+class DevStackError(ConfigError):
     """A bad environment (missing Java, port in use, stale data dir…), never a stack trace.
 
     `str()` gives the one line the CLI prints: the cause, then what to do about it.

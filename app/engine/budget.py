@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contracts import Usage
-from app.observability.cost import CostModel
-from app.observability.errors import BudgetExceededError
+from app.engine.pricing import CostModel
+from app.contracts.errors import BudgetExceededError
 
 CHARS_PER_TOKEN = 4
 

@@ -35,8 +35,8 @@ from app.engine.settings import EngineSettings
 from app.engine.stage import execute_agent
 from app.engine.state import RunDeps, RunState
 from app.engine.tools import ToolExecutor
-from app.observability.cost import CostModel, ModelPrice
-from app.observability.errors import (
+from app.engine.pricing import CostModel, ModelPrice
+from app.contracts.errors import (
     BadInputError,
     CancelledRunError,
     FerryError,
@@ -45,7 +45,7 @@ from app.observability.errors import (
 )
 from app.observability.redaction import Redactor
 from app.observability.tracing import EngineTracing, SpanHandle, usage_attributes
-from app.spec.project import Project
+from app.project.project import Project
 
 
 def cost_model_for(project: Project) -> CostModel:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.observability.errors import (
+from app.contracts.errors import (
     AuthError,
     ContextLengthError,
     FerryError,

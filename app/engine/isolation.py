@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.observability.errors import ToolError, ToolTimeoutError
+from app.contracts.errors import ToolError, ToolTimeoutError
 
 #: Started by path, not with `-m app.engine…`: importing the `app` packages would cost
 #: the child half a second of imports it never uses.

@@ -2,7 +2,7 @@
 
 Run as `python -P app/engine/isolation_child.py`; reads one JSON job on stdin, applies
 RLIMIT_CPU and RLIMIT_AS before importing any tool code, calls the tool, writes one
-JSON answer on stdout. Kept stdlib-only (plus app.spec's tool importer, loaded by path) so it starts fast.
+JSON answer on stdout. Kept stdlib-only (plus app.project's tool importer, loaded by path) so it starts fast.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _limit(cpu_seconds: int, memory_bytes: int) -> None:
 
 
 def _tool_modules(project_root: Path) -> Any:
-    """app.spec's tool importer, loaded from its file: importing the `app.spec` package
+    """app.project's tool importer, loaded from its file: importing the `app.project` package
     would pull in pydantic, YAML and the linter (~0.5 s) for every isolated call."""
     path = Path(__file__).resolve().parent.parent / "spec" / "tool_import.py"
     spec = importlib.util.spec_from_file_location("_ferry_isolated_tool_import", path)

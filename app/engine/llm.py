@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from app.engine.error_mapping import map_llm_exception
-from app.observability.cost import CostModel
+from app.engine.pricing import CostModel
 
 
 @functools.cache

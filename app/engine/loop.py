@@ -22,8 +22,8 @@ from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
 from app.engine.state import RunDeps, RunState, budget_for
 from app.engine.tools import ToolOutcome, select_tools
-from app.observability.errors import OutputValidationError
-from app.spec.models import LLMAgentSpec
+from app.contracts.errors import OutputValidationError
+from app.project.models import LLMAgentSpec
 
 
 async def run_llm_agent(

@@ -20,7 +20,7 @@ from app.engine.budget import Budget
 from app.engine.llm import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, call_with_retries
 from app.engine.state import RunDeps, RunState
-from app.observability.errors import ErrorCategory, FerryError
+from app.contracts.errors import ErrorCategory, FerryError
 from app.observability.tracing import usage_attributes
 
 _PROVIDER_CATEGORIES = frozenset(

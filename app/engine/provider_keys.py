@@ -7,7 +7,7 @@ the simulator) instead of a run failing with `auth` after its first LLM call.
 from __future__ import annotations
 
 from app.engine.llm import load_litellm
-from app.spec import Project
+from app.project import Project
 
 
 def models_of(project: Project, agent_name: str, seen: set[str] | None = None) -> list[str]:

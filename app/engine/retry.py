@@ -24,7 +24,7 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from app.engine.clock import Deadline
-from app.observability.errors import FerryError
+from app.contracts.errors import FerryError
 
 T = TypeVar("T")
 

@@ -17,9 +17,9 @@ from app.contracts import SpanKind
 from app.engine.loop import run_llm_agent
 from app.engine.state import RunDeps, RunState, budget_for
 from app.engine.tool_agent import run_tool_agent
-from app.observability.errors import BadInputError, InternalError, RunTimeoutError
-from app.spec.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
-from app.spec.project import Project
+from app.contracts.errors import BadInputError, InternalError, RunTimeoutError
+from app.project.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.project.project import Project
 
 
 class StageTimeoutError(RunTimeoutError):

@@ -18,7 +18,7 @@ from app.engine.clock import Clock, Deadline
 from app.engine.llm import LLMClient
 from app.engine.retry import RetryPolicy
 from app.engine.tools import ToolExecutor
-from app.observability.cost import CostModel
+from app.engine.pricing import CostModel
 from app.observability.tracing import RunTracer
 
 

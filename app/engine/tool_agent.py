@@ -13,8 +13,8 @@ from typing import Any
 from app.contracts import SpanKind
 from app.engine.retry import call_with_retries
 from app.engine.state import RunDeps, RunState
-from app.observability.errors import FerryError, InternalError, ToolError
-from app.spec.models import ToolAgentSpec
+from app.contracts.errors import FerryError, InternalError, ToolError
+from app.project.models import ToolAgentSpec
 
 
 async def run_tool_agent(deps: RunDeps, state: RunState, agent: ToolAgentSpec, payload: Mapping[str, Any]) -> Any:

@@ -32,9 +32,9 @@ import jsonschema
 from app.contracts import SpanKind
 from app.engine.isolation import ProcessIsolation
 from app.engine.llm import ToolCall
-from app.observability.errors import FerryError, ToolError, ToolTimeoutError
+from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.observability.tracing import RunTracer
-from app.spec.tooldef import ToolDef
+from app.project.tooldef import ToolDef
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,6 @@ def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
 
 def select_tools(agent: Any, input: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, ToolDef]:
     """The agent's tools whose condition holds for this run, by the bare name the LLM sees."""
-    from app.spec.project import select_tools as spec_select_tools
+    from app.project.project import select_tools as spec_select_tools
 
     return {tool.name: tool for tool in spec_select_tools(agent, input, context)}

@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.trace import Status, StatusCode
 
 from app.contracts import SpanEvent, SpanKind, SpanStatus, Usage
-from app.observability.errors import ErrorCategory, FerryError
+from app.contracts.errors import ErrorCategory, FerryError
 from app.observability.redaction import Redactor
 
 SpanSink = Callable[[SpanEvent], None]

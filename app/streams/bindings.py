@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.spec.models import SequentialAgentSpec
-from app.spec.project import Project
+from app.project.models import SequentialAgentSpec
+from app.project.project import Project
 from app.streams.naming import TopicNames
 from app.streams.topic_plan import PlannedTopic, plan_topics
 

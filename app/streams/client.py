@@ -15,7 +15,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.contracts import RunRequest, RunResult
-from app.spec.project import Project
+from app.project.project import Project
 from app.streams.keys import concurrency_key
 from app.streams.naming import TopicNames
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from app.spec.project import AnyAgentSpec
+from app.project.project import AnyAgentSpec
 
 _MISSING = object()
 

@@ -15,12 +15,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.contracts.errors import BadInputError
 from app.contracts import RunRequest
 from app.contracts.runs import utc_now
-from app.observability.errors import ErrorCategory
+from app.contracts.errors import ErrorCategory
 
 
-class PoisonRecord(Exception):
+class PoisonRecord(BadInputError):
+    """A record that is no valid RunRequest: it goes to the DLQ, never to a run."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -17,7 +17,7 @@ from datetime import datetime
 from app.contracts import PipelineContext, RunRequest, RunResult, RunStatus, Usage
 from app.contracts.runs import utc_now
 from app.engine import next_stage_input
-from app.spec.models import SequentialAgentSpec
+from app.project.models import SequentialAgentSpec
 
 _STAGE_NAMESPACE = uuid.UUID("3c1f7e52-8a4b-4d8e-9a0e-5b6f1d2c7e90")
 

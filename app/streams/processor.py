@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
-from app.observability.errors import ErrorCategory
-from app.spec.models import SequentialAgentSpec
-from app.spec.project import Project
+from app.contracts.errors import ErrorCategory
+from app.project.models import SequentialAgentSpec
+from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
 from app.streams.bindings import Binding
 from app.streams.keys import concurrency_key

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.engine.clock import Clock, SystemClock
-from app.spec.config import ProjectConfig
+from app.project.config import ProjectConfig
 
 
 class TokenBucket:

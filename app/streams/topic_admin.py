@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.contracts.errors import ConfigError
 from app.streams.topic_plan import PlannedTopic
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -44,7 +45,7 @@ class ApplyReport(BaseModel):
         return not self.conflicts
 
 
-class TopicConflictError(RuntimeError):
+class TopicConflictError(ConfigError):
     """The broker's topics disagree with the specs in a way that breaks a guarantee."""
 
     def __init__(self, conflicts: Sequence[TopicConflict]) -> None:

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from app.spec.models import SequentialAgentSpec
-from app.spec.project import Project
-from app.spec.topics import TopicSpec
+from app.project.models import SequentialAgentSpec
+from app.project.project import Project
+from app.project.topics import TopicSpec
 from app.streams.naming import TopicNames
 
 DEFAULT_SPECS: tuple[TopicSpec, ...] = (

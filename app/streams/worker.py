@@ -23,7 +23,7 @@ from aiokafka import TopicPartition
 
 from app.engine import Engine, EngineSettings
 from app.engine.llm import load_litellm
-from app.spec.project import Project
+from app.project.project import Project
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
 from app.streams.keys import on_conflict

@@ -33,7 +33,7 @@ from typing import Any
 
 from app.contracts import document_input
 from app.devstack.llm_sim import JsonReply, Match, Rule, RuleSet, ToolCall, ToolCallsReply
-from app.spec.project import Project
+from app.project.project import Project
 
 UNCLEAR = "unclear"
 _MONEY = r"\d[\d,]*\.\d{2}"
@@ -159,7 +159,7 @@ def sample_rules(project: Project, samples_dir: Path | None = None) -> list[Rule
 
 
 if __name__ == "__main__":
-    from app.spec import load_project
+    from app.project import load_project
 
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".")
     print(RuleSet(rules=sample_rules(load_project(root))).model_dump_json(indent=2))

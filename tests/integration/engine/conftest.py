@@ -14,7 +14,7 @@ import yaml
 from app.devstack.llm_sim import LLMSimulator
 from app.engine import Engine, EngineSettings
 from app.engine.llm import load_litellm
-from app.spec import Project, load_project
+from app.project import Project, load_project
 
 MODEL = "openai/sim-model"
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.contracts import document_input
 from app.devstack.scenarios.invoice import DOCUMENT_SUFFIXES, parse_invoice_text
-from app.spec import load_project
+from app.project import load_project
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = sorted(p for p in (ROOT / "samples" / "invoices").iterdir() if p.suffix in DOCUMENT_SUFFIXES)

@@ -7,7 +7,7 @@ import pytest
 from app.contracts import RunRequest, RunStatus, SpanKind
 from app.devstack.llm_sim import FaultKind, FaultReply, Match, Rule, SequenceReply, TextReply
 from app.engine import FakeClock
-from app.observability.errors import ErrorCategory
+from app.contracts.errors import ErrorCategory
 
 RETRY = {"attempts": 3, "initial_delay": 2, "max_delay": 30}
 

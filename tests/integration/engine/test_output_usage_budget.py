@@ -6,7 +6,7 @@ import pytest
 
 from app.contracts import RunRequest, RunStatus, SpanKind
 from app.devstack.llm_sim import JsonReply, Match, Rule, SequenceReply, TextReply, ToolCall, ToolCallsReply
-from app.observability.errors import ErrorCategory
+from app.contracts.errors import ErrorCategory
 
 INVOICE = {
     "type": "object",

@@ -11,7 +11,7 @@ import pytest
 
 from app.contracts import RunRequest, RunStatus, SpanKind
 from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply
-from app.observability.errors import ErrorCategory
+from app.contracts.errors import ErrorCategory
 
 SLOW_TOOLS = '''
     import asyncio

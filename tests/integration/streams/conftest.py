@@ -18,8 +18,8 @@ import yaml
 
 from app.devstack.llm_sim import LLMSimulator
 from app.engine import EngineSettings
-from app.spec import load_project
-from app.spec.project import Project
+from app.project import load_project
+from app.project.project import Project
 from app.streams import StreamSettings, TopicNames, Worker
 from tests.integration.kafka_helpers import unique
 

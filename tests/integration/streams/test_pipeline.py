@@ -8,7 +8,7 @@ from app.cli.demo import invoice_samples
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import LLMSimulator
 from app.devstack.scenarios.invoice import invoice_rules
-from app.spec import load_project
+from app.project import load_project
 from app.streams import ResultWatcher, Submitter, TopicNames
 from app.streams.pipeline import stage_run_id
 from tests.integration.streams.conftest import WorkerFactory

@@ -6,8 +6,8 @@ import pytest
 
 from app.contracts import Usage
 from app.engine.budget import Budget, estimate_prompt_tokens
-from app.observability.cost import CostModel, ModelPrice
-from app.observability.errors import BudgetExceededError
+from app.engine.pricing import CostModel, ModelPrice
+from app.contracts.errors import BudgetExceededError
 
 MESSAGES = [{"role": "user", "content": "x" * 400}]  # ~100+ tokens by the 4-chars rule
 PRICES = CostModel({"openai/m": ModelPrice(0.001, 0.002)})

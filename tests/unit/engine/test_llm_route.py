@@ -1,5 +1,5 @@
 from app.engine.llm import LLMClient
-from app.observability.cost import CostModel
+from app.engine.pricing import CostModel
 
 
 def test_with_a_base_url_every_provider_goes_there_as_openai() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from app.engine.clock import Deadline, FakeClock
 from app.engine.retry import RetryPolicy, call_with_retries
-from app.observability.errors import (
+from app.contracts.errors import (
     AuthError,
     FerryError,
     LLMBadRequestError,

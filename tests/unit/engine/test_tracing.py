@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.contracts import SpanEvent, SpanKind, SpanStatus
-from app.observability.errors import RateLimitError
+from app.contracts.errors import RateLimitError
 from app.observability.redaction import Redactor
 from app.observability.tracing import EngineTracing
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.contracts import RunRequest, RunResult, RunStatus, Usage
 from app.contracts.runs import utc_now
-from app.spec import load_project
+from app.project import load_project
 from app.streams.assignor import agent_of
 from app.streams.bindings import bindings_for
 from app.streams.naming import TopicNames

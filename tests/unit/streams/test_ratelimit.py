@@ -4,7 +4,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from app.engine.clock import FakeClock
-from app.spec.config import ModelOverrides, ProjectConfig
+from app.project.config import ModelOverrides, ProjectConfig
 from app.streams.ratelimit import ModelRateLimiter, RateLimitedLLM, TokenBucket
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.spec import Project, load_project
+from app.project import Project, load_project
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = REPO_ROOT / "samples" / "invoices"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.spec import Project
+from app.project import Project
 
 
 def _store(project: Project, payload: dict[str, Any], run_id: str = "run-9") -> dict[str, Any]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from app.spec.agent_view import AgentView
-from app.spec.conditions import ConditionError, parse_condition
-from app.spec.problems import Loc, Problems
-from app.spec.schemas import schema_name_problem
-from app.spec.tool_refs import ToolRefError, ToolResolver
-from app.spec.tooldef import ToolDef
-from app.spec.validation import format_path
-from app.spec.yamlmarks import PathKey
+from app.project.agent_view import AgentView
+from app.project.conditions import ConditionError, parse_condition
+from app.project.problems import Loc, Problems
+from app.project.schemas import schema_name_problem
+from app.project.tool_refs import ToolRefError, ToolResolver
+from app.project.tooldef import ToolDef
+from app.project.validation import format_path
+from app.project.yamlmarks import PathKey
 
 
 def _at(view: AgentView, *path: PathKey) -> Loc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.spec import ProjectError, lint_project, load_project
+from app.project import ProjectError, lint_project, load_project
 
 from .conftest import HEADER, ProjectFactory, write_project
 

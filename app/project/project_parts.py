@@ -7,15 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from app.spec.agent_files import parse_yaml_file
-from app.spec.config import ProjectConfig
-from app.spec.connectors import CONNECTOR_CLASSES, ConnectorSpec
-from app.spec.files import ProjectFiles
-from app.spec.problems import Problems
-from app.spec.topics import TopicsFile, TopicSpec
-from app.spec.validation import format_path, report_validation_error, unknown_keys
-from app.spec.schemas import read_json_file
-from app.spec.yamlmarks import Shadow
+from app.project.agent_files import parse_yaml_file
+from app.project.config import ProjectConfig
+from app.project.connectors import CONNECTOR_CLASSES, ConnectorSpec
+from app.project.files import ProjectFiles
+from app.project.problems import Problems
+from app.project.topics import TopicsFile, TopicSpec
+from app.project.validation import format_path, report_validation_error, unknown_keys
+from app.project.schemas import read_json_file
+from app.project.yamlmarks import Shadow
 
 CONFIG_FILE = "ferry.yaml"
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from app.spec.files import ProjectFiles
-from app.spec.merge import DEFAULTS_FORBIDDEN_KEYS, merge_values
-from app.spec.models import AGENT_CLASSES, LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
-from app.spec.problems import Loc, Problems
-from app.spec.validation import format_path, known_keys, report_validation_error, unknown_keys
-from app.spec.yamlmarks import LoadedYaml, Shadow, YamlSyntaxError, load_yaml
+from app.project.files import ProjectFiles
+from app.project.merge import DEFAULTS_FORBIDDEN_KEYS, merge_values
+from app.project.models import AGENT_CLASSES, LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.project.problems import Loc, Problems
+from app.project.validation import format_path, known_keys, report_validation_error, unknown_keys
+from app.project.yamlmarks import LoadedYaml, Shadow, YamlSyntaxError, load_yaml
 
 AnyAgentSpec = LLMAgentSpec | SequentialAgentSpec | ToolAgentSpec
 IDENTITY_KEYS: tuple[str, ...] = ("version", "name", "description")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.spec import ProjectError, lint_project, load_project
+from app.project import ProjectError, lint_project, load_project
 
 from .conftest import HEADER, ProjectFactory
 
@@ -78,7 +78,7 @@ def test_hidden_files_are_skipped_and_yml_agents_are_flagged(make_project: Proje
 
 
 def test_a_path_that_is_not_a_project_is_its_own_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.spec import ProjectNotFoundError
+    from app.project import ProjectNotFoundError
 
     with pytest.raises(ProjectNotFoundError, match="not a Ferry project: no agents/ folder"):
         load_project(tmp_path)
@@ -88,12 +88,12 @@ def test_a_path_that_is_not_a_project_is_its_own_error(tmp_path) -> None:  # typ
 
 
 def test_the_public_surface() -> None:
-    import app.spec
+    import app.project
 
     for name in ("load_project", "lint_project", "select_tools", "Project", "ProjectError", "ToolDef", "AgentSpec",
                  "LLMAgentSpec", "SequentialAgentSpec", "ToolAgentSpec", "RetryOptions", "ConcurrencySpec",
                  "BudgetSpec", "ProjectConfig", "ModelOverrides", "LintReport", "Problem"):
-        assert name in app.spec.__all__ and hasattr(app.spec, name)
+        assert name in app.project.__all__ and hasattr(app.project, name)
 
 
 def test_an_alias_bomb_is_read_in_linear_time(make_project: ProjectFactory) -> None:

@@ -7,12 +7,12 @@
 The format is described in docs/project-format.md.
 """
 
-from app.spec.conditions import ConditionError, evaluate_condition, parse_condition
-from app.spec.config import ModelOverrides, ProjectConfig
-from app.spec.connectors import ConnectorSpec, KafkaConnectSpec, WebhookConnectorSpec
-from app.spec.lint import LintReport, lint_project
-from app.spec.loader import ProjectNotFoundError, load_project
-from app.spec.models import (
+from app.project.conditions import ConditionError, evaluate_condition, parse_condition
+from app.project.config import ModelOverrides, ProjectConfig
+from app.project.connectors import ConnectorSpec, KafkaConnectSpec, WebhookConnectorSpec
+from app.project.lint import LintReport, lint_project
+from app.project.loader import ProjectNotFoundError, load_project
+from app.project.models import (
     AgentSpec,
     BudgetSpec,
     ConcurrencySpec,
@@ -22,11 +22,11 @@ from app.spec.models import (
     ToolAgentSpec,
     ToolEntry,
 )
-from app.spec.problems import Loc, Problem, ProjectError
-from app.spec.project import Project, select_tools
-from app.spec.tool_schema import ToolSchemaError, function_parameters, openai_tool_schema
-from app.spec.tooldef import ToolDef
-from app.spec.topics import TopicSpec
+from app.project.problems import Loc, Problem, ProjectError
+from app.project.project import Project, select_tools
+from app.project.tool_schema import ToolSchemaError, function_parameters, openai_tool_schema
+from app.project.tooldef import ToolDef
+from app.project.topics import TopicSpec
 
 __all__ = [
     "AgentSpec",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.spec import LLMAgentSpec, load_project
-from app.spec.merge import merge_values
-from app.spec.yamlmarks import load_yaml
+from app.project import LLMAgentSpec, load_project
+from app.project.merge import merge_values
+from app.project.yamlmarks import load_yaml
 
 from .conftest import HEADER, ProjectFactory
 
@@ -57,7 +57,7 @@ def test_a_merged_value_is_reported_at_the_file_it_came_from(make_project: Proje
         "agents/_defaults.yaml": "tools:\n  - nomod.f\n",
         "agents/a.yaml": HEADER + "tools:\n  - good.f\n  - missing.g\n",
     })
-    from app.spec import lint_project
+    from app.project import lint_project
 
     errors = [str(p) for p in lint_project(root).errors]
     assert errors == [

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from app.spec.problems import Loc
+from app.contracts.errors import ConfigError
+from app.project.problems import Loc
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -50,11 +51,10 @@ class Shadow:
         return tuple(out)
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(ConfigError):
     def __init__(self, loc: Loc, message: str) -> None:
         super().__init__(message)
         self.loc = loc
-        self.message = message
 
 
 @dataclass

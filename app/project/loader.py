@@ -12,16 +12,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from app.spec import agent_checks
-from app.spec.agent_files import AgentSource, AnyAgentSpec, DefaultsCascade, discover_agent_files, load_agent
-from app.spec.agent_view import view_of
-from app.spec.files import ProjectFiles
-from app.spec.problems import Loc, Problem, ProjectError, Problems
-from app.spec.project import Project
-from app.spec.project_parts import load_config, load_connectors, load_topics
-from app.spec.schemas import load_schemas
-from app.spec.tool_import import ToolModules
-from app.spec.tool_refs import ToolResolver
+from app.project import agent_checks
+from app.project.agent_files import AgentSource, AnyAgentSpec, DefaultsCascade, discover_agent_files, load_agent
+from app.project.agent_view import view_of
+from app.project.files import ProjectFiles
+from app.project.problems import Loc, Problem, ProjectError, Problems
+from app.project.project import Project
+from app.project.project_parts import load_config, load_connectors, load_topics
+from app.project.schemas import load_schemas
+from app.project.tool_import import ToolModules
+from app.project.tool_refs import ToolResolver
 
 
 class ProjectNotFoundError(ProjectError):

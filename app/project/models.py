@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 if TYPE_CHECKING:
-    from app.spec.tooldef import ToolDef
+    from app.project.tooldef import ToolDef
 
 AGENT_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 MAX_TOOLS_PER_AGENT = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.spec import ConditionError, evaluate_condition, load_project, parse_condition, select_tools
+from app.project import ConditionError, evaluate_condition, load_project, parse_condition, select_tools
 
 from .conftest import HEADER, ProjectFactory
 

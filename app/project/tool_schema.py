@@ -15,6 +15,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, Union, get_args, get_origin
 
+from app.contracts.errors import ConfigError
+
 CONTEXT_PARAM = "context"
 
 _SIMPLE: dict[Any, dict[str, Any]] = {
@@ -31,7 +33,7 @@ _SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns?|Yields?|Raises|Exam
 _PARAM_LINE = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 
 
-class ToolSchemaError(ValueError):
+class ToolSchemaError(ConfigError):
     """A tool whose signature cannot be offered to an LLM."""
 
 

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.spec.problems import Loc, Problems
+from app.project.problems import Loc, Problems
 
 
 class ProjectFiles:

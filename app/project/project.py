@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.spec.conditions import evaluate_condition
-from app.spec.config import ProjectConfig
-from app.spec.connectors import ConnectorSpec
-from app.spec.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
-from app.spec.problems import Problem
-from app.spec.tooldef import ToolDef
-from app.spec.topics import TopicSpec
+from app.project.conditions import evaluate_condition
+from app.project.config import ProjectConfig
+from app.project.connectors import ConnectorSpec
+from app.project.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.project.problems import Problem
+from app.project.tooldef import ToolDef
+from app.project.topics import TopicSpec
 
 AnyAgentSpec = LLMAgentSpec | SequentialAgentSpec | ToolAgentSpec
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from app.contracts.errors import ConfigError
+
 Severity = Literal["error", "warning"]
 
 
@@ -51,7 +53,7 @@ class Problem:
         }
 
 
-class ProjectError(Exception):
+class ProjectError(ConfigError):
     """A project that cannot be loaded; `.problems` holds every error and warning found."""
 
     def __init__(self, problems: list[Problem]) -> None:

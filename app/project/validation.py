@@ -15,8 +15,8 @@ import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from app.spec.problems import Problems
-from app.spec.yamlmarks import PathKey, Shadow
+from app.project.problems import Problems
+from app.project.yamlmarks import PathKey, Shadow
 
 
 def format_path(path: tuple[PathKey, ...]) -> str:

@@ -15,10 +15,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from app.spec.files import ProjectFiles
-from app.spec.problems import Loc, Problems
-from app.spec.validation import format_path
-from app.spec.yamlmarks import Shadow, YamlSyntaxError, load_yaml, shadow_for_json
+from app.project.files import ProjectFiles
+from app.project.problems import Loc, Problems
+from app.project.validation import format_path
+from app.project.yamlmarks import Shadow, YamlSyntaxError, load_yaml, shadow_for_json
 
 SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 

@@ -8,7 +8,7 @@ import hashlib
 import pydantic
 import pytest
 
-from app.spec import KafkaConnectSpec, LLMAgentSpec, WebhookConnectorSpec, load_project
+from app.project import KafkaConnectSpec, LLMAgentSpec, WebhookConnectorSpec, load_project
 
 from .conftest import HEADER, ProjectFactory
 
@@ -141,7 +141,7 @@ def test_unknown_agent_names_the_known_ones(make_project: ProjectFactory) -> Non
 def test_agent_spec_union_defaults_to_an_llm_agent() -> None:
     from pydantic import TypeAdapter
 
-    from app.spec import AgentSpec, SequentialAgentSpec
+    from app.project import AgentSpec, SequentialAgentSpec
 
     adapter = TypeAdapter(AgentSpec)
     base = {"version": "1.0", "name": "a", "description": "d"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.spec import lint_project
+from app.project import lint_project
 
 from .conftest import HEADER, ProjectFactory
 

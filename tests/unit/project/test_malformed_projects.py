@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.spec import ProjectError, load_project
+from app.project import ProjectError, load_project
 
 from .conftest import HEADER, ProjectFactory
 

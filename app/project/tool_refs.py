@@ -12,15 +12,16 @@ import inspect
 import re
 from types import ModuleType
 
-from app.spec.tool_import import ToolImportError, ToolModules
-from app.spec.tool_schema import CONTEXT_PARAM, ToolSchemaError, openai_tool_schema
-from app.spec.tooldef import ToolDef
+from app.contracts.errors import ConfigError
+from app.project.tool_import import ToolImportError, ToolModules
+from app.project.tool_schema import CONTEXT_PARAM, ToolSchemaError, openai_tool_schema
+from app.project.tooldef import ToolDef
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WILDCARD_CHARS = re.compile(r"[*?\[]")
 
 
-class ToolRefError(ValueError):
+class ToolRefError(ConfigError):
     """A ref that does not name a usable tool; the message says why."""
 
 

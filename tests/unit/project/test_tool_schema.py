@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import pytest
 
-from app.spec import ToolSchemaError, function_parameters, openai_tool_schema
+from app.project import ToolSchemaError, function_parameters, openai_tool_schema
 
 
 def _props(func: Any) -> dict[str, Any]:

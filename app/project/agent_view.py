@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from app.spec.agent_files import AgentSource
-from app.spec.models import AGENT_NAME_PATTERN, LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, ToolEntry
+from app.project.agent_files import AgentSource
+from app.project.models import AGENT_NAME_PATTERN, LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, ToolEntry
 
 
 @dataclass

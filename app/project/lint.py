@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.spec.loader import LoadState, ProjectNotFoundError, collect, dedupe
-from app.spec.problems import Loc, Problem, Problems
-from app.spec.project import Project
-from app.spec.tool_refs import ToolRefError
+from app.project.loader import LoadState, ProjectNotFoundError, collect, dedupe
+from app.project.problems import Loc, Problem, Problems
+from app.project.project import Project
+from app.project.tool_refs import ToolRefError
 
 
 @dataclass(frozen=True)

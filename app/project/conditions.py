@@ -16,6 +16,8 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.contracts.errors import ConfigError
+
 ROOT_NAMES: frozenset[str] = frozenset({"input", "context"})
 _LITERAL_NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "none": None}
 
@@ -35,7 +37,7 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 _MISSING = None
 
 
-class ConditionError(ValueError):
+class ConditionError(ConfigError):
     """A condition that is not valid syntax or uses something outside the whitelist."""
 
 

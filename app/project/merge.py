@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.spec.yamlmarks import PathKey, Shadow
+from app.project.yamlmarks import PathKey, Shadow
 
 #: Keys that identify one agent; inheriting them would give two agents one identity.
 DEFAULTS_FORBIDDEN_KEYS: tuple[str, ...] = ("name", "description")

@@ -18,10 +18,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from app.contracts.errors import ConfigError
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ToolImportError(Exception):
+class ToolImportError(ConfigError):
     """A tool module that is missing, outside `tools/`, or raised while being imported."""
 
 

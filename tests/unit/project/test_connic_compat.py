@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.spec import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, load_project, select_tools
+from app.project import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, load_project, select_tools
 
 from .conftest import write_project
 
