@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 RUN_HOME  := $(CURDIR)/.ferry/run
 TEST_HOME := /tmp/ferry-make-test-stack
 
-.PHONY: run test install system-deps clean
+.PHONY: run test check install system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Ferry needs Python 3.11+"'
@@ -30,7 +30,13 @@ run: system-deps install
 	if [ $$rc -eq 0 ]; then FERRY_HOME=$(RUN_HOME) $(FERRY) demo; rc=$$?; fi; \
 	$(FERRY) dev --home $(RUN_HOME) down; exit $$rc
 
-test: system-deps install
+# Formatting, lint and types: seconds, so they run before the suite and fail it early.
+check: install
+	$(VENV)/bin/ruff format --check app tests bench scripts tools
+	$(VENV)/bin/ruff check app tests bench scripts tools
+	$(VENV)/bin/mypy
+
+test: system-deps install check
 	@rm -rf $(TEST_HOME); \
 	FERRY_TEST_STACK_HOME=$(TEST_HOME) $(PY) -m pytest; rc=$$?; \
 	$(FERRY) dev --home $(TEST_HOME) down >/dev/null 2>&1; \

@@ -42,7 +42,9 @@ def main() -> None:
         finally:
             stack.down()
     for name, values in timings.items():
-        print(f"{name:<9} median {statistics.median(values):6.2f}s  min {min(values):6.2f}s  max {max(values):6.2f}s  (n={len(values)})")
+        print(
+            f"{name:<9} median {statistics.median(values):6.2f}s  min {min(values):6.2f}s  max {max(values):6.2f}s  (n={len(values)})"
+        )
 
 
 if __name__ == "__main__":

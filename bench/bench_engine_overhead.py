@@ -32,11 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.contracts import RunRequest, RunStatus  # noqa: E402
-from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply, start_simulator_process  # noqa: E402
-from app.engine import Engine, EngineSettings  # noqa: E402
-from app.engine.llm import load_litellm  # noqa: E402
-from app.project import load_project  # noqa: E402
+from app.contracts import RunRequest, RunStatus
+from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply, start_simulator_process
+from app.engine import Engine, EngineSettings
+from app.engine.llm import load_litellm
+from app.project import load_project
 
 MODEL = "openai/sim-model"
 
@@ -78,7 +78,10 @@ async def main(runs: int, concurrency: int, blocks: int) -> None:
     litellm = load_litellm()
     rules = [
         Rule(match=Match(has_tool_result="add"), reply=TextReply(text="3")),
-        Rule(match=Match(any_message_contains="add two"), reply=ToolCallsReply(calls=[ToolCall(name="add", arguments={"a": 1, "b": 2})])),
+        Rule(
+            match=Match(any_message_contains="add two"),
+            reply=ToolCallsReply(calls=[ToolCall(name="add", arguments={"a": 1, "b": 2})]),
+        ),
         Rule(reply=TextReply(text="hello there")),
     ]
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,8 +95,14 @@ async def main(runs: int, concurrency: int, blocks: int) -> None:
             async def direct(msgs: list[dict[str, Any]], tools: Any = None) -> Any:
                 kwargs = {"tools": tools} if tools else {}
                 return await litellm.acompletion(
-                    model=MODEL, api_base=sim.base_url, api_key="bench", messages=msgs,
-                    timeout=30, num_retries=0, max_retries=0, **kwargs,
+                    model=MODEL,
+                    api_base=sim.base_url,
+                    api_key="bench",
+                    messages=msgs,
+                    timeout=30,
+                    num_retries=0,
+                    max_retries=0,
+                    **kwargs,
                 )
 
             async def direct_text() -> None:
@@ -106,9 +115,17 @@ async def main(runs: int, concurrency: int, blocks: int) -> None:
                     [
                         messages[0],
                         {"role": "user", "content": "please add two numbers"},
-                        {"role": "assistant", "content": None, "tool_calls": [
-                            {"id": call.id, "type": "function", "function": {"name": "add", "arguments": call.function.arguments}}
-                        ]},
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {
+                                    "id": call.id,
+                                    "type": "function",
+                                    "function": {"name": "add", "arguments": call.function.arguments},
+                                }
+                            ],
+                        },
                         {"role": "tool", "tool_call_id": call.id, "content": "3"},
                     ],
                     tool_schema,
@@ -127,8 +144,10 @@ async def main(runs: int, concurrency: int, blocks: int) -> None:
                     await timed(fn, 20, 5)
 
             print(f"runs={runs} per side and mode, blocks={blocks}, concurrency={concurrency}, simulator latency 0 ms")
-            print(f"{'scenario':<6} {'mode':<11} {'direct ms/run':>14} {'engine ms/run':>14} {'overhead ms':>12}"
-                  f" {'direct runs/s':>14} {'engine runs/s':>14}")
+            print(
+                f"{'scenario':<6} {'mode':<11} {'direct ms/run':>14} {'engine ms/run':>14} {'overhead ms':>12}"
+                f" {'direct runs/s':>14} {'engine runs/s':>14}"
+            )
             for scenario, fns in sides.items():
                 for mode, conc in (("sequential", 1), (f"conc={concurrency}", concurrency)):
                     lat: dict[str, list[float]] = {"direct": [], "engine": []}

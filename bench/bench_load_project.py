@@ -29,7 +29,7 @@ def tool_module(index: int) -> str:
     functions = []
     for f in range(FUNCS):
         functions.append(
-            f'def op_{index}_{f}(text: str, limit: int = 10, tags: list[str] | None = None, context: dict | None = None) -> dict:\n'
+            f"def op_{index}_{f}(text: str, limit: int = 10, tags: list[str] | None = None, context: dict | None = None) -> dict:\n"
             f'    """Operation {f} of module {index}.\n\n    Args:\n        text: The input text.\n'
             f'        limit: At most this many results.\n    """\n    return {{"text": text}}\n'
         )
@@ -99,8 +99,10 @@ def main() -> None:
         assert len(project.agents) == args.agents
         tools = sum(len(project.tools_for(name)) for name in project.agents)
     print(f"agents={args.agents} files={len(project.file_hashes)} tools_resolved={tools} repeat={args.repeat}")
-    print(f"load_project: median {statistics.median(timings) * 1000:.0f} ms, "
-          f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms")
+    print(
+        f"load_project: median {statistics.median(timings) * 1000:.0f} ms, "
+        f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,16 @@ def write_project(root: Path, cap: int) -> Any:
     from app.project import load_project
 
     (root / "agents").mkdir(parents=True, exist_ok=True)
-    agent = {"version": "1.0", "name": AGENT, "description": "benchmark agent", "model": "openai/sim-model",
-             "system_prompt": SYSTEM, "max_iterations": 2, "max_concurrent_runs": cap,
-             "retry_options": {"attempts": 1, "initial_delay": 0}}
+    agent = {
+        "version": "1.0",
+        "name": AGENT,
+        "description": "benchmark agent",
+        "model": "openai/sim-model",
+        "system_prompt": SYSTEM,
+        "max_iterations": 2,
+        "max_concurrent_runs": cap,
+        "retry_options": {"attempts": 1, "initial_delay": 0},
+    }
     (root / "agents" / f"{AGENT}.yaml").write_text(yaml.safe_dump(agent))
     return load_project(root)
 
@@ -62,8 +69,14 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
 
     litellm = load_litellm()
     names = TopicNames(prefix)
-    consumer = AIOKafkaConsumer(names.request(AGENT), bootstrap_servers=bootstrap, group_id=f"{prefix}raw",
-                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10)
+    consumer = AIOKafkaConsumer(
+        names.request(AGENT),
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await consumer.start()
     await producer.start()
@@ -76,27 +89,41 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
             request = RunRequest.model_validate_json(value)
             started = time.time()
             response = await litellm.acompletion(
-                model="openai/sim-model", api_base=base_url, api_key="sim", timeout=30, num_retries=0,
-                max_retries=0, messages=[{"role": "system", "content": SYSTEM},
-                                         {"role": "user", "content": request.input["message"]}])
+                model="openai/sim-model",
+                api_base=base_url,
+                api_key="sim",
+                timeout=30,
+                num_retries=0,
+                max_retries=0,
+                messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": request.input["message"]}],
+            )
             from datetime import UTC, datetime
 
-            result = RunResult(run_id=request.run_id, agent=request.agent, status=RunStatus.COMPLETED,
-                               output=response.choices[0].message.content,
-                               started_at=datetime.fromtimestamp(started, UTC), ended_at=datetime.now(UTC),
-                               duration_ms=(time.time() - started) * 1000)
-            await (await producer.send(names.results, key=request.run_id.encode(),
-                                       value=result.model_dump_json().encode()))
+            result = RunResult(
+                run_id=request.run_id,
+                agent=request.agent,
+                status=RunStatus.COMPLETED,
+                output=response.choices[0].message.content,
+                started_at=datetime.fromtimestamp(started, UTC),
+                ended_at=datetime.now(UTC),
+                duration_ms=(time.time() - started) * 1000,
+            )
+            await (
+                await producer.send(names.results, key=request.run_id.encode(), value=result.model_dump_json().encode())
+            )
         finally:
             slots.release()
 
     print("consuming", file=sys.stderr, flush=True)
     last_commit = time.monotonic()
+    running: set[asyncio.Task[None]] = set()
     while not stop.is_set():
         for records in (await consumer.getmany(timeout_ms=100, max_records=cap)).values():
             for record in records:
                 await slots.acquire()
-                asyncio.create_task(handle(record.value))
+                task = asyncio.create_task(handle(record.value))
+                running.add(task)
+                task.add_done_callback(running.discard)
         if time.monotonic() - last_commit > 1.0:
             await consumer.commit()
             last_commit = time.monotonic()
@@ -105,19 +132,42 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
 
 
 # -- the driver -------------------------------------------------------------------------------------
-async def start_side(side: str, project_dir: Path, bootstrap: str, prefix: str, base_url: str,
-                     cap: int) -> asyncio.subprocess.Process:
+async def start_side(
+    side: str, project_dir: Path, bootstrap: str, prefix: str, base_url: str, cap: int
+) -> asyncio.subprocess.Process:
     env = dict(os.environ, FERRY_LLM_BASE_URL=base_url, LITELLM_LOCAL_MODEL_COST_MAP="True")
     if side.startswith("ferry"):
-        args = ["-m", "app", "worker", "--project", str(project_dir), "--broker", bootstrap,
-                "--app-id", f"{prefix}ferry", "--topic-prefix", prefix]
+        args = [
+            "-m",
+            "app",
+            "worker",
+            "--project",
+            str(project_dir),
+            "--broker",
+            bootstrap,
+            "--app-id",
+            f"{prefix}ferry",
+            "--topic-prefix",
+            prefix,
+        ]
         if side == "ferry-notrace":
             args.append("--no-traces")
     else:
-        args = [str(Path(__file__)), "raw", "--broker", bootstrap, "--prefix", prefix, "--base-url", base_url,
-                "--cap", str(cap)]
-    process = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=env,
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        args = [
+            str(Path(__file__)),
+            "raw",
+            "--broker",
+            bootstrap,
+            "--prefix",
+            prefix,
+            "--base-url",
+            base_url,
+            "--cap",
+            str(cap),
+        ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert process.stderr is not None
     while b"consuming" not in (line := await process.stderr.readline()):
         if not line:
@@ -143,6 +193,7 @@ async def measure(side: str, latency_ms: int, args: argparse.Namespace) -> dict[
     process = await start_side(side, tmp, args.broker, prefix, sim.base_url, args.cap)
     try:
         async with ResultWatcher(args.broker, names) as watcher, Submitter(args.broker, project, names) as sub:
+
             async def batch(count: int, rate: float | None) -> tuple[float, list[float]]:
                 requests = [RunRequest.new(AGENT, {"message": f"run {i}"}) for i in range(count)]
                 loop = asyncio.get_running_loop()
@@ -170,7 +221,9 @@ async def measure(side: str, latency_ms: int, args: argparse.Namespace) -> dict[
             _, latencies = await batch(args.paced, args.rate)
         latencies.sort()
         return {
-            "side": side, "latency_ms": latency_ms, "runs": args.runs,
+            "side": side,
+            "latency_ms": latency_ms,
+            "runs": args.runs,
             "runs_per_s": round(args.runs / elapsed, 1),
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
@@ -189,14 +242,18 @@ async def main(args: argparse.Namespace) -> None:
             row = await measure(side, latency, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\nruns={args.runs} paced={args.paced}@{args.rate}/s cap={args.cap} "
-          f"fetch_max_wait_ms={StreamSettings.model_fields['fetch_max_wait_ms'].default} "
-          f"commit_interval_s={StreamSettings.model_fields['commit_interval_s'].default} "
-          f"commit_every={StreamSettings.model_fields['commit_every'].default}")
+    print(
+        f"\nruns={args.runs} paced={args.paced}@{args.rate}/s cap={args.cap} "
+        f"fetch_max_wait_ms={StreamSettings.model_fields['fetch_max_wait_ms'].default} "
+        f"commit_interval_s={StreamSettings.model_fields['commit_interval_s'].default} "
+        f"commit_every={StreamSettings.model_fields['commit_every'].default}"
+    )
     print(f"{'side':13} {'sim ms':>6} {'runs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12}")
     for row in rows:
-        print(f"{row['side']:13} {row['latency_ms']:>6} {row['runs_per_s']:>8} {row['p50_ms']:>8} "
-              f"{row['p99_ms']:>8} {row['peak_rss_mb']:>12}")
+        print(
+            f"{row['side']:13} {row['latency_ms']:>6} {row['runs_per_s']:>8} {row['p50_ms']:>8} "
+            f"{row['p99_ms']:>8} {row['peak_rss_mb']:>12}"
+        )
     for latency in (0, 200):
         raw = next((r for r in rows if r["side"] == "raw" and r["latency_ms"] == latency), None)
         for row in rows:

@@ -106,8 +106,14 @@ def money(value: Decimal) -> str:
 
 SAMPLES: tuple[Invoice, ...] = (
     Invoice(
-        "northwind-inv-2024-001", "pdf", "Northwind Traders GmbH", "Hafenstrasse 12, 20457 Hamburg",
-        "INV-2024-001", "2024-03-15", "EUR", Decimal("0.19"),
+        "northwind-inv-2024-001",
+        "pdf",
+        "Northwind Traders GmbH",
+        "Hafenstrasse 12, 20457 Hamburg",
+        "INV-2024-001",
+        "2024-03-15",
+        "EUR",
+        Decimal("0.19"),
         (
             Line("Espresso beans, 1 kg bag", 12, Decimal("18.50")),
             Line("Oat milk, carton of 12", 5, Decimal("21.90")),
@@ -115,8 +121,14 @@ SAMPLES: tuple[Invoice, ...] = (
         ),
     ),
     Invoice(
-        "acme-a-7781", "pdf", "Acme Office Supplies Ltd", "4 Market Street, Leeds LS1 6DT",
-        "A-7781", "2024-05-02", "GBP", Decimal("0.20"),
+        "acme-a-7781",
+        "pdf",
+        "Acme Office Supplies Ltd",
+        "4 Market Street, Leeds LS1 6DT",
+        "A-7781",
+        "2024-05-02",
+        "GBP",
+        Decimal("0.20"),
         (
             Line("Printer paper A4, box of 5 reams", 8, Decimal("24.99")),
             Line("Toner cartridge TN-2420", 3, Decimal("67.45")),
@@ -125,16 +137,28 @@ SAMPLES: tuple[Invoice, ...] = (
         ),
     ),
     Invoice(
-        "blue-harbor-bhc-0042", "png", "Blue Harbor Catering", "88 Pier Road, Portland ME 04101",
-        "BHC-0042", "2024-06-30", "USD", Decimal("0.055"),
+        "blue-harbor-bhc-0042",
+        "png",
+        "Blue Harbor Catering",
+        "88 Pier Road, Portland ME 04101",
+        "BHC-0042",
+        "2024-06-30",
+        "USD",
+        Decimal("0.055"),
         (
             Line("Lunch buffet, 40 guests", 40, Decimal("23.50")),
             Line("Coffee service", 1, Decimal("145.00")),
         ),
     ),
     Invoice(
-        "kestrel-kpw-1193", "png", "Kestrel Print Works", "19 Mill Lane, Bristol BS1 4QA",
-        "KPW-1193", "2024-07-12", "GBP", Decimal("0.20"),
+        "kestrel-kpw-1193",
+        "png",
+        "Kestrel Print Works",
+        "19 Mill Lane, Bristol BS1 4QA",
+        "KPW-1193",
+        "2024-07-12",
+        "GBP",
+        Decimal("0.20"),
         (
             Line("Business cards, 500", 4, Decimal("32.00")),
             Line("Flyers A5, 2000", 1, Decimal("214.60")),
@@ -147,7 +171,7 @@ SAMPLES: tuple[Invoice, ...] = (
 def render_pdf(invoice: Invoice, path: Path) -> None:
     # invariant=1 drops the creation date and random ids: same input, same bytes.
     pdf = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    width, height = A4
+    _, height = A4
     y = height - 72
     for index, text in enumerate(invoice.text_lines()):
         pdf.setFont("Helvetica-Bold" if index in (0, 3) else "Helvetica", 16 if index in (0, 3) else 11)
@@ -190,8 +214,9 @@ def render_png(invoice: Invoice, path: Path) -> None:
         draw.text((x, y), title, fill="black", font=regular)
     for line in invoice.lines:
         y += 60
-        for x, text in zip(columns, (line.description, str(line.quantity), money(line.unit_price),
-                                     money(line.amount)), strict=True):
+        for x, text in zip(
+            columns, (line.description, str(line.quantity), money(line.unit_price), money(line.amount)), strict=True
+        ):
             draw.text((x, y), text, fill="black", font=regular)
     y += 110
     for label, value in invoice.totals_lines():
@@ -210,8 +235,11 @@ def main() -> None:
     for invoice in SAMPLES:
         document = out_dir / f"{invoice.file_stem}.{invoice.kind}"
         (render_pdf if invoice.kind == "pdf" else render_png)(invoice, document)
-        truth = {"file": document.name, "mime_type": f"{'application/pdf' if invoice.kind == 'pdf' else 'image/png'}",
-                 "expected": invoice.truth()}
+        truth = {
+            "file": document.name,
+            "mime_type": f"{'application/pdf' if invoice.kind == 'pdf' else 'image/png'}",
+            "expected": invoice.truth(),
+        }
         (out_dir / f"{invoice.file_stem}.json").write_text(json.dumps(truth, indent=2) + "\n")
         print(document)
 

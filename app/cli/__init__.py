@@ -24,9 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ferry", description="Run LLM agents in production on Apache Kafka."
-    )
+    parser = argparse.ArgumentParser(prog="ferry", description="Run LLM agents in production on Apache Kafka.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in COMMAND_MODULES:

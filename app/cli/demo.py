@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.cli.broker import NO_BROKER, broker_address
-from app.contracts import document_input
 from app.cli.process_main import run_main
+from app.contracts import document_input
 
 PIPELINE = "invoice-pipeline"
 
@@ -90,20 +90,23 @@ async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, tim
         rules = [rule for sample in samples for rule in invoice_rules(project, sample.payload)]
         simulator = LLMSimulator(rules, latency_ms=50)
         await simulator.start()
-        print("\n" + "!" * 78 + "\n!! NO PROVIDER KEY FOR THE PIPELINE'S MODELS (e.g. GEMINI_API_KEY): the demo\n"
-              "!! runs on the LLM SIMULATOR with the scripted invoice scenario, not a real model.\n" + "!" * 78 + "\n",
-              file=sys.stderr)
+        print(
+            "\n" + "!" * 78 + "\n!! NO PROVIDER KEY FOR THE PIPELINE'S MODELS (e.g. GEMINI_API_KEY): the demo\n"
+            "!! runs on the LLM SIMULATOR with the scripted invoice scenario, not a real model.\n" + "!" * 78 + "\n",
+            file=sys.stderr,
+        )
     engine_settings = EngineSettings(llm_base_url=simulator.base_url) if simulator else EngineSettings()
     settings = StreamSettings(bootstrap=bootstrap, app_id="ferry-demo", agents=(PIPELINE,))
     started = time.monotonic()
     try:
         async with Worker(project, settings, engine_settings=engine_settings) as worker:
             requests = {
-                sample.file: RunRequest.new(PIPELINE, sample.payload, trigger={"source": "demo"})
-                for sample in samples
+                sample.file: RunRequest.new(PIPELINE, sample.payload, trigger={"source": "demo"}) for sample in samples
             }
-            async with ResultWatcher(bootstrap, worker.names) as watcher, \
-                    Submitter(bootstrap, project, worker.names) as submitter:
+            async with (
+                ResultWatcher(bootstrap, worker.names) as watcher,
+                Submitter(bootstrap, project, worker.names) as submitter,
+            ):
                 for request in requests.values():
                     await submitter.submit(request)
                 print(f"ferry: submitted {len(requests)} invoices to {PIPELINE}; waiting for results…")
@@ -126,7 +129,15 @@ def _table(rows: list[tuple[str, Any]]) -> str:
             continue
         output = result.output if isinstance(result.output, dict) else {}
         status = result.status.value + (f" ({result.error.category.value})" if result.error else "")
-        lines.append((file, status, str(output.get("vendor") or "-"), str(output.get("total") or "-"),
-                      str(result.usage.total_tokens), f"{result.duration_ms / 1000:.1f}s"))
+        lines.append(
+            (
+                file,
+                status,
+                str(output.get("vendor") or "-"),
+                str(output.get("total") or "-"),
+                str(result.usage.total_tokens),
+                f"{result.duration_ms / 1000:.1f}s",
+            )
+        )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)

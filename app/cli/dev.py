@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     actions.add_parser("status", help="show each service, its address and pid").set_defaults(handler=_status)
 
 
-def _stack(args: argparse.Namespace):  # noqa: ANN202 - lazy import keeps --help instant
+def _stack(args: argparse.Namespace):
     from pathlib import Path
 
     from app.devstack.stack import DevStack, default_home
@@ -69,7 +69,7 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if _print_status(_stack(args)) else 3
 
 
-def _print_status(stack) -> bool:  # noqa: ANN001
+def _print_status(stack) -> bool:
     from app.devstack.process import is_alive
     from app.devstack.stack import SERVICES
 

@@ -13,8 +13,10 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "lint", help="check an agent project", description="Check an agent project: agents, tools, schemas, "
-        "topics, connectors and ferry.yaml. Exit 0 ok, 1 errors, 2 not a readable project."
+        "lint",
+        help="check an agent project",
+        description="Check an agent project: agents, tools, schemas, "
+        "topics, connectors and ferry.yaml. Exit 0 ok, 1 errors, 2 not a readable project.",
     )
     parser.add_argument("path", nargs="?", default=".", help="project directory (default: .)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.contracts.errors import BadInputError
 from app.contracts import document_input
+from app.contracts.errors import BadInputError
 
 
 class InputError(BadInputError):

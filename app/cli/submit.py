@@ -57,8 +57,9 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
     from app.streams import ResultWatcher, Submitter, TopicNames
 
     names = TopicNames(args.topic_prefix)
-    request = RunRequest.new(args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key,
-                             trigger={"source": "cli"})
+    request = RunRequest.new(
+        args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key, trigger={"source": "cli"}
+    )
     async with Submitter(bootstrap, project, names) as submitter:
         if not args.wait:
             await submitter.submit(request, key=args.key)
@@ -70,8 +71,11 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
             results = await watcher.wait_for([request.run_id], timeout=args.timeout)
     result = results.get(request.run_id)
     if result is None:
-        print(f"ferry: error: no result for {request.run_id} within {args.timeout:g}s "
-              "(is a worker running? `ferry worker`)", file=sys.stderr)
+        print(
+            f"ferry: error: no result for {request.run_id} within {args.timeout:g}s "
+            "(is a worker running? `ferry worker`)",
+            file=sys.stderr,
+        )
         return 1
     print(result.model_dump_json(indent=2))
     return 0 if result.status == RunStatus.COMPLETED else 1

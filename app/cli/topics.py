@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser("topics", help="plan or apply the project's Kafka topics")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    for name, text in (("plan", "print the topics and their settings"),
-                       ("apply", "create missing topics, report conflicting ones (exit 1)")):
+    for name, text in (
+        ("plan", "print the topics and their settings"),
+        ("apply", "create missing topics, report conflicting ones (exit 1)"),
+    ):
         action = actions.add_parser(name, help=text)
         add_stream_options(action)
         action.set_defaults(handler=_topics)

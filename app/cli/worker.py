@@ -24,8 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--drain-seconds", type=float, default=20.0, help="on stop: time runs get to finish")
     parser.add_argument("--read-ahead", type=int, default=2000, help="runs queued or running per agent")
     parser.add_argument("--no-traces", action="store_true", help="do not produce span events to runs.traces")
-    parser.add_argument("--fetch-max-wait-ms", type=int, default=10,
-                        help="broker fetch wait: lower is lower latency, higher is less idle CPU")
+    parser.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        default=10,
+        help="broker fetch wait: lower is lower latency, higher is less idle CPU",
+    )
     parser.set_defaults(handler=_worker)
 
 
@@ -35,8 +39,9 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", default=None, help="comma-separated agents and pipelines (default: all)")
     parser.add_argument("--broker", default=None, help="bootstrap servers (default: $FERRY_BROKER or the dev stack)")
     parser.add_argument("--app-id", default=os.environ.get("FERRY_APP_ID", "ferry"), help="consumer group id")
-    parser.add_argument("--topic-prefix", default=os.environ.get("FERRY_TOPIC_PREFIX", ""),
-                        help="namespace of every topic")
+    parser.add_argument(
+        "--topic-prefix", default=os.environ.get("FERRY_TOPIC_PREFIX", ""), help="namespace of every topic"
+    )
     parser.add_argument("--replication", type=int, default=None, help="override the topic specs' replication")
 
 
@@ -76,9 +81,15 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     try:
         project = load_project(args.project)
         settings = StreamSettings(
-            bootstrap=bootstrap, app_id=args.app_id, topic_prefix=args.topic_prefix, agents=agents_of(args),
-            replication=args.replication, drain_seconds=args.drain_seconds, read_ahead=args.read_ahead,
-            emit_traces=not args.no_traces, fetch_max_wait_ms=args.fetch_max_wait_ms,
+            bootstrap=bootstrap,
+            app_id=args.app_id,
+            topic_prefix=args.topic_prefix,
+            agents=agents_of(args),
+            replication=args.replication,
+            drain_seconds=args.drain_seconds,
+            read_ahead=args.read_ahead,
+            emit_traces=not args.no_traces,
+            fetch_max_wait_ms=args.fetch_max_wait_ms,
         )
         worker = Worker(project, settings)
     except (ProjectError, KeyError) as exc:
@@ -94,8 +105,12 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         print(f"ferry: error: {exc}", file=sys.stderr)
         await worker.stop()
         return 1
-    print(f"ferry: worker {settings.app_id} consuming {len(worker.topics)} topics on {bootstrap}: "
-          + ", ".join(worker.topics), file=sys.stderr, flush=True)
+    print(
+        f"ferry: worker {settings.app_id} consuming {len(worker.topics)} topics on {bootstrap}: "
+        + ", ".join(worker.topics),
+        file=sys.stderr,
+        flush=True,
+    )
     await stop.wait()
     print("ferry: stopping: draining running runs…", file=sys.stderr, flush=True)
     await worker.stop()

@@ -60,8 +60,7 @@ def start_connect(
     log_config = data_dir / "log4j2.properties"
     log_config.write_text(_log4j2_properties(log_dir, "connect"))
     process = spawn(
-        java_command(libs, log_config, CONNECT_HEAP,
-                     "org.apache.kafka.connect.cli.ConnectDistributed", str(config)),  # fmt: skip
+        java_command(libs, log_config, CONNECT_HEAP, "org.apache.kafka.connect.cli.ConnectDistributed", str(config)),
         log_dir / "connect.out",
     )
     url = f"http://{LOOPBACK}:{rest_port}"

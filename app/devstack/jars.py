@@ -91,9 +91,7 @@ def _ensure(target: Path, pom_name: str, properties: dict[str, str], what: str) 
     return target
 
 
-def _copy_dependencies(
-    mvn: str, pom_name: str, properties: dict[str, str], output: Path, log_path: Path
-) -> None:
+def _copy_dependencies(mvn: str, pom_name: str, properties: dict[str, str], output: Path, log_path: Path) -> None:
     resource_dir = resources.files("app.devstack") / "resources"
     with resources.as_file(resource_dir) as folder:
         command = [

@@ -95,9 +95,7 @@ def start_kafka(data_dir: Path, log_dir: Path, *, port: int | None = None, timeo
         log_dir / "kafka.out",
     )
     address = f"{LOOPBACK}:{port}"
-    wait_until_ready(
-        "Kafka", process.pid, log_dir / "kafka.out", lambda: kafka_answers(address), timeout=timeout
-    )
+    wait_until_ready("Kafka", process.pid, log_dir / "kafka.out", lambda: kafka_answers(address), timeout=timeout)
     return ServiceInfo(
         name="kafka", address=address, pid=process.pid, log_path=log_dir / "kafka.log", data_dir=data_dir
     )
@@ -117,8 +115,18 @@ def _format_storage_once(libs: Path, data_dir: Path, config: Path, log_config: P
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     completed = subprocess.run(
-        java_command(libs, log_config, "-Xmx256m", "kafka.tools.StorageTool",
-                     "format", "-t", cluster_id, "-c", str(config), short_lived=True),  # fmt: skip
+        java_command(
+            libs,
+            log_config,
+            "-Xmx256m",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(config),
+            short_lived=True,
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -146,7 +154,7 @@ def kafka_answers(address: str) -> bool:
             await admin.start()
             await admin.list_topics()
             return True
-        except (KafkaError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, KafkaError, OSError):
             return False
         finally:
             await admin.close()

@@ -26,8 +26,7 @@ def claim_port(requested: int | None, service: str, flag: str) -> int:
         except OSError:
             raise DevStackError(
                 f"{service} port {requested} on {LOOPBACK} is in use",
-                f"stop what listens there (ss -ltnp 'sport = :{requested}') "
-                f"or pass {flag} 0 to pick a free port",
+                f"stop what listens there (ss -ltnp 'sport = :{requested}') or pass {flag} 0 to pick a free port",
             ) from None
     return requested
 

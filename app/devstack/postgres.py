@@ -63,8 +63,21 @@ def start_postgres(data_dir: Path, log_dir: Path, *, port: int | None = None, ti
     elif (cluster / "postmaster.pid").exists():
         _refuse_if_running(cluster)
     process = spawn(
-        [str(bin_dir / "postgres"), "-D", str(cluster), "-p", str(port), "-h", LOOPBACK,
-         "-k", str(socket_dir), "-c", "fsync=off", "-c", "max_connections=100"],  # fmt: skip
+        [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(cluster),
+            "-p",
+            str(port),
+            "-h",
+            LOOPBACK,
+            "-k",
+            str(socket_dir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=100",
+        ],
         log_dir / "postgres.log",
         user=user,
     )
@@ -87,8 +100,16 @@ def start_postgres(data_dir: Path, log_dir: Path, *, port: int | None = None, ti
 
 def _initdb(bin_dir: Path, cluster: Path, user: str | None, log_dir: Path) -> None:
     completed = subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(cluster), "-U", SUPERUSER, "--auth=trust",
-         "--encoding=UTF8", "--locale=C.UTF-8"],  # fmt: skip
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(cluster),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ],
         capture_output=True,
         text=True,
         user=user,
@@ -121,8 +142,21 @@ def _refuse_if_running(cluster: Path) -> None:
 def _psql(bin_dir: Path, port: int, sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
     psql = shutil.which("psql") or str(bin_dir / "psql")
     return subprocess.run(
-        [psql, "-h", LOOPBACK, "-p", str(port), "-U", SUPERUSER, "-d", database,
-         "-v", "ON_ERROR_STOP=1", "-tAc", sql],  # fmt: skip
+        [
+            psql,
+            "-h",
+            LOOPBACK,
+            "-p",
+            str(port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-tAc",
+            sql,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -139,7 +173,9 @@ def _create_database(bin_dir: Path, port: int) -> None:
     if exists.stdout.strip() != "1":
         created = _psql(bin_dir, port, f"create database {DATABASE}")
         if created.returncode != 0:
-            raise DevStackError(f"could not create database {DATABASE}: {created.stderr.strip()}", "read the PostgreSQL log")
+            raise DevStackError(
+                f"could not create database {DATABASE}: {created.stderr.strip()}", "read the PostgreSQL log"
+            )
 
 
 def query(address_port: int, sql: str) -> list[list[str]]:
@@ -153,4 +189,3 @@ def query(address_port: int, sql: str) -> list[list[str]]:
 def stop_postgres(info: ServiceInfo) -> None:
     # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
     stop_process(info.pid, graceful_signal=signal.SIGINT, timeout=20)
-

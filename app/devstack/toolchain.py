@@ -15,9 +15,7 @@ MIN_JAVA_MAJOR = 17  # Kafka 4 brokers and Connect need Java 17+.
 def require_program(name: str, debian_package: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise DevStackError(
-            f"`{name}` is not on PATH", f"install it: apt-get install -y {debian_package}"
-        )
+        raise DevStackError(f"`{name}` is not on PATH", f"install it: apt-get install -y {debian_package}")
     return path
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.contracts import Usage
-from app.engine.pricing import CostModel
 from app.contracts.errors import BudgetExceededError
+from app.engine.pricing import CostModel
 
 CHARS_PER_TOKEN = 4
 
@@ -81,11 +81,7 @@ class Budget:
     def check_after_response(self, usage: Usage) -> None:
         if self.max_tokens is not None and usage.total_tokens > self.max_tokens:
             raise BudgetExceededError(f"{usage.total_tokens} tokens used, over max_tokens {self.max_tokens}")
-        if (
-            self.max_cost_usd is not None
-            and usage.cost_usd is not None
-            and usage.cost_usd > self.max_cost_usd
-        ):
+        if self.max_cost_usd is not None and usage.cost_usd is not None and usage.cost_usd > self.max_cost_usd:
             raise BudgetExceededError(f"${usage.cost_usd:.6f} spent, over max_cost_usd {self.max_cost_usd}")
 
 

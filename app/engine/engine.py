@@ -21,21 +21,13 @@ the tracer provider and the cost model. Per run: context, messages, usage, deadl
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
-from app.engine.clock import Clock, Deadline
-from app.engine.isolation import ProcessIsolation
-from app.engine.llm import LLMClient, load_litellm
-from app.engine.settings import EngineSettings
-from app.engine.stage import execute_agent
-from app.engine.state import RunDeps, RunState
-from app.engine.tools import ToolExecutor
-from app.engine.pricing import CostModel, ModelPrice
 from app.contracts.errors import (
     BadInputError,
     CancelledRunError,
@@ -43,6 +35,14 @@ from app.contracts.errors import (
     InternalError,
     RunTimeoutError,
 )
+from app.engine.clock import Clock, Deadline
+from app.engine.isolation import ProcessIsolation
+from app.engine.llm import LLMClient, load_litellm
+from app.engine.pricing import CostModel, ModelPrice
+from app.engine.settings import EngineSettings
+from app.engine.stage import execute_agent
+from app.engine.state import RunDeps, RunState
+from app.engine.tools import ToolExecutor
 from app.observability.redaction import Redactor
 from app.observability.tracing import EngineTracing, SpanHandle, usage_attributes
 from app.project.project import Project
@@ -166,7 +166,7 @@ class Engine:
                 raise
             task.uncancel()
             return RunStatus.CANCELLED, None, CancelledRunError("the run was cancelled"), False
-        except Exception as exc:  # noqa: BLE001 - a bug in Ferry becomes an `internal` result
+        except Exception as exc:
             return RunStatus.FAILED, None, InternalError(f"{type(exc).__name__}: {exc}"), False
         finally:
             self._running.pop(request.run_id, None)

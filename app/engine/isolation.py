@@ -16,6 +16,7 @@ Arguments, context and result cross the boundary as JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -97,10 +98,8 @@ class ProcessIsolation:
 def _kill(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is not None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _answer(tool_name: str, returncode: int | None, stdout: bytes, stderr: bytes) -> Any:

@@ -61,7 +61,7 @@ def main() -> int:
         text = json.dumps({"ok": True, "value": value}, default=str)
     except MemoryError:
         text = json.dumps({"ok": False, "kind": "memory", "error": "the tool exceeded its memory limit"})
-    except Exception as exc:  # noqa: BLE001 - the tool's failure is the answer
+    except Exception as exc:
         text = json.dumps({"ok": False, "kind": "error", "error": f"{type(exc).__name__}: {exc}"})
     out.write(text)
     out.flush()

@@ -105,7 +105,7 @@ class LLMClient:
             kwargs["temperature"] = request.temperature
         try:
             raw = await litellm.acompletion(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - every provider failure is translated here
+        except Exception as exc:
             raise map_llm_exception(exc) from exc
         return self._parse(request.model, raw)
 

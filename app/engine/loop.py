@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.contracts import SpanKind
+from app.contracts.errors import OutputValidationError
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
 from app.engine.state import RunDeps, RunState, budget_for
 from app.engine.tools import ToolOutcome, select_tools
-from app.contracts.errors import OutputValidationError
 from app.project.models import LLMAgentSpec
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from app.contracts import SpanKind, Usage
+from app.contracts.errors import ErrorCategory, FerryError
 from app.engine.budget import Budget
 from app.engine.llm import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, call_with_retries
 from app.engine.state import RunDeps, RunState
-from app.contracts.errors import ErrorCategory, FerryError
 from app.observability.tracing import usage_attributes
 
 _PROVIDER_CATEGORIES = frozenset(
@@ -50,7 +50,12 @@ async def call_model(
     """Call the model on `state.messages`; add the call's usage to `state.usage`."""
     with deps.tracer.span(SpanKind.LLM_CALL, f"llm {model}", model=model, llm__step=state.llm_steps + 1) as span:
         estimate = budget.check_before_request(
-            state.usage, steps=state.llm_steps, model=model, messages=state.messages, tools=tools, cost_model=deps.cost_model
+            state.usage,
+            steps=state.llm_steps,
+            model=model,
+            messages=state.messages,
+            tools=tools,
+            cost_model=deps.cost_model,
         )
         span.set(llm__estimated_prompt_tokens=estimate)
         messages = list(state.messages)  # the request sees this step's conversation, frozen

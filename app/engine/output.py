@@ -75,6 +75,5 @@ def schema_instruction(schema: Mapping[str, Any]) -> str:
 def reask_message(error: str) -> dict[str, Any]:
     return {
         "role": "user",
-        "content": f"Your previous answer was rejected: {error}. "
-        "Answer again with only the corrected JSON object.",
+        "content": f"Your previous answer was rejected: {error}. Answer again with only the corrected JSON object.",
     }

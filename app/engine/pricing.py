@@ -70,7 +70,7 @@ def litellm_price_map_price(model: str) -> ModelPrice | None:
 
     try:
         info = litellm.get_model_info(model=model)
-    except Exception:  # noqa: BLE001 - litellm raises bare Exception for unmapped models
+    except Exception:
         return None
     prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
     if prompt is None or completion is None:

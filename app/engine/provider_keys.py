@@ -30,7 +30,7 @@ def missing_provider_keys(project: Project, agent_name: str) -> list[str]:
     for model in dict.fromkeys(models_of(project, agent_name)):
         try:
             report = litellm.validate_environment(model=model)
-        except Exception:  # noqa: BLE001 - an unknown provider: let the run report it
+        except Exception:
             continue
         missing += [k for k in report.get("missing_keys", []) if k not in missing]
     return missing

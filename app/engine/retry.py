@@ -23,8 +23,8 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from app.engine.clock import Deadline
 from app.contracts.errors import FerryError
+from app.engine.clock import Deadline
 
 T = TypeVar("T")
 

@@ -72,9 +72,7 @@ class EngineSettings(BaseModel):
         "client has `async complete(LLMRequest) -> LLMResponse` and `async aclose()`. Every "
         "LLM attempt of every run goes through it (the worker's model rate limiter lives here).",
     )
-    random_seed: int | None = Field(
-        default=None, description="Seed of the jitter source, for reproducible waits."
-    )
+    random_seed: int | None = Field(default=None, description="Seed of the jitter source, for reproducible waits.")
 
     def the_clock(self) -> Clock:
         return self.clock  # type: ignore[no-any-return]

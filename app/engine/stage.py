@@ -14,10 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from app.contracts import SpanKind
+from app.contracts.errors import BadInputError, InternalError, RunTimeoutError
 from app.engine.loop import run_llm_agent
 from app.engine.state import RunDeps, RunState, budget_for
 from app.engine.tool_agent import run_tool_agent
-from app.contracts.errors import BadInputError, InternalError, RunTimeoutError
 from app.project.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
 from app.project.project import Project
 
@@ -101,4 +101,3 @@ async def run_sequential(
         budget.check_after_response(state.usage)
         current = next_stage_input(output)
     return output
-

@@ -16,9 +16,9 @@ from app.contracts import Usage
 from app.engine.budget import Budget
 from app.engine.clock import Clock, Deadline
 from app.engine.llm import LLMClient
+from app.engine.pricing import CostModel
 from app.engine.retry import RetryPolicy
 from app.engine.tools import ToolExecutor
-from app.engine.pricing import CostModel
 from app.observability.tracing import RunTracer
 
 
@@ -72,4 +72,3 @@ def budget_for(agent: Any, outer: Budget | None = None) -> Budget:
         max_cost_usd=getattr(spec, "max_cost_usd", None),
         max_iterations=int(getattr(agent, "max_iterations", 100)),
     ).within(outer)
-

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.contracts import SpanKind
+from app.contracts.errors import FerryError, InternalError, ToolError
 from app.engine.retry import call_with_retries
 from app.engine.state import RunDeps, RunState
-from app.contracts.errors import FerryError, InternalError, ToolError
 from app.project.models import ToolAgentSpec
 
 
@@ -26,7 +26,10 @@ async def run_tool_agent(deps: RunDeps, state: RunState, agent: ToolAgentSpec, p
 
     async def sleeper(seconds: float, error: FerryError, attempt: int) -> None:
         with deps.tracer.span(
-            SpanKind.RETRY_WAIT, "retry_wait", wait_seconds=round(seconds, 3), after_attempt=attempt,
+            SpanKind.RETRY_WAIT,
+            "retry_wait",
+            wait_seconds=round(seconds, 3),
+            after_attempt=attempt,
             reason=error.category.value,
         ):
             await deps.clock.sleep(seconds)

@@ -30,9 +30,9 @@ from typing import Any
 import jsonschema
 
 from app.contracts import SpanKind
+from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.engine.isolation import ProcessIsolation
 from app.engine.llm import ToolCall
-from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.observability.tracing import RunTracer
 from app.project.tooldef import ToolDef
 
@@ -87,7 +87,7 @@ class ToolExecutor:
             raise ToolTimeoutError(tool.name, timeout or 0.0) from None
         except FerryError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a tool's exception is the tool's error
+        except Exception as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}", tool.name) from exc
 
     async def call(
@@ -106,8 +106,7 @@ class ToolExecutor:
                 tool = tools.get(call.name)
                 if tool is None:
                     raise ToolError(
-                        f"unknown tool {call.name!r}: this agent's tools are "
-                        f"{sorted(tools) or 'none'}",
+                        f"unknown tool {call.name!r}: this agent's tools are {sorted(tools) or 'none'}",
                         call.name,
                     )
                 kwargs = parse_arguments(tool, call.arguments)

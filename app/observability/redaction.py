@@ -41,15 +41,9 @@ class Redactor:
         self._values: tuple[str, ...] = tuple(sorted(values, key=len, reverse=True))
 
     @classmethod
-    def from_environment(
-        cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
-    ) -> Redactor:
+    def from_environment(cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> Redactor:
         env = os.environ if environ is None else environ
-        found = [
-            value
-            for name, value in env.items()
-            if any(marker in name.upper() for marker in _SECRET_ENV_MARKERS)
-        ]
+        found = [value for name, value in env.items() if any(marker in name.upper() for marker in _SECRET_ENV_MARKERS)]
         return cls([*found, *extra])
 
     @staticmethod

@@ -43,7 +43,6 @@ ERROR_CATEGORY = "error.category"
 ERROR_MESSAGE = "error.message"
 
 
-
 def usage_attributes(usage: Usage) -> dict[str, Any]:
     """The token and cost attributes of an llm_call or run span, named alike everywhere."""
     return {
@@ -52,6 +51,7 @@ def usage_attributes(usage: Usage) -> dict[str, Any]:
         "llm__total_tokens": usage.total_tokens,
         "cost_usd": usage.cost_usd,
     }
+
 
 class _SinkProcessor(SpanProcessor):
     """Finished OTel span → SpanEvent → the sink registered for its trace."""
@@ -83,7 +83,7 @@ class _SinkProcessor(SpanProcessor):
         event = to_span_event(span, self._redactor)
         try:
             sink(event)
-        except Exception:  # noqa: BLE001 - a broken sink must not break the run
+        except Exception:
             return
 
     def shutdown(self) -> None:

@@ -37,7 +37,9 @@ def unique_names(views: list[AgentView], problems: Problems) -> dict[str, AgentV
             continue
         first = by_name.get(view.name)
         if first is not None:
-            problems.error(_at(view, "name"), f"agent name {view.name!r} is already used by {first.source.file}", "name")
+            problems.error(
+                _at(view, "name"), f"agent name {view.name!r} is already used by {first.source.file}", "name"
+            )
             continue
         by_name[view.name] = view
     return by_name

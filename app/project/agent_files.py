@@ -106,17 +106,18 @@ def discover_agent_files(files: ProjectFiles, problems: Problems) -> list[Path]:
     return [p for p in files.discover("agents", (".yaml",)) if p.name != "_defaults.yaml"]
 
 
-def load_agent(
-    path: Path, files: ProjectFiles, defaults: DefaultsCascade, problems: Problems
-) -> AgentSource | None:
+def load_agent(path: Path, files: ProjectFiles, defaults: DefaultsCascade, problems: Problems) -> AgentSource | None:
     """Read, merge and validate one agent file; None if it is not even a YAML map."""
     loaded = parse_yaml_file(files, path, problems)
     if loaded is None:
         return None
     rel = files.rel(path)
     if not isinstance(loaded.data, dict):
-        problems.error(loaded.shadow.loc, "an agent file must be a YAML map (got "
-                       f"{'an empty file' if loaded.data is None else type(loaded.data).__name__})")
+        problems.error(
+            loaded.shadow.loc,
+            "an agent file must be a YAML map (got "
+            f"{'an empty file' if loaded.data is None else type(loaded.data).__name__})",
+        )
         return None
     data: Any = {}
     shadow = Shadow(loaded.shadow.loc)

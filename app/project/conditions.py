@@ -142,9 +142,7 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
     raise ConditionError(f"{type(node).__name__} is not allowed in a condition")
 
 
-def evaluate_condition(
-    condition: str | ast.Expression, input: Mapping[str, Any], context: Mapping[str, Any]
-) -> bool:
+def evaluate_condition(condition: str | ast.Expression, input: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
     """Evaluate a (pre-checked or source) condition against one run's input and context."""
     tree = parse_condition(condition) if isinstance(condition, str) else condition
     try:

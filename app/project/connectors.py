@@ -47,9 +47,7 @@ class KafkaConnectSpec(BaseModel):
             return value
         if "connector.class" not in value:
             raise ValueError("'connector.class' is required")
-        return MappingProxyType(
-            {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()}
-        )
+        return MappingProxyType({str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()})
 
 
 class WebhookConnectorSpec(BaseModel):

@@ -59,7 +59,8 @@ class ProjectFiles:
             return iter(())
         found = base.rglob("*") if recursive else base.glob("*")
         paths = [
-            p for p in found
+            p
+            for p in found
             if p.suffix in suffixes
             and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(base).parts)

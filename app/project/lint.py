@@ -83,6 +83,7 @@ def lint_project(path: str | Path) -> LintReport:
     extra = Problems()
     _unused_schemas(state, extra)
     _unreferenced_tools(state, extra)
-    problems = dedupe(sorted([*state.problems.items, *extra.items], key=lambda p: (
-        p.loc.file, p.loc.line, p.loc.column, p.message)))
+    problems = dedupe(
+        sorted([*state.problems.items, *extra.items], key=lambda p: (p.loc.file, p.loc.line, p.loc.column, p.message))
+    )
     return LintReport(str(path), tuple(problems), project=state.project)

@@ -16,7 +16,7 @@ from app.project import agent_checks
 from app.project.agent_files import AgentSource, AnyAgentSpec, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of
 from app.project.files import ProjectFiles
-from app.project.problems import Loc, Problem, ProjectError, Problems
+from app.project.problems import Loc, Problem, Problems, ProjectError
 from app.project.project import Project
 from app.project.project_parts import load_config, load_connectors, load_topics
 from app.project.schemas import load_schemas

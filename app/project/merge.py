@@ -52,9 +52,7 @@ def _as_list(items: list[tuple[Any, Shadow]], outer: Shadow) -> tuple[list[Any],
     return [value for value, _ in items], shadow
 
 
-def merge_values(
-    base: Any, bs: Shadow, over: Any, os: Shadow, path: tuple[PathKey, ...] = ()
-) -> tuple[Any, Shadow]:
+def merge_values(base: Any, bs: Shadow, over: Any, os: Shadow, path: tuple[PathKey, ...] = ()) -> tuple[Any, Shadow]:
     """Merge `over` onto `base` (neither is modified) and their position shadows."""
     if isinstance(base, dict) and isinstance(over, dict):
         merged = dict(base)

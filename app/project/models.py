@@ -43,7 +43,9 @@ class RetryOptions(_Spec):
     initial_delay: float = Field(default=10, ge=0, le=300, description="Seconds before the 2nd try.")
     max_delay: int = Field(default=30, ge=1, le=300, description="Cap of one backoff wait, seconds.")
     attempt_timeout: float = Field(
-        default=120, gt=0, allow_inf_nan=False,
+        default=120,
+        gt=0,
+        allow_inf_nan=False,
         description="Seconds one LLM request may take, capped by the run's remaining time.",
     )
 

@@ -55,11 +55,10 @@ class Project:
         return None
 
 
-def select_tools(
-    agent: AnyAgentSpec, input: Mapping[str, Any], context: Mapping[str, Any]
-) -> list[ToolDef]:
+def select_tools(agent: AnyAgentSpec, input: Mapping[str, Any], context: Mapping[str, Any]) -> list[ToolDef]:
     """The tools the LLM may see for one run: unconditional ones and those whose condition holds."""
     return [
-        tool for tool in agent.resolved_tools
+        tool
+        for tool in agent.resolved_tools
         if tool.condition is None or evaluate_condition(tool.condition, input, context)
     ]

@@ -12,9 +12,9 @@ from app.project.config import ProjectConfig
 from app.project.connectors import CONNECTOR_CLASSES, ConnectorSpec
 from app.project.files import ProjectFiles
 from app.project.problems import Problems
+from app.project.schemas import read_json_file
 from app.project.topics import TopicsFile, TopicSpec
 from app.project.validation import format_path, report_validation_error, unknown_keys
-from app.project.schemas import read_json_file
 from app.project.yamlmarks import Shadow
 
 CONFIG_FILE = "ferry.yaml"

@@ -62,7 +62,7 @@ def load_schema_file(path: Path, files: ProjectFiles, problems: Problems) -> dic
         return None
     if data.get("type") != "object":
         node, _ = shadow.find(("type",))
-        problems.error(node.loc, f"the top-level type must be \"object\" (got {data.get('type')!r})", "type")
+        problems.error(node.loc, f'the top-level type must be "object" (got {data.get("type")!r})', "type")
         return None
     validator = jsonschema.validators.validator_for(data)
     try:

@@ -70,11 +70,13 @@ class ToolModules:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except BaseException as exc:  # noqa: BLE001 - a tool's import failure, even SystemExit, is the tool's error
+        except BaseException as exc:
             sys.modules.pop(name, None)
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            raise ToolImportError(f"importing tools/{dotted.replace('.', '/')}.py raised {type(exc).__name__}: {exc}") from exc
+            raise ToolImportError(
+                f"importing tools/{dotted.replace('.', '/')}.py raised {type(exc).__name__}: {exc}"
+            ) from exc
         setattr(parent, dotted.split(".")[-1], module)
         return module
 

@@ -114,8 +114,13 @@ class ToolResolver:
         except ToolSchemaError as exc:
             raise ToolRefError(f"tool {ref!r}: {exc}") from exc
         return ToolDef(
-            name=name, ref=ref, func=func, schema=schema, description=description,  # type: ignore[arg-type]
-            is_async=inspect.iscoroutinefunction(func), takes_context=takes_context,
+            name=name,
+            ref=ref,
+            func=func,
+            schema=schema,
+            description=description,  # type: ignore[arg-type]
+            is_async=inspect.iscoroutinefunction(func),
+            takes_context=takes_context,
         )
 
     def tool_agent_function(self, ref: str) -> ToolDef:
@@ -132,8 +137,11 @@ class ToolResolver:
             raise ToolRefError(f"{ref!r} may only take 'payload' and 'context' (remove {', '.join(extra)})")
         payload_schema = {"type": "object", "properties": {"payload": {"type": "object"}}, "required": ["payload"]}
         return ToolDef(
-            name=name, ref=ref, func=func,  # type: ignore[arg-type]
+            name=name,
+            ref=ref,
+            func=func,  # type: ignore[arg-type]
             schema={"type": "function", "function": {"name": name, "description": "", "parameters": payload_schema}},
             description=(inspect.getdoc(func) or "").split("\n\n")[0],  # type: ignore[arg-type]
-            is_async=inspect.iscoroutinefunction(func), takes_context=CONTEXT_PARAM in parameters,
+            is_async=inspect.iscoroutinefunction(func),
+            takes_context=CONTEXT_PARAM in parameters,
         )

@@ -107,7 +107,7 @@ def function_parameters(func: Callable[..., Any]) -> tuple[dict[str, Any], bool]
         raise ToolSchemaError(f"cannot read the signature: {exc}") from exc
     try:
         hints = typing.get_type_hints(func)
-    except Exception as exc:  # noqa: BLE001 - any failure of user annotations is reported, not raised
+    except Exception as exc:
         raise ToolSchemaError(f"cannot resolve type hints: {exc}") from exc
     _, docs = parse_docstring(func.__doc__)
     properties: dict[str, Any] = {}
@@ -120,14 +120,12 @@ def function_parameters(func: Callable[..., Any]) -> tuple[dict[str, Any], bool]
     }
     for name, param in signature.parameters.items():
         if param.kind in refused:
-            raise ToolSchemaError(
-                f"parameter {name!r} is {refused[param.kind]}; tools take named parameters only"
-            )
+            raise ToolSchemaError(f"parameter {name!r} is {refused[param.kind]}; tools take named parameters only")
         if name == CONTEXT_PARAM:
             takes_context = True
             continue
         schema = annotation_schema(hints.get(name, param.annotation), f"parameter {name!r}")
-        if name in docs and docs[name]:
+        if docs.get(name):
             schema["description"] = docs[name]
         if param.default is inspect.Parameter.empty:
             required.append(name)

@@ -88,8 +88,14 @@ def _range_message(bounds: dict[str, Any], value: Any) -> str:
 
 
 _TYPE_WORDS = {
-    "int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
-    "dict": "a map", "model": "a map", "list": "a list", "tuple": "a list",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "a map",
+    "model": "a map",
+    "list": "a list",
+    "tuple": "a list",
 }
 
 

@@ -1,8 +1,8 @@
 """Every agent a Kafka stream processor: topics, workers, scheduling, delivery. See docs/streams.md.
 
-    plan_topics / apply_topics     which topics a project needs; create and check them
-    Worker(project, settings)      a faust app running the project's agents (start/stop, async with)
-    Submitter / ResultWatcher      produce run requests; wait for their results
+plan_topics / apply_topics     which topics a project needs; create and check them
+Worker(project, settings)      a faust app running the project's agents (start/stop, async with)
+Submitter / ResultWatcher      produce run requests; wait for their results
 """
 
 from app.streams.client import ResultWatcher, Submitter

@@ -20,8 +20,8 @@ from app.streams.topic_plan import PlannedTopic, plan_topics
 @dataclass(frozen=True)
 class Binding:
     topic: str
-    agent: str                  # the agent run (or the pipeline routed) from this topic
-    route: bool = False         # a pipeline's own request topic: route to stage 0, run nothing
+    agent: str  # the agent run (or the pipeline routed) from this topic
+    route: bool = False  # a pipeline's own request topic: route to stage 0, run nothing
     pipeline: str | None = None
     stage: int | None = None
 
@@ -47,15 +47,21 @@ def bindings_for(project: Project, names: TopicNames, selected: Iterable[str] | 
         if isinstance(spec, SequentialAgentSpec):
             for index, stage_agent in enumerate(spec.agents):
                 if stage_agent in runs:
-                    found.append(Binding(names.stage(pipeline_name, index, stage_agent), stage_agent,
-                                         pipeline=pipeline_name, stage=index))
+                    found.append(
+                        Binding(
+                            names.stage(pipeline_name, index, stage_agent),
+                            stage_agent,
+                            pipeline=pipeline_name,
+                            stage=index,
+                        )
+                    )
     return found
 
 
-def plan_for_bindings(project: Project, names: TopicNames, bindings: Iterable[Binding],
-                      replication: int | None) -> list[PlannedTopic]:
+def plan_for_bindings(
+    project: Project, names: TopicNames, bindings: Iterable[Binding], replication: int | None
+) -> list[PlannedTopic]:
     """The topics behind `bindings` plus the shared run topics (see `topic_plan.plan_topics`)."""
     wanted = {b.topic for b in bindings} | {names.results, names.traces, names.dlq}
     every = plan_topics(project, names, None, replication)
     return [t for t in every if t.name in wanted]
-

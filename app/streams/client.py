@@ -21,19 +21,22 @@ from app.streams.naming import TopicNames
 
 
 class Submitter:
-    def __init__(self, bootstrap: str, project: Project | None = None, names: TopicNames | None = None,
-                 *, linger_ms: int = 5) -> None:
+    def __init__(
+        self, bootstrap: str, project: Project | None = None, names: TopicNames | None = None, *, linger_ms: int = 5
+    ) -> None:
         self.project = project
         self.names = names or TopicNames()
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms,
-                                          max_request_size=8 * 1024 * 1024)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, max_request_size=8 * 1024 * 1024
+        )
 
     async def __aenter__(self) -> Submitter:
         await self._producer.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._producer.stop()
 
     def key_for(self, request: RunRequest) -> str:
@@ -48,8 +51,9 @@ class Submitter:
     async def send(self, request: RunRequest, key: str | None = None) -> asyncio.Future[object]:
         """Produce without waiting for the broker (for bulk submits); await the returned future."""
         record_key = (key or self.key_for(request)).encode()
-        return await self._producer.send(self.names.request(request.agent), key=record_key,
-                                         value=request.model_dump_json().encode())
+        return await self._producer.send(
+            self.names.request(request.agent), key=record_key, value=request.model_dump_json().encode()
+        )
 
     async def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         await (await self._producer.send(topic, key=key, value=value))
@@ -62,8 +66,14 @@ class ResultWatcher:
     def __init__(self, bootstrap: str, names: TopicNames | None = None, *, from_beginning: bool = False) -> None:
         self.names = names or TopicNames()
         self._from_beginning = from_beginning
-        self._consumer = AIOKafkaConsumer(self.names.results, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                          fetch_max_wait_ms=20, auto_offset_reset="earliest")
+        self._consumer = AIOKafkaConsumer(
+            self.names.results,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+            auto_offset_reset="earliest",
+        )
         self.results: dict[str, RunResult] = {}
         self.arrivals: dict[str, float] = {}
         self.duplicates = 0
@@ -81,8 +91,9 @@ class ResultWatcher:
                 self._consumer.seek(tp, end)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._consumer.stop()
 
     async def poll(self, timeout_ms: int = 200) -> None:

@@ -79,8 +79,12 @@ class FaustRecord:
         self._event.ack()
 
 
-def build_app(settings: StreamSettings, bindings: list[Binding], datadir: str,
-              handle: Callable[[FaustRecord, Binding], Awaitable[None]]) -> FerryApp:
+def build_app(
+    settings: StreamSettings,
+    bindings: list[Binding],
+    datadir: str,
+    handle: Callable[[FaustRecord, Binding], Awaitable[None]],
+) -> FerryApp:
     app = FerryApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -102,8 +106,7 @@ def build_app(settings: StreamSettings, bindings: list[Binding], datadir: str,
     )
     app.ferry_settings = settings
     for binding in bindings:
-        topic = app.topic(binding.topic, key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw")
+        topic = app.topic(binding.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
         async def consume(stream: Any, binding: Binding = binding) -> None:
             async for event in stream.noack().events():

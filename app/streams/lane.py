@@ -73,7 +73,7 @@ class Lane(Generic[P]):
             await self._execute(ticket)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the callback should not raise; never let one kill the lane
+        except Exception:
             log.exception("lane %s: run %s crashed outside the engine", self.name, ticket.run_id)
         finally:
             self._tasks.pop(ticket.run_id, None)

@@ -15,10 +15,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.contracts.errors import BadInputError
 from app.contracts import RunRequest
+from app.contracts.errors import BadInputError, ErrorCategory
 from app.contracts.runs import utc_now
-from app.contracts.errors import ErrorCategory
 
 
 class PoisonRecord(BadInputError):
@@ -47,13 +46,25 @@ class DeadLetter(BaseModel):
     received_at: datetime = Field(default_factory=utc_now)
 
     @classmethod
-    def for_record(cls, reason: str, topic: str, partition: int, offset: int,
-                   key: bytes | None, value: bytes | None, run_id: str | None = None) -> DeadLetter:
+    def for_record(
+        cls,
+        reason: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        run_id: str | None = None,
+    ) -> DeadLetter:
         return cls(
-            reason=reason, topic=topic, partition=partition, offset=offset,
+            reason=reason,
+            topic=topic,
+            partition=partition,
+            offset=offset,
             key_b64=base64.b64encode(key).decode() if key is not None else None,
             value_b64=base64.b64encode(value).decode() if value is not None else None,
-            value_size=len(value or b""), run_id=run_id,
+            value_size=len(value or b""),
+            run_id=run_id,
         )
 
     def original_value(self) -> bytes | None:

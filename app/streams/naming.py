@@ -37,4 +37,4 @@ class TopicNames:
         return self.prefix + DLQ
 
     def unprefixed(self, topic: str) -> str:
-        return topic[len(self.prefix):] if self.prefix and topic.startswith(self.prefix) else topic
+        return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic

@@ -25,7 +25,10 @@ class Outbox:
     def __init__(self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2) -> None:
         self.names = names
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, max_request_size=8 * 1024 * 1024,
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=linger_ms,
+            max_request_size=8 * 1024 * 1024,
         )
         self._spans: set[asyncio.Task[object]] = set()
 

@@ -48,8 +48,14 @@ def first_stage(pipeline: SequentialAgentSpec, request: RunRequest, now: datetim
         deployment=request.deployment,
         deadline=deadline,
         context=dict(request.context),
-        pipeline=PipelineContext(pipeline=pipeline.name, stage=0, root_run_id=request.run_id,
-                                 parent_run_id=request.run_id, started_at=started, usage=Usage()),
+        pipeline=PipelineContext(
+            pipeline=pipeline.name,
+            stage=0,
+            root_run_id=request.run_id,
+            parent_run_id=request.run_id,
+            started_at=started,
+            usage=Usage(),
+        ),
     )
 
 
@@ -69,8 +75,9 @@ def next_stage(pipeline: SequentialAgentSpec, request: RunRequest, result: RunRe
         deployment=request.deployment,
         deadline=request.deadline,
         context=dict(request.context),
-        pipeline=ctx.model_copy(update={"stage": index, "parent_run_id": request.run_id,
-                                        "usage": _add(ctx.usage, result.usage)}),
+        pipeline=ctx.model_copy(
+            update={"stage": index, "parent_run_id": request.run_id, "usage": _add(ctx.usage, result.usage)}
+        ),
     )
 
 

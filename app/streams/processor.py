@@ -61,8 +61,16 @@ class Job:
 
 
 class Processor:
-    def __init__(self, project: Project, runner: Runner, outbox: Outbox, index: ResultIndex, *,
-                 max_request_bytes: int, emit_traces: bool = True) -> None:
+    def __init__(
+        self,
+        project: Project,
+        runner: Runner,
+        outbox: Outbox,
+        index: ResultIndex,
+        *,
+        max_request_bytes: int,
+        emit_traces: bool = True,
+    ) -> None:
         self.project = project
         self.runner = runner
         self.outbox = outbox
@@ -78,9 +86,10 @@ class Processor:
         self.acks.track(record)
         try:
             await self._handle(record, binding)
-        except Exception:  # noqa: BLE001 - a Kafka write failed: leave the offset unacked
-            log.exception("record %s[%d]@%d not processed; it will be redelivered",
-                          record.topic, record.partition, record.offset)
+        except Exception:
+            log.exception(
+                "record %s[%d]@%d not processed; it will be redelivered", record.topic, record.partition, record.offset
+            )
 
     async def _handle(self, record: Record, binding: Binding) -> None:
         expected = frozenset({binding.agent})
@@ -101,14 +110,20 @@ class Processor:
             self._skip(record)
             return
         agent = self.project.agents[binding.agent]
-        ticket = Ticket(run_id=request.run_id, tenant=request.tenant, partition=record.partition,
-                        key=concurrency_key(agent, request.input), size=len(record.value or b""),
-                        payload=Job(record, request, binding))
+        ticket = Ticket(
+            run_id=request.run_id,
+            tenant=request.tenant,
+            partition=record.partition,
+            key=concurrency_key(agent, request.input),
+            size=len(record.value or b""),
+            payload=Job(record, request, binding),
+        )
         admission = await lane.submit(ticket)
         if admission == Admission.DROPPED:
             self.counts["dropped"] += 1
-            await self._finish(ticket.payload, _cancelled(request, f"concurrency key {ticket.key!r} is busy "
-                                                                  "(on_conflict: drop)"))
+            await self._finish(
+                ticket.payload, _cancelled(request, f"concurrency key {ticket.key!r} is busy (on_conflict: drop)")
+            )
         elif admission == Admission.DUPLICATE:
             self._skip(record)
         # Admission.CLOSED: the worker is stopping; the record stays unacked for redelivery.
@@ -156,12 +171,15 @@ class Processor:
             return
         ctx = request.pipeline
         if ctx is None or ctx.pipeline != binding.pipeline or ctx.stage != binding.stage:
-            raise PoisonRecord(f"not a stage {binding.stage} request of pipeline {binding.pipeline!r} "
-                               f"(pipeline context: {ctx.model_dump(mode='json') if ctx else None})")
+            raise PoisonRecord(
+                f"not a stage {binding.stage} request of pipeline {binding.pipeline!r} "
+                f"(pipeline context: {ctx.model_dump(mode='json') if ctx else None})"
+            )
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
-        letter = DeadLetter.for_record(reason, record.topic, record.partition, record.offset,
-                                       record.key, record.value, run_id_hint(record.value))
+        letter = DeadLetter.for_record(
+            reason, record.topic, record.partition, record.offset, record.key, record.value, run_id_hint(record.value)
+        )
         await self.outbox.dead_letter(letter)
         self.counts["dlq"] += 1
         log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
@@ -175,10 +193,15 @@ class Processor:
 def _cancelled(request: RunRequest, message: str) -> RunResult:
     now = datetime.now(UTC)
     return RunResult(
-        run_id=request.run_id, agent=request.agent, status=RunStatus.CANCELLED,
-        error=RunError(category=ErrorCategory.CANCELLED, message=message), started_at=now, ended_at=now,
-        duration_ms=0.0, tenant=request.tenant, deployment=request.deployment, trigger=request.trigger,
+        run_id=request.run_id,
+        agent=request.agent,
+        status=RunStatus.CANCELLED,
+        error=RunError(category=ErrorCategory.CANCELLED, message=message),
+        started_at=now,
+        ended_at=now,
+        duration_ms=0.0,
+        tenant=request.tenant,
+        deployment=request.deployment,
+        trigger=request.trigger,
         pipeline=request.pipeline,
     )
-
-

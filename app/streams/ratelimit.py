@@ -65,8 +65,9 @@ class TokenBucket:
 
 
 class ModelRateLimiter:
-    def __init__(self, limits: Mapping[str, tuple[int | None, int | None]], *, clock: Clock | None = None,
-                 share: float = 1.0) -> None:
+    def __init__(
+        self, limits: Mapping[str, tuple[int | None, int | None]], *, clock: Clock | None = None, share: float = 1.0
+    ) -> None:
         self._clock = clock or SystemClock()
         self._requests: dict[str, TokenBucket] = {}
         self._tokens: dict[str, TokenBucket] = {}

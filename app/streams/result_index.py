@@ -51,8 +51,12 @@ class ResultIndex:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=self._fetch_max_wait_ms, auto_offset_reset="earliest",
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         tps = sorted(consumer.assignment())  # without a group, every partition of the topic
@@ -85,7 +89,7 @@ class ResultIndex:
                 batch = await self._consumer.getmany(timeout_ms=200)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a broker hiccup must not stop deduplication
+            except Exception:
                 log.exception("result index: fetch failed; retrying")
                 await asyncio.sleep(1.0)
                 continue

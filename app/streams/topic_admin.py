@@ -88,9 +88,15 @@ async def _check_existing(admin: AIOKafkaAdminClient, topics: Sequence[PlannedTo
     for topic in topics:
         actual = len(described.get(topic.name, {}).get("partitions", []))
         if actual < topic.partitions:
-            conflicts.append(TopicConflict(
-                topic=topic.name, setting="partitions", wanted=str(topic.partitions), actual=str(actual),
-                why="fewer partitions than specified: less parallelism than planned"))
+            conflicts.append(
+                TopicConflict(
+                    topic=topic.name,
+                    setting="partitions",
+                    wanted=str(topic.partitions),
+                    actual=str(actual),
+                    why="fewer partitions than specified: less parallelism than planned",
+                )
+            )
         elif actual > topic.partitions and topic.runs_agent:
             conflicts.append(_too_many(topic, actual))
     resources = [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in topics]
@@ -102,17 +108,27 @@ async def _check_existing(admin: AIOKafkaAdminClient, topics: Sequence[PlannedTo
             wanted = next(t for t in topics if t.name == name)
             for key in _CHECKED_CONFIGS:
                 if key in wanted.configs and actual_configs.get(key) != wanted.configs[key]:
-                    conflicts.append(TopicConflict(
-                        topic=name, setting=key, wanted=wanted.configs[key], actual=str(actual_configs.get(key)),
-                        why="the topic would keep or drop records differently than its spec says"))
+                    conflicts.append(
+                        TopicConflict(
+                            topic=name,
+                            setting=key,
+                            wanted=wanted.configs[key],
+                            actual=str(actual_configs.get(key)),
+                            why="the topic would keep or drop records differently than its spec says",
+                        )
+                    )
     return conflicts
 
 
 def _too_many(topic: PlannedTopic, actual: int) -> TopicConflict:
     return TopicConflict(
-        topic=topic.name, setting="partitions", wanted=str(topic.partitions), actual=str(actual),
+        topic=topic.name,
+        setting="partitions",
+        wanted=str(topic.partitions),
+        actual=str(actual),
         why=f"more partitions than {topic.agent!r} has concurrency shares (max_concurrent_runs): "
-            "the extra partitions would never run; recreate the topic or raise the cap")
+        "the extra partitions would never run; recreate the topic or raise the cap",
+    )
 
 
 async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: Sequence[str], timeout: float) -> None:
@@ -120,7 +136,9 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: Sequence[str], t
     async with asyncio.timeout(timeout):
         while True:
             described = await admin.describe_topics(list(names))
-            if all(d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
-                   for d in described):
+            if all(
+                d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+                for d in described
+            ):
                 return
             await asyncio.sleep(0.1)

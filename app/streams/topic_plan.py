@@ -22,16 +22,17 @@ from app.project.topics import TopicSpec
 from app.streams.naming import TopicNames
 
 DEFAULT_SPECS: tuple[TopicSpec, ...] = (
-    TopicSpec.model_validate({"class": "requests", "pattern": "agent.*.requests", "partitions": 12,
-                              "retention_ms": 604_800_000}),
-    TopicSpec.model_validate({"class": "pipeline", "pattern": "pipeline.*.*.*", "partitions": 12,
-                              "retention_ms": 604_800_000}),
-    TopicSpec.model_validate({"class": "results", "name": "runs.results", "partitions": 6,
-                              "cleanup_policy": "compact"}),
-    TopicSpec.model_validate({"class": "traces", "name": "runs.traces", "partitions": 6,
-                              "retention_ms": 259_200_000}),
-    TopicSpec.model_validate({"class": "dlq", "name": "runs.dlq", "partitions": 1,
-                              "retention_ms": 2_592_000_000}),
+    TopicSpec.model_validate(
+        {"class": "requests", "pattern": "agent.*.requests", "partitions": 12, "retention_ms": 604_800_000}
+    ),
+    TopicSpec.model_validate(
+        {"class": "pipeline", "pattern": "pipeline.*.*.*", "partitions": 12, "retention_ms": 604_800_000}
+    ),
+    TopicSpec.model_validate(
+        {"class": "results", "name": "runs.results", "partitions": 6, "cleanup_policy": "compact"}
+    ),
+    TopicSpec.model_validate({"class": "traces", "name": "runs.traces", "partitions": 6, "retention_ms": 259_200_000}),
+    TopicSpec.model_validate({"class": "dlq", "name": "runs.dlq", "partitions": 1, "retention_ms": 2_592_000_000}),
 )
 
 
@@ -45,8 +46,8 @@ class PlannedTopic(BaseModel):
     replication: int
     configs: dict[str, str]
     cleanup_policy: str
-    agent: str | None = None           # the agent whose runs this topic carries
-    pipeline: str | None = None        # set on stage topics (and on a pipeline's request topic)
+    agent: str | None = None  # the agent whose runs this topic carries
+    pipeline: str | None = None  # set on stage topics (and on a pipeline's request topic)
     stage: int | None = None
 
     @property
@@ -68,8 +69,14 @@ def agent_partitions(project: Project, names: TopicNames, agent: str) -> int:
     return max(1, min(spec.partitions, project.agent(agent).max_concurrent_runs))
 
 
-def _planned(names: TopicNames, topic: str, specs: Sequence[TopicSpec], partitions: int | None,
-             replication: int | None, **binding: object) -> PlannedTopic:
+def _planned(
+    names: TopicNames,
+    topic: str,
+    specs: Sequence[TopicSpec],
+    partitions: int | None,
+    replication: int | None,
+    **binding: object,
+) -> PlannedTopic:
     spec = _spec_for(names.unprefixed(topic), specs)
     configs = {str(k): str(v) for k, v in spec.config.items()}
     configs["cleanup.policy"] = spec.cleanup_policy
@@ -77,8 +84,12 @@ def _planned(names: TopicNames, topic: str, specs: Sequence[TopicSpec], partitio
         configs["retention.ms"] = str(spec.retention_ms)
     partitions = partitions or spec.partitions
     return PlannedTopic(
-        name=topic, partitions=partitions, replication=replication or spec.replication,
-        configs=configs, cleanup_policy=spec.cleanup_policy, **binding,  # type: ignore[arg-type]
+        name=topic,
+        partitions=partitions,
+        replication=replication or spec.replication,
+        configs=configs,
+        cleanup_policy=spec.cleanup_policy,
+        **binding,  # type: ignore[arg-type]
     )
 
 
@@ -103,8 +114,18 @@ def plan_topics(
             plan.append(_planned(names, names.request(name), specs, None, replication, agent=name, pipeline=name))
             for index, stage_agent in enumerate(spec.agents):
                 partitions = agent_partitions(project, names, stage_agent)
-                plan.append(_planned(names, names.stage(name, index, stage_agent), specs, partitions, replication,
-                                     agent=stage_agent, pipeline=name, stage=index))
+                plan.append(
+                    _planned(
+                        names,
+                        names.stage(name, index, stage_agent),
+                        specs,
+                        partitions,
+                        replication,
+                        agent=stage_agent,
+                        pipeline=name,
+                        stage=index,
+                    )
+                )
         else:
             partitions = agent_partitions(project, names, name)
             plan.append(_planned(names, names.request(name), specs, partitions, replication, agent=name))

@@ -42,8 +42,14 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, project: Project, settings: StreamSettings, *,
-                 engine_settings: EngineSettings | None = None, runner: Runner | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        settings: StreamSettings,
+        *,
+        engine_settings: EngineSettings | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self.project = project
         self.settings = settings
         self.names = TopicNames(settings.topic_prefix)
@@ -66,8 +72,9 @@ class Worker:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     @property
@@ -83,15 +90,22 @@ class Worker:
         await self.outbox.start()
         await self.index.start()
         runner = self._runner or self._make_engine()
-        self.processor = Processor(self.project, runner, self.outbox, self.index,
-                                   max_request_bytes=self.settings.max_request_bytes,
-                                   emit_traces=self.settings.emit_traces)
+        self.processor = Processor(
+            self.project,
+            runner,
+            self.outbox,
+            self.index,
+            max_request_bytes=self.settings.max_request_bytes,
+            emit_traces=self.settings.emit_traces,
+        )
         for agent in sorted({b.agent for b in self.bindings if not b.route}):
             spec = self.project.agents[agent]
             core: LaneCore[Job] = LaneCore(
-                cap=spec.max_concurrent_runs, partitions=agent_partitions(self.project, self.names, agent),
+                cap=spec.max_concurrent_runs,
+                partitions=agent_partitions(self.project, self.names, agent),
                 on_conflict=on_conflict(spec),  # type: ignore[arg-type]
-                window=self.settings.read_ahead, window_bytes=self.settings.read_ahead_bytes,
+                window=self.settings.read_ahead,
+                window_bytes=self.settings.read_ahead_bytes,
             )
             self.processor.lanes[agent] = Lane(agent, core, self.processor.execute)
         self.app = build_app(self.settings, self.bindings, self._datadir, self._handle)
@@ -143,8 +157,9 @@ class Worker:
         self._ready.clear()
         assert self.processor is not None
         by_agent = self._partitions_by_agent(revoked)
-        await asyncio.gather(*(self.processor.lanes[a].release(p, self.settings.drain_seconds)
-                               for a, p in by_agent.items() if p))
+        await asyncio.gather(
+            *(self.processor.lanes[a].release(p, self.settings.drain_seconds) for a, p in by_agent.items() if p)
+        )
         # Whatever is still unacked now belongs to the next owner of the partition.
         self.processor.acks.forget((tp.topic, tp.partition) for tp in revoked)
 
@@ -154,7 +169,7 @@ class Worker:
         if self.app is not None and self._started:
             try:
                 await self.app.commit(None)  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - commit on stop is best effort; offsets stay at-least-once
+            except Exception:
                 log.warning("final commit failed", exc_info=True)
             await self.app.stop()
         await self.index.stop()

@@ -18,9 +18,7 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names])
     finally:
         await admin.close()
 

@@ -27,7 +27,7 @@ async def test_faust_agent_forwards_every_message_on_the_real_broker(kafka_boots
     sink_topic = app.topic(sink, value_serializer="raw")
 
     @app.agent(source_topic)
-    async def double(stream):  # noqa: ANN001, ANN202
+    async def double(stream):
         async for value in stream:
             number = json.loads(value)["n"]
             await sink_topic.send(value=json.dumps({"n": number, "doubled": number * 2}).encode())

@@ -31,10 +31,12 @@ async def test_chain_passes_each_output_to_the_next_stage(make_project, sim, eng
         ],
         tools=TOOLS,
     )
-    sim.set_rules([
-        Rule(match=Match(model="extractor"), reply=JsonReply(data={"vendor": "ACME", "total": 12})),
-        Rule(match=Match(model="summariser"), reply=TextReply(text="ACME owes 12")),
-    ])
+    sim.set_rules(
+        [
+            Rule(match=Match(model="extractor"), reply=JsonReply(data={"vendor": "ACME", "total": 12})),
+            Rule(match=Match(model="summariser"), reply=TextReply(text="ACME owes 12")),
+        ]
+    )
     spans = []
     result = await engine_factory(project).run(RunRequest.new("pipeline", "invoice text"), on_span=spans.append)
     assert result.status is RunStatus.COMPLETED and result.output == "ACME owes 12"
@@ -73,15 +75,19 @@ def test_stage_input_rule() -> None:
 
 
 async def test_stage_timeout_ends_the_chain_with_partial_output(make_project, sim, engine_factory) -> None:
-    project = make_project([
-        {"name": "fast", "model": "openai/fast"},
-        {"name": "slow", "model": "openai/slow", "timeout": 5},
-        {"name": "chain", "type": "sequential", "agents": ["fast", "slow"], "timeout": 60},
-    ])
-    sim.set_rules([
-        Rule(match=Match(model="fast"), reply=TextReply(text="stage one done")),
-        Rule(match=Match(model="slow"), reply=TextReply(text="too late", delay_ms=30_000)),
-    ])
+    project = make_project(
+        [
+            {"name": "fast", "model": "openai/fast"},
+            {"name": "slow", "model": "openai/slow", "timeout": 5},
+            {"name": "chain", "type": "sequential", "agents": ["fast", "slow"], "timeout": 60},
+        ]
+    )
+    sim.set_rules(
+        [
+            Rule(match=Match(model="fast"), reply=TextReply(text="stage one done")),
+            Rule(match=Match(model="slow"), reply=TextReply(text="too late", delay_ms=30_000)),
+        ]
+    )
     spans = []
     result = await engine_factory(project).run(RunRequest.new("chain", "go"), on_span=spans.append)
     assert result.status is RunStatus.TIMEOUT and result.partial is True
@@ -92,11 +98,13 @@ async def test_stage_timeout_ends_the_chain_with_partial_output(make_project, si
 
 
 async def test_chain_budget_bounds_its_stages(make_project, sim, engine_factory) -> None:
-    project = make_project([
-        {"name": "one", "model": "openai/one"},
-        {"name": "two", "model": "openai/two", "max_iterations": 1},
-        {"name": "chain", "type": "sequential", "agents": ["one", "two"], "budget": {"max_tokens": 60}},
-    ])
+    project = make_project(
+        [
+            {"name": "one", "model": "openai/one"},
+            {"name": "two", "model": "openai/two", "max_iterations": 1},
+            {"name": "chain", "type": "sequential", "agents": ["one", "two"], "budget": {"max_tokens": 60}},
+        ]
+    )
     sim.set_rules([Rule(reply=TextReply(text="word " * 30))])
     result = await engine_factory(project).run(RunRequest.new("chain", "go"))
     # Stage one spends ~40 tokens; stage two's prompt would pass the chain's 60 tokens.
@@ -107,11 +115,13 @@ async def test_chain_budget_bounds_its_stages(make_project, sim, engine_factory)
 
 
 async def test_max_iterations_counts_a_stage_own_calls(make_project, sim, engine_factory) -> None:
-    project = make_project([
-        {"name": "one", "model": "openai/one"},
-        {"name": "two", "model": "openai/two", "max_iterations": 1},
-        {"name": "chain", "type": "sequential", "agents": ["one", "two"]},
-    ])
+    project = make_project(
+        [
+            {"name": "one", "model": "openai/one"},
+            {"name": "two", "model": "openai/two", "max_iterations": 1},
+            {"name": "chain", "type": "sequential", "agents": ["one", "two"]},
+        ]
+    )
     sim.set_rules([Rule(reply=TextReply(text="fine"))])
     result = await engine_factory(project).run(RunRequest.new("chain", "go"))
     assert result.status is RunStatus.COMPLETED
@@ -121,13 +131,15 @@ async def test_max_iterations_counts_a_stage_own_calls(make_project, sim, engine
 async def test_tool_agent_output_is_plain_json(make_project, sim, engine_factory) -> None:
     project = make_project(
         [{"name": "money", "type": "tool", "tool_name": "m.total"}],
-        tools={"m": '''
+        tools={
+            "m": '''
             from decimal import Decimal
 
             def total(payload: dict) -> dict:
                 """Sum the amounts exactly."""
                 return {"total": sum(Decimal(a) for a in payload["amounts"])}
-        '''},
+        '''
+        },
     )
     result = await engine_factory(project).run(RunRequest.new("money", {"amounts": ["0.10", "0.20"]}))
     assert result.status is RunStatus.COMPLETED

@@ -29,9 +29,14 @@ async def test_interleaved_tenants_see_no_cross_talk(make_project, sim, engine_f
     )
     # First turn: call the tool; after the tool result, no rule matches and the simulator
     # answers with "Simulated reply to: <last user text>", i.e. this run's own input.
-    sim.set_rules([
-        Rule(match=Match(assistant_turns=0), reply=ToolCallsReply(calls=[ToolCall(name="reveal", arguments={"label": "x"})]))
-    ])
+    sim.set_rules(
+        [
+            Rule(
+                match=Match(assistant_turns=0),
+                reply=ToolCallsReply(calls=[ToolCall(name="reveal", arguments={"label": "x"})]),
+            )
+        ]
+    )
     sim.latency_ms = 5
     engine = engine_factory(project)
     spans: dict[str, list[SpanEvent]] = {}

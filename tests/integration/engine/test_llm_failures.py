@@ -5,22 +5,28 @@ from __future__ import annotations
 import pytest
 
 from app.contracts import RunRequest, RunStatus, SpanKind
+from app.contracts.errors import ErrorCategory
 from app.devstack.llm_sim import FaultKind, FaultReply, Match, Rule, SequenceReply, TextReply
 from app.engine import FakeClock
-from app.contracts.errors import ErrorCategory
 
 RETRY = {"attempts": 3, "initial_delay": 2, "max_delay": 30}
 
 
 async def test_retries_wait_exactly_and_honour_retry_after(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "a", "retry_options": RETRY}])
-    sim.set_rules([
-        Rule(reply=SequenceReply(steps=[
-            FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=7),
-            FaultReply(fault=FaultKind.UNAVAILABLE),
-            TextReply(text="finally"),
-        ]))
-    ])
+    sim.set_rules(
+        [
+            Rule(
+                reply=SequenceReply(
+                    steps=[
+                        FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=7),
+                        FaultReply(fault=FaultKind.UNAVAILABLE),
+                        TextReply(text="finally"),
+                    ]
+                )
+            )
+        ]
+    )
     clock = FakeClock()
     spans = []
     result = await engine_factory(project, clock=clock).run(RunRequest.new("a", "hi"), on_span=spans.append)
@@ -72,28 +78,32 @@ async def test_non_retryable_errors_are_tried_once(make_project, sim, engine_fac
 
 async def test_connection_reset_is_retried_as_unavailable(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "a", "retry_options": RETRY}])
-    sim.set_rules([
-        Rule(reply=SequenceReply(steps=[FaultReply(fault=FaultKind.CONNECTION_RESET), TextReply(text="ok")]))
-    ])
+    sim.set_rules(
+        [Rule(reply=SequenceReply(steps=[FaultReply(fault=FaultKind.CONNECTION_RESET), TextReply(text="ok")]))]
+    )
     result = await engine_factory(project, clock=FakeClock()).run(RunRequest.new("a", "hi"))
     assert result.status is RunStatus.COMPLETED and sim.calls_total == 2
 
 
 async def test_fallback_model_gets_the_retry_budget(make_project, sim, engine_factory) -> None:
-    project = make_project([
-        {"name": "a", "model": "openai/primary", "fallback_model": "openai/backup", "retry_options": RETRY}
-    ])
-    sim.set_rules([
-        Rule(match=Match(model="primary"), reply=FaultReply(fault=FaultKind.UNAVAILABLE)),
-        Rule(
-            match=Match(model="backup"),
-            reply=SequenceReply(steps=[
-                FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=1),
-                FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=1),
-                TextReply(text="from backup"),
-            ]),
-        ),
-    ])
+    project = make_project(
+        [{"name": "a", "model": "openai/primary", "fallback_model": "openai/backup", "retry_options": RETRY}]
+    )
+    sim.set_rules(
+        [
+            Rule(match=Match(model="primary"), reply=FaultReply(fault=FaultKind.UNAVAILABLE)),
+            Rule(
+                match=Match(model="backup"),
+                reply=SequenceReply(
+                    steps=[
+                        FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=1),
+                        FaultReply(fault=FaultKind.RATE_LIMIT, retry_after_s=1),
+                        TextReply(text="from backup"),
+                    ]
+                ),
+            ),
+        ]
+    )
     clock = FakeClock()
     spans = []
     result = await engine_factory(project, clock=clock).run(RunRequest.new("a", "hi"), on_span=spans.append)
@@ -108,10 +118,12 @@ async def test_fallback_model_gets_the_retry_budget(make_project, sim, engine_fa
 
 async def test_fallback_also_covers_a_non_retryable_primary_error(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "a", "model": "openai/primary", "fallback_model": "openai/backup"}])
-    sim.set_rules([
-        Rule(match=Match(model="primary"), reply=FaultReply(fault=FaultKind.CONTEXT_LENGTH)),
-        Rule(match=Match(model="backup"), reply=TextReply(text="bigger window")),
-    ])
+    sim.set_rules(
+        [
+            Rule(match=Match(model="primary"), reply=FaultReply(fault=FaultKind.CONTEXT_LENGTH)),
+            Rule(match=Match(model="backup"), reply=TextReply(text="bigger window")),
+        ]
+    )
     result = await engine_factory(project, clock=FakeClock()).run(RunRequest.new("a", "hi"))
     assert result.output == "bigger window"
     assert sim.calls_by_model == {"primary": 1, "backup": 1}
@@ -129,9 +141,7 @@ async def test_retry_after_beyond_the_deadline_fails_fast(make_project, sim, eng
 
 async def test_llm_middleware_sees_every_attempt(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "a", "retry_options": RETRY}])
-    sim.set_rules([
-        Rule(reply=SequenceReply(steps=[FaultReply(fault=FaultKind.UNAVAILABLE), TextReply(text="ok")]))
-    ])
+    sim.set_rules([Rule(reply=SequenceReply(steps=[FaultReply(fault=FaultKind.UNAVAILABLE), TextReply(text="ok")]))])
     seen: list[tuple[str, str]] = []
 
     class Gate:

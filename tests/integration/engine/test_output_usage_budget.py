@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.contracts import RunRequest, RunStatus, SpanKind
-from app.devstack.llm_sim import JsonReply, Match, Rule, SequenceReply, TextReply, ToolCall, ToolCallsReply
 from app.contracts.errors import ErrorCategory
+from app.devstack.llm_sim import JsonReply, Match, Rule, SequenceReply, TextReply, ToolCall, ToolCallsReply
 
 INVOICE = {
     "type": "object",
@@ -19,10 +19,18 @@ async def test_schema_violation_is_sent_back_then_fixed(make_project, sim, engin
     project = make_project(
         [{"name": "x", "output_schema": "invoice", "retry_options": {"attempts": 3}}], schemas={"invoice": INVOICE}
     )
-    sim.set_rules([Rule(reply=SequenceReply(steps=[
-        TextReply(text='{"vendor": "ACME"}'),
-        TextReply(text='```json\n{"vendor": "ACME", "total": 12.5}\n```'),
-    ]))])
+    sim.set_rules(
+        [
+            Rule(
+                reply=SequenceReply(
+                    steps=[
+                        TextReply(text='{"vendor": "ACME"}'),
+                        TextReply(text='```json\n{"vendor": "ACME", "total": 12.5}\n```'),
+                    ]
+                )
+            )
+        ]
+    )
     spans = []
     result = await engine_factory(project).run(RunRequest.new("x", "extract"), on_span=spans.append)
     assert result.status is RunStatus.COMPLETED
@@ -57,11 +65,19 @@ async def test_usage_and_cost_are_summed_over_calls(make_project, sim, engine_fa
         tools={"t": 'def echo(text: str) -> str:\n    """Echo."""\n    return text\n'},
         config=PRICED,
     )
-    sim.set_rules([
-        Rule(match=Match(has_tool_result="echo"), reply=TextReply(text="all done now")),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="echo", arguments={"text": "a"}),
-                                         ToolCall(name="echo", arguments={"text": "b"})])),
-    ])
+    sim.set_rules(
+        [
+            Rule(match=Match(has_tool_result="echo"), reply=TextReply(text="all done now")),
+            Rule(
+                reply=ToolCallsReply(
+                    calls=[
+                        ToolCall(name="echo", arguments={"text": "a"}),
+                        ToolCall(name="echo", arguments={"text": "b"}),
+                    ]
+                )
+            ),
+        ]
+    )
     spans = []
     result = await engine_factory(project).run(RunRequest.new("x", "go"), on_span=spans.append)
     assert result.status is RunStatus.COMPLETED

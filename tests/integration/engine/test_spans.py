@@ -35,30 +35,57 @@ def tree(spans: list[SpanEvent]) -> list:
 
 
 async def test_span_tree_of_a_run(make_project, sim, engine_factory) -> None:
-    project = make_project([{"name": "a", "tools": ["t.add"], "retry_options": {"attempts": 2, "initial_delay": 1}}], tools=TOOLS)
-    sim.set_rules([
-        Rule(match=Match(has_tool_result="add"), reply=TextReply(text="3")),
-        Rule(reply=SequenceReply(steps=[
-            FaultReply(fault=FaultKind.UNAVAILABLE),
-            ToolCallsReply(calls=[ToolCall(name="add", arguments={"a": 1, "b": 2}),
-                                  ToolCall(name="add", arguments={"a": 2, "b": 1})]),
-        ])),
-    ])
+    project = make_project(
+        [{"name": "a", "tools": ["t.add"], "retry_options": {"attempts": 2, "initial_delay": 1}}], tools=TOOLS
+    )
+    sim.set_rules(
+        [
+            Rule(match=Match(has_tool_result="add"), reply=TextReply(text="3")),
+            Rule(
+                reply=SequenceReply(
+                    steps=[
+                        FaultReply(fault=FaultKind.UNAVAILABLE),
+                        ToolCallsReply(
+                            calls=[
+                                ToolCall(name="add", arguments={"a": 1, "b": 2}),
+                                ToolCall(name="add", arguments={"a": 2, "b": 1}),
+                            ]
+                        ),
+                    ]
+                )
+            ),
+        ]
+    )
     spans: list[SpanEvent] = []
     result = await engine_factory(project, clock=FakeClock()).run(RunRequest.new("a", "1+2"), on_span=spans.append)
     tool_calls = [("tool_call", "tool add", "ok", []), ("tool_call", "tool add", "ok", [])]
     assert tree(spans) == [
-        ("run", "run a", "ok", [
-            ("llm_call", "llm openai/sim-model", "ok", [
-                ("llm_attempt", "attempt openai/sim-model", "error", []),
-                ("retry_wait", "retry_wait", "ok", []),
-                ("llm_attempt", "attempt openai/sim-model", "ok", []),
-            ]),
-            *tool_calls,
-            ("llm_call", "llm openai/sim-model", "ok", [
-                ("llm_attempt", "attempt openai/sim-model", "ok", []),
-            ]),
-        ])
+        (
+            "run",
+            "run a",
+            "ok",
+            [
+                (
+                    "llm_call",
+                    "llm openai/sim-model",
+                    "ok",
+                    [
+                        ("llm_attempt", "attempt openai/sim-model", "error", []),
+                        ("retry_wait", "retry_wait", "ok", []),
+                        ("llm_attempt", "attempt openai/sim-model", "ok", []),
+                    ],
+                ),
+                *tool_calls,
+                (
+                    "llm_call",
+                    "llm openai/sim-model",
+                    "ok",
+                    [
+                        ("llm_attempt", "attempt openai/sim-model", "ok", []),
+                    ],
+                ),
+            ],
+        )
     ]
     assert {s.trace_id for s in spans} == {spans[0].trace_id} and len(spans[0].trace_id) == 32
     assert {s.run_id for s in spans} == {result.run_id}
@@ -72,12 +99,22 @@ async def test_secrets_are_redacted_from_spans(make_project, sim, engine_factory
     secret = "tok-9f8e7d6c5b4a"
     monkeypatch.setenv("FERRY_TEST_SERVICE_TOKEN", secret)
     project = make_project([{"name": "a", "tools": ["t.fetch"]}], tools=TOOLS)
-    sim.set_rules([
-        Rule(match=Match(has_tool_result="fetch"), reply=FaultReply(
-            fault=FaultKind.AUTH, message="Incorrect API key provided: sim-key-abcdef123 (Authorization: Bearer sim-key-abcdef123)"
-        )),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="fetch", arguments={"url": "https://x/?api_key=qwerty12345"})])),
-    ])
+    sim.set_rules(
+        [
+            Rule(
+                match=Match(has_tool_result="fetch"),
+                reply=FaultReply(
+                    fault=FaultKind.AUTH,
+                    message="Incorrect API key provided: sim-key-abcdef123 (Authorization: Bearer sim-key-abcdef123)",
+                ),
+            ),
+            Rule(
+                reply=ToolCallsReply(
+                    calls=[ToolCall(name="fetch", arguments={"url": "https://x/?api_key=qwerty12345"})]
+                )
+            ),
+        ]
+    )
     engine = engine_factory(project, llm_api_key="sim-key-abcdef123")
     spans: list[SpanEvent] = []
     result = await engine.run(RunRequest.new("a", "go"), on_span=spans.append)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.contracts import RunRequest, RunStatus, SpanKind
-from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply
 from app.contracts.errors import ErrorCategory
+from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply
 
 SLOW_TOOLS = '''
     import asyncio
@@ -39,7 +39,9 @@ def _rules() -> list[Rule]:
         Rule(match=Match(has_tool_result="slow"), reply=TextReply(text="done")),
         Rule(
             match=Match(has_tool_result="quick"),
-            reply=ToolCallsReply(text="price found, checking stock", calls=[ToolCall(name="slow", arguments={"item": "x"})]),
+            reply=ToolCallsReply(
+                text="price found, checking stock", calls=[ToolCall(name="slow", arguments={"item": "x"})]
+            ),
         ),
         Rule(reply=ToolCallsReply(calls=[ToolCall(name="quick", arguments={"item": "x"})])),
     ]
@@ -116,15 +118,26 @@ def _leftover(before: set[asyncio.Task]) -> list[str]:
     return [
         repr(t.get_coro())
         for t in asyncio.all_tasks() - before
-        if t is not asyncio.current_task() and not t.done() and not any(k in repr(t.get_coro()) for k in _INFRASTRUCTURE)
+        if t is not asyncio.current_task()
+        and not t.done()
+        and not any(k in repr(t.get_coro()) for k in _INFRASTRUCTURE)
     ]
 
 
 async def test_engine_cancel_returns_cancelled_and_leaves_no_task(make_project, sim, engine_factory, tmp_path) -> None:
     project = make_project([{"name": "a", "tools": ["shop.quick", "shop.slow"]}], tools={"shop": SLOW_TOOLS})
-    sim.set_rules([Rule(reply=ToolCallsReply(calls=[
-        ToolCall(name="slow", arguments={"item": "p"}), ToolCall(name="slow", arguments={"item": "q"}),
-    ]))])
+    sim.set_rules(
+        [
+            Rule(
+                reply=ToolCallsReply(
+                    calls=[
+                        ToolCall(name="slow", arguments={"item": "p"}),
+                        ToolCall(name="slow", arguments={"item": "q"}),
+                    ]
+                )
+            )
+        ]
+    )
     engine = engine_factory(project)
     before = set(asyncio.all_tasks())
     request = _request("a", tmp_path, 60)

@@ -54,10 +54,12 @@ async def test_undeclared_tool_is_refused_and_never_called(make_project, sim, en
         [{"name": "shop", "tools": ["shop.lookup"]}, {"name": "admin", "tools": ["admin.wipe"]}], tools=TOOLS
     )
     target = tmp_path / "victim.txt"
-    sim.set_rules([
-        _final_after("wipe"),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="wipe", arguments={"path": str(target)})])),
-    ])
+    sim.set_rules(
+        [
+            _final_after("wipe"),
+            Rule(reply=ToolCallsReply(calls=[ToolCall(name="wipe", arguments={"path": str(target)})])),
+        ]
+    )
     spans = []
     result = await engine_factory(project).run(RunRequest.new("shop", "go"), on_span=spans.append)
     assert result.status is RunStatus.COMPLETED
@@ -74,10 +76,12 @@ async def test_undeclared_tool_is_refused_and_never_called(make_project, sim, en
 
 async def test_tool_exception_becomes_a_tool_error_message(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "shop", "tools": ["shop.explode"]}], tools=TOOLS)
-    sim.set_rules([
-        _final_after("explode"),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="explode", arguments={"reason": "bad disk"})])),
-    ])
+    sim.set_rules(
+        [
+            _final_after("explode"),
+            Rule(reply=ToolCallsReply(calls=[ToolCall(name="explode", arguments={"reason": "bad disk"})])),
+        ]
+    )
     result = await engine_factory(project).run(RunRequest.new("shop", "go"))
     assert result.status is RunStatus.COMPLETED
     content = json.loads(sim.requests[1].body["messages"][-1]["content"])
@@ -86,22 +90,28 @@ async def test_tool_exception_becomes_a_tool_error_message(make_project, sim, en
 
 async def test_invalid_arguments_are_refused_before_the_call(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "shop", "tools": ["shop.lookup"]}], tools=TOOLS)
-    sim.set_rules([
-        _final_after("lookup"),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="lookup", arguments={"item": 3})])),
-    ])
+    sim.set_rules(
+        [
+            _final_after("lookup"),
+            Rule(reply=ToolCallsReply(calls=[ToolCall(name="lookup", arguments={"item": 3})])),
+        ]
+    )
     await engine_factory(project).run(RunRequest.new("shop", "go"))
     assert "invalid arguments for 'lookup'" in sim.requests[1].body["messages"][-1]["content"]
 
 
 async def test_model_cannot_override_the_context(make_project, sim, engine_factory) -> None:
     project = make_project([{"name": "shop", "tools": ["shop.lookup"]}], tools=TOOLS)
-    sim.set_rules([
-        _final_after("lookup"),
-        Rule(reply=ToolCallsReply(calls=[
-            ToolCall(name="lookup", arguments='{"item": "x", "context": {"tenant": "evil"}}')
-        ])),
-    ])
+    sim.set_rules(
+        [
+            _final_after("lookup"),
+            Rule(
+                reply=ToolCallsReply(
+                    calls=[ToolCall(name="lookup", arguments='{"item": "x", "context": {"tenant": "evil"}}')]
+                )
+            ),
+        ]
+    )
     await engine_factory(project).run(RunRequest.new("shop", "go", tenant="acme"))
     content = json.loads(sim.requests[1].body["messages"][-1]["content"])
     assert content == {"item": "x", "tenant": "acme"}
@@ -109,10 +119,12 @@ async def test_model_cannot_override_the_context(make_project, sim, engine_facto
 
 async def _overlap(make_project, sim, engine_factory, tool: str) -> None:
     project = make_project([{"name": "shop", "tools": [f"shop.{tool}"]}], tools=TOOLS)
-    sim.set_rules([
-        _final_after(tool),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name=tool, arguments={"n": i}) for i in range(3)])),
-    ])
+    sim.set_rules(
+        [
+            _final_after(tool),
+            Rule(reply=ToolCallsReply(calls=[ToolCall(name=tool, arguments={"n": i}) for i in range(3)])),
+        ]
+    )
     started = time.monotonic()
     result = await engine_factory(project).run(RunRequest.new("shop", "go"))
     elapsed = time.monotonic() - started
@@ -136,18 +148,22 @@ async def test_parallel_sync_tool_calls_overlap_on_threads(make_project, sim, en
 async def test_unserialisable_tool_result_is_a_tool_error(make_project, sim, engine_factory) -> None:
     project = make_project(
         [{"name": "loop", "tools": ["circ.make"]}],
-        tools={"circ": '''
+        tools={
+            "circ": '''
             def make(n: int) -> dict:
                 """Return a circular structure."""
                 d = {"n": n}
                 d["self"] = d
                 return d
-        '''},
+        '''
+        },
     )
-    sim.set_rules([
-        _final_after("make"),
-        Rule(reply=ToolCallsReply(calls=[ToolCall(name="make", arguments={"n": 1})])),
-    ])
+    sim.set_rules(
+        [
+            _final_after("make"),
+            Rule(reply=ToolCallsReply(calls=[ToolCall(name="make", arguments={"n": 1})])),
+        ]
+    )
     result = await engine_factory(project).run(RunRequest.new("loop", "go"))
     assert result.status is RunStatus.COMPLETED
     assert "not JSON-serialisable" in sim.requests[1].body["messages"][-1]["content"]

@@ -39,8 +39,13 @@ def write_project(root: Path, agents: dict[str, dict[str, Any]], config: dict[st
 
 
 def llm_agent(**keys: Any) -> dict[str, Any]:
-    return {"model": "openai/sim-model", "system_prompt": "Answer briefly.", "max_iterations": 2,
-            "retry_options": {"attempts": 1, "initial_delay": 0}, **keys}
+    return {
+        "model": "openai/sim-model",
+        "system_prompt": "Answer briefly.",
+        "max_iterations": 2,
+        "retry_options": {"attempts": 1, "initial_delay": 0},
+        **keys,
+    }
 
 
 @pytest.fixture
@@ -64,9 +69,13 @@ async def make_worker(kafka_bootstrap: str, prefix: str) -> AsyncIterator[Worker
     app_id = unique("ferry-test")
 
     def factory(project: Project, base_url: str, *, runner: Any = None, **overrides: Any) -> Worker:
-        settings = StreamSettings(bootstrap=kafka_bootstrap, app_id=overrides.pop("app_id", app_id),
-                                  topic_prefix=prefix, emit_traces=overrides.pop("emit_traces", False),
-                                  **overrides)
+        settings = StreamSettings(
+            bootstrap=kafka_bootstrap,
+            app_id=overrides.pop("app_id", app_id),
+            topic_prefix=prefix,
+            emit_traces=overrides.pop("emit_traces", False),
+            **overrides,
+        )
         worker = Worker(project, settings, engine_settings=EngineSettings(llm_base_url=base_url), runner=runner)
         made.append(worker)
         return worker

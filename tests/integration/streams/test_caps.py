@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import LLMSimulator
@@ -32,8 +33,10 @@ async def test_max_concurrent_runs_is_a_hard_cap_across_two_workers(
             await worker.start()
         await _settled(workers, "capped", CAP)
         requests = [RunRequest.new("capped", {"message": f"m{i}"}) for i in range(120)]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.send(request)
             await submitter.flush()
@@ -55,8 +58,10 @@ async def test_a_worker_joining_under_load_keeps_the_cap_and_loses_no_run(
         await first.start()
         await first.wait_assigned()
         requests = [RunRequest.new("capped", {"message": f"m{i}"}) for i in range(150)]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.send(request)
             await submitter.flush()
@@ -81,10 +86,13 @@ async def test_runs_with_one_concurrency_key_never_overlap(
     project = write_project(tmp_path, {"keyed": agent})
     async with LLMSimulator([], latency_ms=100) as sim:
         await make_worker(project, sim.base_url).start()
-        requests = [RunRequest.new("keyed", {"customer": {"id": f"c{i % 2}"}, "message": f"c{i % 2} #{i}"})
-                    for i in range(12)]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        requests = [
+            RunRequest.new("keyed", {"customer": {"id": f"c{i % 2}"}, "message": f"c{i % 2} #{i}"}) for i in range(12)
+        ]
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.send(request)
             await submitter.flush()
@@ -92,9 +100,12 @@ async def test_runs_with_one_concurrency_key_never_overlap(
 
     assert {r.status for r in results.values()} == {RunStatus.COMPLETED} and len(results) == 12
     for key in ("c0", "c1"):
-        spans = sorted((r.started_at, r.ended_at) for q, r in ((q, results[q.run_id]) for q in requests)
-                       if q.input["customer"]["id"] == key)
-        assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False)), key
+        spans = sorted(
+            (r.started_at, r.ended_at)
+            for q, r in ((q, results[q.run_id]) for q in requests)
+            if q.input["customer"]["id"] == key
+        )
+        assert all(prev_end <= start for (_, prev_end), (start, _) in itertools.pairwise(spans)), key
     assert sim.peak_in_flight == 2  # the two keys did run side by side
 
 
@@ -108,8 +119,10 @@ async def test_drop_cancels_the_newcomer_while_its_key_is_busy(
         first = RunRequest.new("dropper", {"doc": "d1", "message": "first"})
         second = RunRequest.new("dropper", {"doc": "d1", "message": "second"})
         other = RunRequest.new("dropper", {"doc": "d2", "message": "other key"})
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in (first, second, other):
                 await submitter.submit(request)
             results = await watcher.wait_for([first.run_id, second.run_id, other.run_id], timeout=60)

@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 async def _ferry(*args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", *args, cwd=ROOT, env=child_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "app",
+        *args,
+        cwd=ROOT,
+        env=child_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
@@ -31,8 +37,9 @@ async def test_submit_waits_for_the_result_and_prints_it(
     await make_worker(project, simulator.base_url).start()
     common = ("--project", str(tmp_path), "--broker", kafka_bootstrap, "--topic-prefix", prefix)
 
-    code, out, err = await _ferry("submit", "echo", "--input", '{"message": "from the CLI"}', "--wait",
-                                  "--tenant", "cli-tenant", *common)
+    code, out, err = await _ferry(
+        "submit", "echo", "--input", '{"message": "from the CLI"}', "--wait", "--tenant", "cli-tenant", *common
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["status"] == "completed" and result["tenant"] == "cli-tenant"
@@ -50,6 +57,7 @@ async def test_topics_apply_reports_a_conflict_with_exit_code_1(tmp_path, kafka_
 
     tight = tmp_path / "tight"
     write_project(tight, {"echo": llm_agent(max_concurrent_runs=1)})  # the topic now has more partitions than shares
-    code, _, err = await _ferry("topics", "apply", "--project", str(tight), "--broker", kafka_bootstrap,
-                                "--topic-prefix", prefix)
+    code, _, err = await _ferry(
+        "topics", "apply", "--project", str(tight), "--broker", kafka_bootstrap, "--topic-prefix", prefix
+    )
     assert code == 1 and "CONFLICT" in err and "max_concurrent_runs" in err

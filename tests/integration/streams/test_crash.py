@@ -21,13 +21,28 @@ RUNS = 300
 CAP = 24  # over 12 partitions: two runs per partition at once, so they finish out of order
 
 
-async def _start_worker(project_dir: Path, bootstrap: str, app_id: str, prefix: str,
-                        base_url: str) -> asyncio.subprocess.Process:
+async def _start_worker(
+    project_dir: Path, bootstrap: str, app_id: str, prefix: str, base_url: str
+) -> asyncio.subprocess.Process:
     env = child_env() | {"FERRY_LLM_BASE_URL": base_url}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "worker", "--project", str(project_dir), "--broker", bootstrap,
-        "--app-id", app_id, "--topic-prefix", prefix, "--no-traces", cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "app",
+        "worker",
+        "--project",
+        str(project_dir),
+        "--broker",
+        bootstrap,
+        "--app-id",
+        app_id,
+        "--topic-prefix",
+        prefix,
+        "--no-traces",
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
     async with asyncio.timeout(60):
@@ -46,10 +61,14 @@ async def test_a_killed_worker_loses_no_run(tmp_path, kafka_bootstrap: str, pref
         first = await _start_worker(tmp_path, kafka_bootstrap, app_id, prefix, sim.base_url)
         second = None
         try:
-            requests = [RunRequest.new("steady", {"message": f"{'slow' if i % 4 == 0 else 'fast'} job {i}"})
-                        for i in range(RUNS)]
-            async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                    Submitter(kafka_bootstrap, project, names) as submitter:
+            requests = [
+                RunRequest.new("steady", {"message": f"{'slow' if i % 4 == 0 else 'fast'} job {i}"})
+                for i in range(RUNS)
+            ]
+            async with (
+                ResultWatcher(kafka_bootstrap, names) as watcher,
+                Submitter(kafka_bootstrap, project, names) as submitter,
+            ):
                 for request in requests:
                     await submitter.send(request)
                 await submitter.flush()

@@ -24,8 +24,10 @@ async def test_stop_drains_running_runs_and_the_next_worker_takes_the_rest(
         await first.start()
         await first.wait_assigned()
         requests = [RunRequest.new("slow", {"message": f"m{i}"}) for i in range(8)]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.send(request)
             await submitter.flush()
@@ -48,5 +50,6 @@ async def test_stop_drains_running_runs_and_the_next_worker_takes_the_rest(
     assert 0.5 < stop_took < 10.0  # it waited for them, not for the deadline
     assert len(results) == len(requests) and watcher.duplicates == 0
     assert {r.status for r in results.values()} == {RunStatus.COMPLETED}, [
-        (r.run_id[:8], r.error) for r in results.values() if r.error]
+        (r.run_id[:8], r.error) for r in results.values() if r.error
+    ]
     assert sim.calls_total == len(requests)  # nothing ran twice

@@ -53,8 +53,10 @@ async def test_ten_runs_of_a_small_tenant_pass_a_thousand_queued_runs_of_a_big_o
         await worker.wait_assigned()
         big = [RunRequest.new("shared", {"message": f"big {i}"}, tenant="big") for i in range(BIG)]
         small = _spread_over_partitions(10, CAP)
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in big:
                 await submitter.send(request)
             await submitter.flush()

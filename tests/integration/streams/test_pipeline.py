@@ -26,8 +26,10 @@ async def test_invoice_pipeline_processes_the_samples_end_to_end(
         worker = make_worker(project, sim.base_url, agents=("invoice-pipeline",))
         await worker.start()
         requests = [RunRequest.new("invoice-pipeline", s.payload, tenant="acct") for s in samples]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.submit(request)
             roots = await watcher.wait_for([r.run_id for r in requests], timeout=150)
@@ -65,8 +67,10 @@ async def test_a_failing_stage_ends_the_pipeline_with_its_error(
         worker = make_worker(project, sim.base_url, agents=("invoice-pipeline",))
         await worker.start()
         request = RunRequest.new("invoice-pipeline", {"message": "no document at all"})
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             await submitter.submit(request)
             results = await watcher.wait_for([request.run_id, stage_run_id(request.run_id, 0)], timeout=60)
             await watcher.poll(timeout_ms=500)

@@ -47,8 +47,11 @@ POISON: list[tuple[str, bytes | None, str]] = [
     ("unknown schema version", _request(schema_version=2), "schema_version"),
     ("tenant is an object", _request(tenant={"id": 1}), "tenant: Input should be a valid string"),
     ("created_at not a date", _request(created_at="yesterday"), "created_at"),
-    ("negative pipeline stage", _request(pipeline={"pipeline": "p", "stage": -1, "root_run_id": "r"}),
-     "pipeline.stage"),
+    (
+        "negative pipeline stage",
+        _request(pipeline={"pipeline": "p", "stage": -1, "root_run_id": "r"}),
+        "pipeline.stage",
+    ),
     ("nested too deeply", b'{"input": ' + b"[" * 2000 + b"]" * 2000 + b"}", "invalid"),
     ("utf-8 BOM", b"\xef\xbb\xbf" + _request(), "invalid JSON"),
 ]

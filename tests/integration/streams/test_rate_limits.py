@@ -14,14 +14,17 @@ async def test_requests_per_minute_pace_every_agent_of_the_model_without_failure
     tmp_path, kafka_bootstrap: str, make_worker: WorkerFactory, names: TopicNames
 ) -> None:
     project = write_project(
-        tmp_path, {"first": llm_agent(max_concurrent_runs=8), "second": llm_agent(max_concurrent_runs=8)},
+        tmp_path,
+        {"first": llm_agent(max_concurrent_runs=8), "second": llm_agent(max_concurrent_runs=8)},
         config={"models": {"openai/sim-model": {"requests_per_minute": RPM}}},
     )
     async with LLMSimulator([], latency_ms=0) as sim:
         await make_worker(project, sim.base_url).start()
         requests = [RunRequest.new("first" if i % 2 else "second", {"message": f"m{i}"}) for i in range(RPM + 4)]
-        async with ResultWatcher(kafka_bootstrap, names) as watcher, \
-                Submitter(kafka_bootstrap, project, names) as submitter:
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
             for request in requests:
                 await submitter.send(request)
             await submitter.flush()

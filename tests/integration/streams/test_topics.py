@@ -8,8 +8,9 @@ from app.streams import TopicConflictError, TopicNames, apply_topics, plan_topic
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 
-async def test_apply_creates_then_finds_and_reports_conflicts(tmp_path, kafka_bootstrap: str,
-                                                              names: TopicNames) -> None:
+async def test_apply_creates_then_finds_and_reports_conflicts(
+    tmp_path, kafka_bootstrap: str, names: TopicNames
+) -> None:
     project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=4)})
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

@@ -25,7 +25,11 @@ def test_any_other_file_is_attached_as_a_document(tmp_path: Path) -> None:
     scan.write_bytes(b"%PDF-1.4 bytes")
     assert read_input(f"@{scan}") == {
         "files": [
-            {"name": "invoice.pdf", "mime_type": "application/pdf", "data": base64.b64encode(b"%PDF-1.4 bytes").decode()}
+            {
+                "name": "invoice.pdf",
+                "mime_type": "application/pdf",
+                "data": base64.b64encode(b"%PDF-1.4 bytes").decode(),
+            }
         ]
     }
 

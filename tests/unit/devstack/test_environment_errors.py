@@ -35,7 +35,7 @@ def test_missing_java_names_the_package_to_install(monkeypatch: pytest.MonkeyPat
 
 def test_old_java_is_refused_with_the_version_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake_java = tmp_path / "java"
-    fake_java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake_java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     fake_java.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DevStackError, match="Java 11 found, Kafka 4 needs Java 17"):

@@ -24,9 +24,7 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def test_stop_kills_a_group_that_ignores_sigterm_and_leaves_nothing(tmp_path: Path) -> None:
-    process = spawn(
-        ["sh", "-c", 'trap "" TERM; sleep 300 & sleep 300 & echo started; wait'], tmp_path / "svc.log"
-    )
+    process = spawn(["sh", "-c", 'trap "" TERM; sleep 300 & sleep 300 & echo started; wait'], tmp_path / "svc.log")
     deadline = time.monotonic() + 5
     while "started" not in tail(tmp_path / "svc.log") and time.monotonic() < deadline:
         time.sleep(0.02)

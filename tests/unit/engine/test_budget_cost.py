@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.contracts import Usage
+from app.contracts.errors import BudgetExceededError
 from app.engine.budget import Budget, estimate_prompt_tokens
 from app.engine.pricing import CostModel, ModelPrice
-from app.contracts.errors import BudgetExceededError
 
 MESSAGES = [{"role": "user", "content": "x" * 400}]  # ~100+ tokens by the 4-chars rule
 PRICES = CostModel({"openai/m": ModelPrice(0.001, 0.002)})
@@ -53,7 +53,9 @@ def test_max_iterations_counts_steps() -> None:
 
 
 def test_a_chain_budget_tightens_its_stages() -> None:
-    stage = Budget(max_tokens=1000, max_cost_usd=None, max_iterations=5).within(Budget(max_tokens=300, max_cost_usd=1.0))
+    stage = Budget(max_tokens=1000, max_cost_usd=None, max_iterations=5).within(
+        Budget(max_tokens=300, max_cost_usd=1.0)
+    )
     assert (stage.max_tokens, stage.max_cost_usd, stage.max_iterations) == (300, 1.0, 5)
 
 

@@ -6,8 +6,6 @@ import random
 
 import pytest
 
-from app.engine.clock import Deadline, FakeClock
-from app.engine.retry import RetryPolicy, call_with_retries
 from app.contracts.errors import (
     AuthError,
     FerryError,
@@ -15,6 +13,8 @@ from app.contracts.errors import (
     LLMUnavailableError,
     RateLimitError,
 )
+from app.engine.clock import Deadline, FakeClock
+from app.engine.retry import RetryPolicy, call_with_retries
 
 
 class Script:

@@ -13,11 +13,13 @@ from app.observability.tracing import EngineTracing
 def test_spans_nest_and_carry_error_categories() -> None:
     tracing = EngineTracing(Redactor(["hunter2-secret"]))
     events: list[SpanEvent] = []
-    with tracing.run_span("run-1", "run a", events.append, agent="a") as (tracer, _):
-        with tracer.span(SpanKind.LLM_CALL, "llm m", model="m"):
-            with pytest.raises(RateLimitError):
-                with tracer.span(SpanKind.LLM_ATTEMPT, "attempt m", api_key="hunter2-secret"):
-                    raise RateLimitError("slow down, key hunter2-secret")
+    with (
+        tracing.run_span("run-1", "run a", events.append, agent="a") as (tracer, _),
+        tracer.span(SpanKind.LLM_CALL, "llm m", model="m"),
+        pytest.raises(RateLimitError),
+        tracer.span(SpanKind.LLM_ATTEMPT, "attempt m", api_key="hunter2-secret"),
+    ):
+        raise RateLimitError("slow down, key hunter2-secret")
     attempt, call, run = events
     assert [e.kind for e in events] == [SpanKind.LLM_ATTEMPT, SpanKind.LLM_CALL, SpanKind.RUN]
     assert attempt.parent_span_id == call.span_id and call.parent_span_id == run.span_id
@@ -32,9 +34,11 @@ def test_each_run_is_its_own_trace_and_sink() -> None:
     first: list[SpanEvent] = []
     second: list[SpanEvent] = []
     with tracing.run_span("r1", "run", first.append) as (t1, _):
-        with tracing.run_span("r2", "run", second.append) as (t2, _):  # a root even when nested
-            with t2.span(SpanKind.TOOL_CALL, "tool x"):
-                pass
+        with (
+            tracing.run_span("r2", "run", second.append) as (t2, _),  # a root even when nested
+            t2.span(SpanKind.TOOL_CALL, "tool x"),
+        ):
+            pass
         with t1.span(SpanKind.TOOL_CALL, "tool y"):
             pass
     assert [e.name for e in first] == ["tool y", "run"] and [e.name for e in second] == ["tool x", "run"]

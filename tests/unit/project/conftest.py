@@ -61,18 +61,18 @@ def store(payload: dict, context: dict | None = None) -> dict:
     return payload
 '''
 
-OTHER_TOOLS = '''\
+OTHER_TOOLS = """\
 def f(z: float) -> float:
     return z
-'''
+"""
 
-BOOM_TOOLS = '''\
+BOOM_TOOLS = """\
 raise RuntimeError("kaboom: missing API key")
 
 
 def run(payload):
     return payload
-'''
+"""
 
 ProjectFactory = Callable[[Mapping[str, str]], Path]
 

@@ -10,14 +10,17 @@ from .conftest import HEADER, ProjectFactory
 
 
 def test_every_mistake_of_a_project_is_reported_at_once(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/a.yaml": HEADER + "temperature: 5\ntools:\n  - nomod.f\n  - good.f: bad name\noutput_schema: nope\n",
-        "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [ghost]\n',
-        "agents/c.yaml": 'version: "1.0"\nname: a\ndescription: x\ntype: tool\ntool_name: boom.run\n',
-        "agents/d.yaml": "name: [unclosed\n",
-        "schemas/s.json": '{"type": "string"}',
-        "ferry.yaml": "models:\n  m: {tokens_per_minute: 0}\n",
-    })
+    root = make_project(
+        {
+            "agents/a.yaml": HEADER
+            + "temperature: 5\ntools:\n  - nomod.f\n  - good.f: bad name\noutput_schema: nope\n",
+            "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [ghost]\n',
+            "agents/c.yaml": 'version: "1.0"\nname: a\ndescription: x\ntype: tool\ntool_name: boom.run\n',
+            "agents/d.yaml": "name: [unclosed\n",
+            "schemas/s.json": '{"type": "string"}',
+            "ferry.yaml": "models:\n  m: {tokens_per_minute: 0}\n",
+        }
+    )
     with pytest.raises(ProjectError) as caught:
         load_project(root)
     reported = {str(p).split(": ", 1)[0] for p in caught.value.errors}
@@ -40,15 +43,19 @@ def test_an_inherited_mistake_is_reported_once_at_the_defaults_file(make_project
     files = {f"agents/a{i}.yaml": HEADER.replace("name: a", f"name: a{i}") for i in range(5)}
     root = make_project({**files, "agents/_defaults.yaml": "temperature: 9\n"})
     report = lint_project(root)
-    assert [str(p) for p in report.errors] == ["agents/_defaults.yaml:1:14 temperature: must be between 0 and 2 (got 9)"]
+    assert [str(p) for p in report.errors] == [
+        "agents/_defaults.yaml:1:14 temperature: must be between 0 and 2 (got 9)"
+    ]
 
 
 def test_unknown_keys_are_warnings_never_dropped_silently(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/a.yaml": HEADER + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\n",
-        "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [a]\ntemperature: 1\n',
-        "agents/_defaults.yaml": "session: true\n",
-    })
+    root = make_project(
+        {
+            "agents/a.yaml": HEADER + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\n",
+            "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [a]\ntemperature: 1\n',
+            "agents/_defaults.yaml": "session: true\n",
+        }
+    )
     project = load_project(root)
     assert [str(w) for w in project.warnings] == [
         "agents/_defaults.yaml:1:1 session: unknown key; Ferry ignores it",
@@ -66,12 +73,14 @@ def test_a_function_listed_twice_is_kept_once_with_a_warning(make_project: Proje
 
 
 def test_hidden_files_are_skipped_and_yml_agents_are_flagged(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/a.yaml": HEADER,
-        "agents/.drafts/b.yaml": "not: [valid\n",
-        "agents/.c.yaml": "not: [valid\n",
-        "agents/d.yml": HEADER.replace("name: a", "name: d"),
-    })
+    root = make_project(
+        {
+            "agents/a.yaml": HEADER,
+            "agents/.drafts/b.yaml": "not: [valid\n",
+            "agents/.c.yaml": "not: [valid\n",
+            "agents/d.yml": HEADER.replace("name: a", "name: d"),
+        }
+    )
     project = load_project(root)
     assert list(project.agents) == ["a"]
     assert [str(w) for w in project.warnings] == ["agents/d.yml:1:1: ignored: agent files must end in .yaml"]
@@ -90,9 +99,25 @@ def test_a_path_that_is_not_a_project_is_its_own_error(tmp_path) -> None:  # typ
 def test_the_public_surface() -> None:
     import app.project
 
-    for name in ("load_project", "lint_project", "select_tools", "Project", "ProjectError", "ToolDef", "AgentSpec",
-                 "LLMAgentSpec", "SequentialAgentSpec", "ToolAgentSpec", "RetryOptions", "ConcurrencySpec",
-                 "BudgetSpec", "ProjectConfig", "ModelOverrides", "LintReport", "Problem"):
+    for name in (
+        "load_project",
+        "lint_project",
+        "select_tools",
+        "Project",
+        "ProjectError",
+        "ToolDef",
+        "AgentSpec",
+        "LLMAgentSpec",
+        "SequentialAgentSpec",
+        "ToolAgentSpec",
+        "RetryOptions",
+        "ConcurrencySpec",
+        "BudgetSpec",
+        "ProjectConfig",
+        "ModelOverrides",
+        "LintReport",
+        "Problem",
+    ):
         assert name in app.project.__all__ and hasattr(app.project, name)
 
 

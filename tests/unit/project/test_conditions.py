@@ -20,7 +20,12 @@ from .conftest import HEADER, ProjectFactory
         ("context.token != null", {}, {"token": "t"}, True),
         ("context.token != null", {}, {}, False),
         ("input.customer.country in ['DE', 'AT']", {"customer": {"country": "AT"}}, {}, True),
-        ("input['files'][0]['mime_type'] == 'application/pdf'", {"files": [{"mime_type": "application/pdf"}]}, {}, True),
+        (
+            "input['files'][0]['mime_type'] == 'application/pdf'",
+            {"files": [{"mime_type": "application/pdf"}]},
+            {},
+            True,
+        ),
         ("input.files[3].name == 'x'", {"files": []}, {}, False),
         ("-input.delta > 0", {"delta": -2}, {}, True),
         ("1 < input.n <= 3", {"n": 3}, {}, True),
@@ -55,11 +60,14 @@ def test_anything_beyond_the_whitelist_is_refused(condition: str, reason: str) -
 
 
 def test_select_tools_applies_each_tools_condition(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/a.yaml": HEADER + "tools:\n  - good.f\n  - good.g: input.amount > 100\n  - crm.refund_*: context.tier == 'gold'\n",
-        "tools/crm.py": "def refund_full(order: str):\n    return order\n\n\ndef refund_part(order: str, amount: float):\n"
-                        "    return order\n\n\ndef lookup(order: str):\n    return order\n",
-    })
+    root = make_project(
+        {
+            "agents/a.yaml": HEADER
+            + "tools:\n  - good.f\n  - good.g: input.amount > 100\n  - crm.refund_*: context.tier == 'gold'\n",
+            "tools/crm.py": "def refund_full(order: str):\n    return order\n\n\ndef refund_part(order: str, amount: float):\n"
+            "    return order\n\n\ndef lookup(order: str):\n    return order\n",
+        }
+    )
     agent = load_project(root).agents["a"]
     assert [t.name for t in select_tools(agent, {"amount": 5}, {})] == ["f"]
     assert [t.name for t in select_tools(agent, {"amount": 500}, {})] == ["f", "g"]

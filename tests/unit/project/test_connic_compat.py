@@ -109,7 +109,7 @@ CONNIC_PROJECT = {
             return {"ticket": payload}
     ''',
     "schemas/triage.json": '{"type": "object", "properties": {"category": {"enum": ["bug", "billing", "other"]}},'
-                           ' "required": ["category"]}',
+    ' "required": ["category"]}',
     "middleware/support-triage.py": "async def before(content, context):\n    return content\n",
     "tests/support-triage.yaml": "agent: support-triage\ntests: []\n",
 }
@@ -127,7 +127,11 @@ def test_connic_project_loads_unchanged(connic_root: Path) -> None:
     triage = project.agents["support-triage"]
     assert isinstance(triage, LLMAgentSpec)
     assert (triage.model, triage.temperature, triage.max_iterations, triage.timeout) == (
-        "gemini/gemini-2.5-flash", 0.2, 20, 120)
+        "gemini/gemini-2.5-flash",
+        0.2,
+        20,
+        120,
+    )
     assert (triage.retry_options.attempts, triage.retry_options.initial_delay) == (4, 5)
     assert triage.concurrency is not None and triage.concurrency.on_conflict == "drop"
     assert [t.name for t in triage.resolved_tools] == ["lookup_customer", "list_tickets", "issue_refund"]
@@ -141,7 +145,10 @@ def test_connic_project_loads_unchanged(connic_root: Path) -> None:
     assert isinstance(summary, LLMAgentSpec)
     assert summary.fallback_model == "openai/gpt-4o-mini"
     assert (summary.retry_options.attempts, summary.retry_options.max_delay, summary.retry_options.attempt_timeout) == (
-        2, 10, 60)
+        2,
+        10,
+        60,
+    )
     assert summary.concurrency is not None and summary.concurrency.key == "customer.id"  # from support/_defaults
 
     ingest = project.agents["ingest-ticket"]
@@ -164,5 +171,6 @@ def test_tool_schemas_match_connics_generation(connic_root: Path) -> None:
         "required": ["customer_id"],
     }
     assert tools["lookup_customer"].parameters["properties"] == {
-        "email": {"type": "string", "description": "The customer's e-mail address."}}
+        "email": {"type": "string", "description": "The customer's e-mail address."}
+    }
     assert tools["lookup_customer"].takes_context

@@ -19,8 +19,10 @@ def _merge(*texts: str) -> object:
 
 
 def test_scalars_override_and_maps_merge_per_key() -> None:
-    merged = _merge("temperature: 0.5\nretry_options: {attempts: 5, max_delay: 60}\n",
-                    "temperature: 0.1\nretry_options: {attempts: 2}\n")
+    merged = _merge(
+        "temperature: 0.5\nretry_options: {attempts: 5, max_delay: 60}\n",
+        "temperature: 0.1\nretry_options: {attempts: 2}\n",
+    )
     assert merged == {"temperature": 0.1, "retry_options": {"attempts": 2, "max_delay": 60}}
 
 
@@ -35,12 +37,14 @@ def test_other_lists_are_replaced_and_agents_lists_deduplicated() -> None:
 
 
 def test_cascade_from_the_root_down_to_the_agent_folder(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/_defaults.yaml": "temperature: 0.3\ntimeout: 30\nretry_options: {attempts: 5, max_delay: 60}\ntools: [good.f]\n",
-        "agents/team/_defaults.yaml": "timeout: 90\nretry_options: {attempts: 2}\ntools: [{good.f: input.vip == true}]\n",
-        "agents/team/a.yaml": HEADER + "tools: [good.g]\n",
-        "agents/b.yaml": HEADER.replace("name: a", "name: b") + "temperature: 1.5\n",
-    })
+    root = make_project(
+        {
+            "agents/_defaults.yaml": "temperature: 0.3\ntimeout: 30\nretry_options: {attempts: 5, max_delay: 60}\ntools: [good.f]\n",
+            "agents/team/_defaults.yaml": "timeout: 90\nretry_options: {attempts: 2}\ntools: [{good.f: input.vip == true}]\n",
+            "agents/team/a.yaml": HEADER + "tools: [good.g]\n",
+            "agents/b.yaml": HEADER.replace("name: a", "name: b") + "temperature: 1.5\n",
+        }
+    )
     project = load_project(root)
     a, b = project.agents["a"], project.agents["b"]
     assert isinstance(a, LLMAgentSpec) and isinstance(b, LLMAgentSpec)
@@ -53,10 +57,12 @@ def test_cascade_from_the_root_down_to_the_agent_folder(make_project: ProjectFac
 
 
 def test_a_merged_value_is_reported_at_the_file_it_came_from(make_project: ProjectFactory) -> None:
-    root = make_project({
-        "agents/_defaults.yaml": "tools:\n  - nomod.f\n",
-        "agents/a.yaml": HEADER + "tools:\n  - good.f\n  - missing.g\n",
-    })
+    root = make_project(
+        {
+            "agents/_defaults.yaml": "tools:\n  - nomod.f\n",
+            "agents/a.yaml": HEADER + "tools:\n  - good.f\n  - missing.g\n",
+        }
+    )
     from app.project import lint_project
 
     errors = [str(p) for p in lint_project(root).errors]

@@ -60,14 +60,16 @@ models:
 
 @pytest.fixture
 def full_project(make_project: ProjectFactory):  # type: ignore[no-untyped-def]
-    return make_project({
-        "agents/a.yaml": HEADER + "tools: [good.f]\noutput_schema: answer\n",
-        "schemas/answer.json": '{"type": "object", "properties": {"x": {"type": "string"}}}',
-        "topics/core.yaml": TOPICS,
-        "connectors/postgres.json": CONNECT,
-        "connectors/billing.yaml": WEBHOOK,
-        "ferry.yaml": CONFIG,
-    })
+    return make_project(
+        {
+            "agents/a.yaml": HEADER + "tools: [good.f]\noutput_schema: answer\n",
+            "schemas/answer.json": '{"type": "object", "properties": {"x": {"type": "string"}}}',
+            "topics/core.yaml": TOPICS,
+            "connectors/postgres.json": CONNECT,
+            "connectors/billing.yaml": WEBHOOK,
+            "ferry.yaml": CONFIG,
+        }
+    )
 
 
 def test_project_holds_every_part(full_project) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +79,11 @@ def test_project_holds_every_part(full_project) -> None:  # type: ignore[no-unty
     assert project.output_schema_for("a") == project.schemas["answer"]
     results, requests = project.topics
     assert (results.name, results.topic_class, results.cleanup_policy, results.replication) == (
-        "runs.results", "results", "compact", 3)
+        "runs.results",
+        "results",
+        "compact",
+        3,
+    )
     assert requests.matches("agent.invoice-extractor.requests") and not requests.matches("agent.a.b.requests")
     assert dict(requests.config) == {"min.insync.replicas": "2"}
     connect, hook = project.connectors["runs-to-postgres"], project.connectors["billing-hook"]
@@ -93,8 +99,15 @@ def test_project_holds_every_part(full_project) -> None:  # type: ignore[no-unty
 def test_file_hashes_cover_every_file_read(full_project) -> None:  # type: ignore[no-untyped-def]
     project = load_project(full_project)
     assert set(project.file_hashes) == {
-        "agents/a.yaml", "schemas/answer.json", "topics/core.yaml", "connectors/postgres.json",
-        "connectors/billing.yaml", "ferry.yaml", "tools/good.py", "tools/other.py", "tools/boom.py",
+        "agents/a.yaml",
+        "schemas/answer.json",
+        "topics/core.yaml",
+        "connectors/postgres.json",
+        "connectors/billing.yaml",
+        "ferry.yaml",
+        "tools/good.py",
+        "tools/other.py",
+        "tools/boom.py",
     }
     expected = hashlib.sha256((full_project / "agents/a.yaml").read_bytes()).hexdigest()
     assert project.file_hashes["agents/a.yaml"] == expected
@@ -127,7 +140,11 @@ def test_defaults_fill_the_documented_values(make_project: ProjectFactory) -> No
     agent = load_project(make_project({"agents/a.yaml": HEADER})).agents["a"]
     assert isinstance(agent, LLMAgentSpec)
     assert (agent.temperature, agent.max_iterations, agent.max_concurrent_runs, agent.timeout) == (1.0, 100, 1, None)
-    assert (agent.retry_options.attempts, agent.retry_options.initial_delay, agent.retry_options.max_delay) == (3, 10, 30)
+    assert (agent.retry_options.attempts, agent.retry_options.initial_delay, agent.retry_options.max_delay) == (
+        3,
+        10,
+        30,
+    )
     assert (agent.isolation, agent.on_timeout, agent.budget, agent.tool_timeout) == ("inline", "partial", None, None)
     assert agent.tools == () and agent.output_schema is None and agent.concurrency is None
 

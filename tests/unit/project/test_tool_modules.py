@@ -14,10 +14,13 @@ from .conftest import HEADER, ProjectFactory, write_project
 
 
 def _project(root: Path, body: str, tools: str = "documents.parse") -> Path:
-    return write_project(root, {
-        "agents/a.yaml": HEADER + f"tools: [{tools}]\n",
-        "tools/documents.py": body,
-    })
+    return write_project(
+        root,
+        {
+            "agents/a.yaml": HEADER + f"tools: [{tools}]\n",
+            "tools/documents.py": body,
+        },
+    )
 
 
 def test_two_projects_with_the_same_module_name_do_not_clash(tmp_path: Path) -> None:
@@ -56,14 +59,17 @@ def test_a_module_failing_on_import_is_an_error_of_its_ref(tmp_path: Path, body:
 
 
 def test_nested_modules_relative_imports_and_async_tools(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "p", {
-        "agents/a.yaml": HEADER + "tools: [billing.invoices.total, billing.invoices.fetch]\n",
-        "tools/billing/_shared.py": "RATE = 2\n",
-        "tools/billing/invoices.py": (
-            "from ._shared import RATE\n\n\ndef total(amount: float) -> float:\n    return amount * RATE\n\n\n"
-            "async def fetch(id: str) -> str:\n    return id\n"
-        ),
-    })
+    root = write_project(
+        tmp_path / "p",
+        {
+            "agents/a.yaml": HEADER + "tools: [billing.invoices.total, billing.invoices.fetch]\n",
+            "tools/billing/_shared.py": "RATE = 2\n",
+            "tools/billing/invoices.py": (
+                "from ._shared import RATE\n\n\ndef total(amount: float) -> float:\n    return amount * RATE\n\n\n"
+                "async def fetch(id: str) -> str:\n    return id\n"
+            ),
+        },
+    )
     total, fetch = load_project(root).tools_for("a")
     assert (total.ref, total.func(amount=2.0), total.is_async) == ("billing.invoices.total", 4.0, False)
     assert fetch.is_async and asyncio.run(fetch.func(id="x")) == "x"
@@ -90,6 +96,8 @@ def test_project_files_symlinked_from_outside_are_not_read(tmp_path: Path) -> No
 
 
 def test_a_tool_agent_gets_its_function(make_project: ProjectFactory) -> None:
-    root = make_project({"agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: tool\ntool_name: good.store\n'})
+    root = make_project(
+        {"agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: tool\ntool_name: good.store\n'}
+    )
     (tool,) = load_project(root).tools_for("s")
     assert (tool.name, tool.takes_context, tool.func(payload={"a": 1})) == ("store", True, {"a": 1})

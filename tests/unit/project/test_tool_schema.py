@@ -27,10 +27,12 @@ def _props(func: Any) -> dict[str, Any]:
         (list[list[str]], {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}),
         (dict[str, float], {"type": "object", "additionalProperties": {"type": "number"}}),
         (dict[str, Any], {"type": "object"}),
-        (Optional[int], {"type": "integer"}),  # noqa: UP007 - the old spelling is what we test
+        (Optional[int], {"type": "integer"}),  # noqa: UP045 - the old spelling must keep working
         (int | None, {"type": "integer"}),
-        (list[dict[str, bool]] | None,
-         {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "boolean"}}}),
+        (
+            list[dict[str, bool]] | None,
+            {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "boolean"}}},
+        ),
     ],
     ids=lambda v: repr(v),
 )
@@ -87,7 +89,10 @@ def test_google_docstring_gives_the_descriptions() -> None:
             "parameters": {
                 "type": "object",
                 "properties": {
-                    "customer_id": {"type": "string", "description": "The CRM id of the customer, as shown in the ticket."},
+                    "customer_id": {
+                        "type": "string",
+                        "description": "The CRM id of the customer, as shown in the ticket.",
+                    },
                     "limit": {"type": "integer", "description": "At most this many orders."},
                 },
                 "required": ["customer_id"],

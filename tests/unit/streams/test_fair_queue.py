@@ -5,7 +5,7 @@ from collections import Counter
 from app.streams.fair_queue import FairQueue
 
 
-def _drain(queue: FairQueue[str], count: int, runnable=lambda _: True) -> list[str]:  # noqa: ANN001
+def _drain(queue: FairQueue[str], count: int, runnable=lambda _: True) -> list[str]:
     picked = []
     for _ in range(count):
         item = queue.pick(runnable)

@@ -6,7 +6,7 @@ from app.streams.lane_core import Admission, LaneCore, Ticket
 from app.streams.shares import partition_share
 
 
-def _core(**kw) -> LaneCore[None]:  # noqa: ANN003
+def _core(**kw) -> LaneCore[None]:
     core: LaneCore[None] = LaneCore(**{"cap": 4, "partitions": 4, **kw})
     core.assign(range(kw.get("partitions", 4)))
     return core

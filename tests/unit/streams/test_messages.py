@@ -13,16 +13,19 @@ def test_a_valid_request_decodes() -> None:
     assert decode_request(request.model_dump_json().encode(), AGENTS, 10_000) == request
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (None, "tombstone"),
-    (b"", "empty value"),
-    (b"x" * 2000, "oversize"),
-    (b"\xff", "invalid UTF-8"),
-    (b"{", "invalid JSON"),
-    (b"[]", "expected a JSON object"),
-    (b'{"run_id": "r", "agent": "echo"}', "input: Field required"),
-    (b'{"run_id": "r", "agent": "other", "input": {}}', "unknown agent 'other'"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "tombstone"),
+        (b"", "empty value"),
+        (b"x" * 2000, "oversize"),
+        (b"\xff", "invalid UTF-8"),
+        (b"{", "invalid JSON"),
+        (b"[]", "expected a JSON object"),
+        (b'{"run_id": "r", "agent": "echo"}', "input: Field required"),
+        (b'{"run_id": "r", "agent": "other", "input": {}}', "unknown agent 'other'"),
+    ],
+)
 def test_poison_says_why(value: bytes | None, reason: str) -> None:
     with pytest.raises(PoisonRecord) as caught:
         decode_request(value, AGENTS, 1000)

@@ -17,9 +17,17 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _result(request: RunRequest, status: RunStatus, output: object, tokens: int) -> RunResult:
     now = utc_now()
-    return RunResult(run_id=request.run_id, agent=request.agent, status=status, output=output,
-                     usage=Usage(total_tokens=tokens), started_at=now, ended_at=now + timedelta(seconds=1),
-                     duration_ms=1000, pipeline=request.pipeline)
+    return RunResult(
+        run_id=request.run_id,
+        agent=request.agent,
+        status=status,
+        output=output,
+        usage=Usage(total_tokens=tokens),
+        started_at=now,
+        ended_at=now + timedelta(seconds=1),
+        duration_ms=1000,
+        pipeline=request.pipeline,
+    )
 
 
 def test_stages_chain_ids_inputs_and_usage() -> None:

@@ -14,10 +14,14 @@ def _store(project: Project, payload: dict[str, Any], run_id: str = "run-9") -> 
 
 VALIDATED = {
     "invoice": {
-        "vendor": "  Kestrel Print  Works ", "invoice_number": "KPW-1193", "invoice_date": "12/07/2024",
+        "vendor": "  Kestrel Print  Works ",
+        "invoice_number": "KPW-1193",
+        "invoice_date": "12/07/2024",
         "currency": "GBP",
         "line_items": [{"description": "Design hours", "quantity": "3", "unit_price": "£55", "amount": "165.0"}],
-        "subtotal": 165, "tax": "33.00", "total": "unclear",
+        "subtotal": 165,
+        "tax": "33.00",
+        "total": "unclear",
     },
     "validation": {"status": "incomplete", "valid": False, "checks": []},
 }
@@ -28,8 +32,9 @@ def test_record_is_normalised_for_the_sink(example_project: Project) -> None:
     assert record["vendor"] == "Kestrel Print Works"
     assert record["invoice_date"] == "2024-07-12"
     assert (record["subtotal"], record["tax"], record["total"]) == ("165.00", "33.00", None)
-    assert record["line_items"] == [{"description": "Design hours", "quantity": "3", "unit_price": "55.00",
-                                     "amount": "165.00"}]
+    assert record["line_items"] == [
+        {"description": "Design hours", "quantity": "3", "unit_price": "55.00", "amount": "165.00"}
+    ]
     assert (record["validation_status"], record["needs_review"], record["run_id"]) == ("incomplete", True, "run-9")
 
 

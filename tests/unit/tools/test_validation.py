@@ -25,15 +25,23 @@ def test_every_sample_invoice_is_valid(verify: Callable[..., dict[str, Any]], tr
 
 def test_float_noise_does_not_fail_a_correct_invoice(verify: Callable[..., dict[str, Any]]) -> None:
     # 0.1 + 0.2 != 0.3 in floats; in Decimal built from the printed values it is exact.
-    invoice = {"line_items": [{"description": "a", "amount": 0.1}, {"description": "b", "amount": 0.2}],
-               "subtotal": 0.3, "tax": 0.0, "total": 0.3}
+    invoice = {
+        "line_items": [{"description": "a", "amount": 0.1}, {"description": "b", "amount": 0.2}],
+        "subtotal": 0.3,
+        "tax": 0.0,
+        "total": 0.3,
+    }
     report = verify(invoice, tolerance=0)
     assert report["valid"], report
 
 
 def test_a_wrong_total_is_reported_with_the_difference(verify: Callable[..., dict[str, Any]]) -> None:
-    invoice = {"line_items": [{"description": "a", "quantity": 2, "unit_price": "$10.00", "amount": "20.00"}],
-               "subtotal": "20.00", "tax": "4.00", "total": "25.00"}
+    invoice = {
+        "line_items": [{"description": "a", "quantity": 2, "unit_price": "$10.00", "amount": "20.00"}],
+        "subtotal": "20.00",
+        "tax": "4.00",
+        "total": "25.00",
+    }
     report = verify(invoice)
     assert report["status"] == "invalid"
     assert report["failed_checks"] == ["subtotal + tax = total"]
@@ -42,14 +50,22 @@ def test_a_wrong_total_is_reported_with_the_difference(verify: Callable[..., dic
 
 
 def test_line_items_must_add_up_to_the_subtotal(verify: Callable[..., dict[str, Any]]) -> None:
-    invoice = {"line_items": [{"description": "a", "amount": "1,000.00"}, {"description": "b", "amount": 50}],
-               "subtotal": 1000, "tax": 0, "total": 1000}
+    invoice = {
+        "line_items": [{"description": "a", "amount": "1,000.00"}, {"description": "b", "amount": 50}],
+        "subtotal": 1000,
+        "tax": 0,
+        "total": 1000,
+    }
     assert verify(invoice)["failed_checks"] == ["line_items sum = subtotal"]
 
 
 def test_a_line_whose_quantity_times_price_differs_is_flagged(verify: Callable[..., dict[str, Any]]) -> None:
-    invoice = {"line_items": [{"description": "a", "quantity": 3, "unit_price": 10, "amount": 31}],
-               "subtotal": 31, "tax": 0, "total": 31}
+    invoice = {
+        "line_items": [{"description": "a", "quantity": 3, "unit_price": 10, "amount": 31}],
+        "subtotal": 31,
+        "tax": 0,
+        "total": 31,
+    }
     assert verify(invoice)["failed_checks"] == ["line_items[0].amount"]
 
 
