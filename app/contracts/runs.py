@@ -137,3 +137,35 @@ class RunResult(_Wire):
     deployment: str | None = None
     trigger: Trigger = Field(default_factory=Trigger)
     pipeline: PipelineContext | None = None
+
+    @classmethod
+    def for_request(
+        cls,
+        request: RunRequest,
+        status: RunStatus,
+        *,
+        started_at: datetime,
+        ended_at: datetime,
+        duration_ms: float | None = None,
+        **fields: Any,
+    ) -> RunResult:
+        """The result of `request`: identity, tenant, deployment, trigger and pipeline come
+        from the request, so every producer of results (engine, scheduler, pipeline) reports
+        them the same way. `duration_ms` defaults to the wall time between the two instants."""
+        carried: dict[str, Any] = {
+            "run_id": request.run_id,
+            "agent": request.agent,
+            "tenant": request.tenant,
+            "deployment": request.deployment,
+            "trigger": request.trigger,
+            "pipeline": request.pipeline,
+        }
+        if duration_ms is None:
+            duration_ms = max(0.0, (ended_at - started_at).total_seconds() * 1000.0)
+        return cls(
+            status=status,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=duration_ms,
+            **(carried | fields),
+        )

@@ -109,21 +109,16 @@ class Engine:
             status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
             self._annotate(span, status, error, state)
         ended_at = self._clock.now()
-        return RunResult(
-            run_id=request.run_id,
-            agent=request.agent,
-            status=status,
+        return RunResult.for_request(
+            request,
+            status,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_ms=(self._clock.monotonic() - t0) * 1000.0,
             output=_jsonable(output),
             partial=partial,
             error=RunError.from_exception(error) if error else None,
             usage=state.usage,
-            started_at=started_at,
-            ended_at=ended_at,
-            duration_ms=(self._clock.monotonic() - t0) * 1000.0,
-            tenant=request.tenant,
-            deployment=request.deployment,
-            trigger=request.trigger,
-            pipeline=request.pipeline,
         )
 
     def cancel(self, run_id: str) -> bool:

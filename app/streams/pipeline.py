@@ -86,19 +86,16 @@ def pipeline_result(request: RunRequest, result: RunResult) -> RunResult:
     ctx = request.pipeline
     assert ctx is not None
     started = ctx.started_at or result.started_at
-    return RunResult(
+    return RunResult.for_request(
+        request,
+        result.status,
+        started_at=started,
+        ended_at=result.ended_at,
         run_id=ctx.root_run_id,
         agent=ctx.pipeline,
-        status=result.status,
         output=result.output,
         partial=result.partial,
         error=result.error,
         usage=_add(ctx.usage, result.usage),
-        started_at=started,
-        ended_at=result.ended_at,
-        duration_ms=max(0.0, (result.ended_at - started).total_seconds() * 1000.0),
-        tenant=request.tenant,
-        deployment=request.deployment,
-        trigger=request.trigger,
         pipeline=ctx.model_copy(update={"parent_run_id": result.run_id, "usage": None}),
     )

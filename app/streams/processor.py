@@ -192,16 +192,10 @@ class Processor:
 
 def _cancelled(request: RunRequest, message: str) -> RunResult:
     now = datetime.now(UTC)
-    return RunResult(
-        run_id=request.run_id,
-        agent=request.agent,
-        status=RunStatus.CANCELLED,
-        error=RunError(category=ErrorCategory.CANCELLED, message=message),
+    return RunResult.for_request(
+        request,
+        RunStatus.CANCELLED,
         started_at=now,
         ended_at=now,
-        duration_ms=0.0,
-        tenant=request.tenant,
-        deployment=request.deployment,
-        trigger=request.trigger,
-        pipeline=request.pipeline,
+        error=RunError(category=ErrorCategory.CANCELLED, message=message),
     )
