@@ -24,12 +24,21 @@ class ModelOverrides(BaseModel):
     tokens_per_minute: int | None = Field(default=None, ge=1)
 
 
+class HistoryConfig(BaseModel):
+    """The run-history store (`history:` in ferry.yaml): how long runs and spans are kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: int = Field(default=30, ge=1, le=36_500, description="Runs older than this are pruned.")
+
+
 class ProjectConfig(BaseModel):
     """The parsed `ferry.yaml`; an absent file is the same as an empty one."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
     models: Mapping[str, ModelOverrides] = Field(default_factory=lambda: MappingProxyType({}))
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
 
     @field_validator("models", mode="after")
     @classmethod
