@@ -27,7 +27,7 @@ class ModelOverrides(BaseModel):
 class HistoryConfig(BaseModel):
     """The run-history store (`history:` in ferry.yaml): how long runs and spans are kept."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     retention_days: int = Field(default=30, ge=1, le=36_500, description="Runs older than this are pruned.")
 
