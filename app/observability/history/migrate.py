@@ -1,0 +1,85 @@
+"""Bringing a history database to the schema this Ferry needs, on first use.
+
+Alembic runs programmatically (no `alembic.ini`): its scripts ship inside the package
+(`migrations/`), so `pip install` is all a deployment needs. Several workers may open a
+fresh store at once, so the upgrade runs under a lock: a PostgreSQL advisory lock held
+for the transaction, on SQLite a file lock beside the database (SQLite's own locking
+does not cover alembic's "is the version table there yet?" check).
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from app.contracts.errors import ConfigError
+from app.observability.history.schema import VERSION_TABLE
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number: the key of the advisory lock all Ferry processes agree on.
+_PG_LOCK_KEY = 0x6665727279_01
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "the history package ships no migration"
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision; a no-op when it is there."""
+    head = head_revision()
+    with engine.connect() as probe:
+        if current_revision(probe) == head:
+            return
+    with _file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = current_revision(connection)
+        if current == head:
+            return
+        config = _config()
+        config.attributes["connection"] = connection
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:
+            raise ConfigError(
+                f"the run history database has schema revision {current!r}, unknown to this Ferry "
+                f"(newest known: {head!r}): it was written by a newer Ferry — fix: upgrade Ferry, "
+                "or point FERRY_DATABASE_URL at another database"
+            ) from exc
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

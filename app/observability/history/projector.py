@@ -1,0 +1,296 @@
+"""`HistoryProjector`: `runs.results` and `runs.traces` → the history store.
+
+    async with HistoryProjector(bootstrap, TopicNames(prefix), HistorySettings()) as projector:
+        ...  # runs and spans appear in the store within a poll interval
+
+One aiokafka consumer in its own group (`HistorySettings.group_id`), so every worker's
+projector shares the topics' partitions with the others. The loop is:
+
+    fetch up to batch_size records ─► decode (skip what is no RunResult / SpanEvent)
+      ─► drop what is past retention ─► upsert the batch in one transaction
+      ─► commit the offsets ─► fetch…
+
+Offsets are committed only after the batch is in the store, so a crash replays the
+batch (at-least-once) and the upserts make that replay a no-op. A failed write is
+retried with back-off and nothing is committed meanwhile: history lags, it does not
+lose. Start order: store (migrations) → consumer → loop and retention tasks; a failure
+at any step undoes the steps before it, so a failed start leaks no consumer or task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.contracts import RunResult, SpanEvent
+from app.contracts.errors import ServiceUnreachableError
+from app.contracts.runs import utc_now
+from app.observability.history.retention import RetentionPruner, retention_cutoff
+from app.observability.history.settings import HistorySettings
+from app.observability.history.store import HistoryStore
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+
+
+class HistoryTopics(Protocol):
+    """The topic names the projector reads; `app.streams.TopicNames` is one."""
+
+    @property
+    def results(self) -> str: ...
+
+    @property
+    def traces(self) -> str: ...
+
+
+@dataclass
+class ProjectorStats:
+    runs: int = 0
+    spans: int = 0
+    undecodable: int = 0
+    expired: int = 0
+    batches: int = 0
+    write_failures: int = 0
+
+
+@dataclass
+class _Batch:
+    results: list[RunResult]
+    spans: list[SpanEvent]
+    records: int
+
+
+class HistoryProjector:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: HistoryTopics,
+        settings: HistorySettings | None = None,
+        *,
+        store: HistoryStore | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`store`: an open store to write to (left open on stop); by default the projector
+        opens `settings.database_url` on start and closes it on stop."""
+        self.bootstrap = bootstrap
+        self.results_topic = topics.results
+        self.traces_topic = topics.traces
+        self.settings = settings or HistorySettings()
+        self.stats = ProjectorStats()
+        self._given_store = store
+        self._clock = clock
+        self.store: HistoryStore | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pruner: RetentionPruner | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def __aenter__(self) -> HistoryProjector:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Open the store, join the consumer group, start consuming and pruning.
+
+        Raises `ServiceUnreachableError` (broker or database) or `ConfigError` (database
+        URL, schema newer than this Ferry); nothing is left running when it raises."""
+        if self._task is not None:
+            raise RuntimeError("the history projector is already started")
+        self._stopping = asyncio.Event()
+        if self._given_store is not None:
+            store = self._given_store
+        else:
+            store = await asyncio.to_thread(HistoryStore.open, self.settings.url())
+        consumer = AIOKafkaConsumer(
+            self.results_topic,
+            self.traces_topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.settings.group_id,
+            client_id="ferry-history",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # a new group (a new store) starts from the whole history
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            metadata_max_age_ms=5000,  # notice the topics soon when a worker creates them after us
+        )
+        try:
+            # aiokafka alone waits 40 s per request on an address that never answers.
+            async with asyncio.timeout(self.settings.connect_timeout_s):
+                await consumer.start()
+        except BaseException as exc:
+            await _quietly(consumer.stop())
+            self._close_own(store)
+            if isinstance(exc, KafkaConnectionError | TimeoutError | OSError):
+                raise ServiceUnreachableError(
+                    "the Kafka broker",
+                    self.bootstrap,
+                    "start one with `ferry dev up`, or pass --broker / set FERRY_BROKER to a running Kafka",
+                ) from exc
+            raise
+        self.store, self._consumer = store, consumer
+        self._pruner = RetentionPruner(store, self.settings.retention_days, self.settings.prune_interval_s)
+        self._pruner.start()
+        self._task = asyncio.create_task(self._consume(consumer, store), name="ferry-history-projector")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (within `stop_timeout_s`), commit it, leave the group."""
+        task, consumer, pruner, store = self._task, self._consumer, self._pruner, self.store
+        self._task = self._consumer = self._pruner = None
+        self.store = None
+        self._stopping.set()
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.settings.stop_timeout_s)
+            except TimeoutError:
+                log.warning("history projector: the batch in hand was not stored in time; it will be replayed")
+                task.cancel()
+                await asyncio.wait([task])
+            except Exception:
+                log.exception("history projector stopped with an error")
+        if pruner is not None:
+            await pruner.stop()
+        if consumer is not None:
+            await _quietly(consumer.stop())
+        if store is not None:
+            self._close_own(store)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, store: HistoryStore) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not await self._step(consumer, store):
+                    return  # stopping with the batch unstored: not committed, replayed later
+            except Exception:
+                # A bug, not a bad record (those are skipped one by one): go back to the last
+                # committed offsets so that nothing fetched since is committed unstored.
+                log.exception("history projector: unexpected error; resuming from the last committed offsets")
+                await _quietly(self._rewind(consumer))
+                if await self._pause(self.settings.retry_backoff_s):
+                    return
+
+    async def _step(self, consumer: AIOKafkaConsumer, store: HistoryStore) -> bool:
+        """One fetch, stored and committed; False when stopping before it was stored."""
+        try:
+            fetched = await consumer.getmany(timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_size)
+        except KafkaError as exc:
+            log.warning("history projector: fetch failed (%s); retrying", exc)
+            await self._pause(self.settings.retry_backoff_s)
+            return True
+        if not fetched:
+            return True
+        batch = self._decode(fetched)
+        if not await self._store(store, batch):
+            return False
+        await self._commit(consumer)
+        return True
+
+    async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
+        for partition in consumer.assignment():
+            committed = await consumer.committed(partition)
+            if committed is None:
+                await consumer.seek_to_beginning(partition)
+            else:
+                consumer.seek(partition, committed)
+
+    def _decode(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord[Any, Any]]]) -> _Batch:
+        cutoff = retention_cutoff(self._clock(), self.settings.retention_days)
+        batch = _Batch([], [], 0)
+        for partition, records in fetched.items():
+            for record in records:
+                batch.records += 1
+                value = record.value
+                if value is None:  # a tombstone: nothing to record
+                    continue
+                try:
+                    if partition.topic == self.results_topic:
+                        result = RunResult.model_validate_json(value)
+                        if result.ended_at >= cutoff:
+                            batch.results.append(result)
+                        else:
+                            self.stats.expired += 1
+                    else:
+                        span = SpanEvent.model_validate_json(value)
+                        if span.end >= cutoff:
+                            batch.spans.append(span)
+                        else:
+                            self.stats.expired += 1
+                except (ValidationError, ValueError) as exc:
+                    self.stats.undecodable += 1
+                    log.warning(
+                        "history projector: %s[%d]@%d skipped, not a %s: %s",
+                        partition.topic,
+                        partition.partition,
+                        record.offset,
+                        "RunResult" if partition.topic == self.results_topic else "SpanEvent",
+                        str(exc).splitlines()[0][:200],
+                    )
+        return batch
+
+    async def _store(self, store: HistoryStore, batch: _Batch) -> bool:
+        backoff = self.settings.retry_backoff_s
+        while True:
+            try:
+                await asyncio.to_thread(store.write, batch.results, batch.spans)
+            except SQLAlchemyError as exc:
+                self.stats.write_failures += 1
+                log.warning("history projector: write failed (%s); retrying in %.1f s", _first_line(exc), backoff)
+                if await self._pause(backoff):
+                    return False
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                continue
+            self.stats.runs += len(batch.results)
+            self.stats.spans += len(batch.spans)
+            self.stats.batches += 1
+            return True
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            await consumer.commit()
+        except CommitFailedError:
+            # The partitions moved to another member mid-batch: it replays them, idempotently.
+            log.info("history projector: offsets not committed after a rebalance; the batch will be replayed")
+        except KafkaError as exc:
+            log.warning("history projector: commit failed (%s); the batch may be replayed", exc)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless stopping; True when the projector is stopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _close_own(self, store: HistoryStore) -> None:
+        if store is not self._given_store:
+            store.close()
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.debug("ignored during history projector shutdown", exc_info=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,124 @@
+"""The history tables: one row per run, one per span, as SQLAlchemy typed ORM models.
+
+The migrations in `migrations/versions/` create exactly these tables; a test compares
+the two, so a column added here without a migration fails. Names carry a `ferry_`
+prefix because the PostgreSQL database is often shared (Kafka Connect sinks write there
+too). Times are stored in UTC and always come back timezone-aware, whatever the backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+RUNS_TABLE = "ferry_runs"
+SPANS_TABLE = "ferry_spans"
+VERSION_TABLE = "ferry_history_version"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A UTC instant: `timestamptz` on PostgreSQL, a naive UTC string on SQLite (which
+    has no time zones and would otherwise hand back naive local-looking values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON(none_as_null=True)}
+
+
+class RunRow(Base):
+    """A run as its last result on `runs.results` describes it.
+
+    `kind` is `run` (a plain agent run), `pipeline` (a pipeline's own result: usage summed
+    over its stages) or `stage` (one stage of a pipeline); sums of usage skip `pipeline`
+    rows so that nothing is counted twice. `root_run_id` is the run itself except for a
+    stage, where it is the pipeline's run: every run of one request shares it.
+    """
+
+    __tablename__ = RUNS_TABLE
+
+    run_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(200))
+    deployment: Mapped[str | None] = mapped_column(String(200))
+    trigger_source: Mapped[str] = mapped_column(String(200))
+    trigger_metadata: Mapped[dict[str, Any]]
+    pipeline: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[int | None] = mapped_column(Integer)
+    root_run_id: Mapped[str] = mapped_column(String(200))
+    parent_run_id: Mapped[str | None] = mapped_column(String(200))
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    duration_ms: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    llm_calls: Mapped[int] = mapped_column(Integer)
+    tool_calls: Mapped[int] = mapped_column(Integer)
+    error_category: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_retryable: Mapped[bool] = mapped_column(Boolean)
+    partial: Mapped[bool] = mapped_column(Boolean)
+    output: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+
+    __table_args__ = (
+        Index("ix_ferry_runs_started_at", "started_at"),
+        Index("ix_ferry_runs_ended_at", "ended_at"),
+        Index("ix_ferry_runs_agent_started_at", "agent", "started_at"),
+        Index("ix_ferry_runs_tenant_started_at", "tenant", "started_at"),
+        Index("ix_ferry_runs_root_run_id", "root_run_id"),
+    )
+
+
+class SpanRow(Base):
+    """A finished span. Model, tokens, cost and error category are copied out of the
+    attributes into columns so that usage by model and failures by category are plain
+    SQL on either backend; `attributes` keeps everything (already redacted)."""
+
+    __tablename__ = SPANS_TABLE
+
+    span_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    parent_span_id: Mapped[str | None] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[datetime]
+    end_time: Mapped[datetime]
+    duration_ms: Mapped[float] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    error_category: Mapped[str | None] = mapped_column(String(32))
+    attributes: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        Index("ix_ferry_spans_run_id", "run_id"),
+        Index("ix_ferry_spans_trace_id", "trace_id"),
+        Index("ix_ferry_spans_end_time", "end_time"),
+        Index("ix_ferry_spans_kind_start_time", "kind", "start_time"),
+    )
