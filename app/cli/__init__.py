@@ -20,6 +20,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker",
     "app.cli.submit",
     "app.cli.topics",
+    "app.cli.runs",
+    "app.cli.trace",
+    "app.cli.usage",
+    "app.cli.history",
 )
 
 
