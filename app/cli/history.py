@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from app.cli.broker import require_broker
+from app.cli.broker import broker_address
 from app.cli.history_format import positive_int
 
 if TYPE_CHECKING:
@@ -130,9 +130,15 @@ def _retention(args: argparse.Namespace) -> int:
 
 def _project(args: argparse.Namespace) -> int:
     from app.cli.worker import configure_logging
+    from app.contracts.errors import ConfigError
 
     configure_logging()
-    bootstrap = require_broker(args.broker)
+    bootstrap = broker_address(args.broker)
+    if bootstrap is None:
+        raise ConfigError(
+            "no Kafka broker configured (none given, FERRY_BROKER unset, no dev stack running)"
+            " — fix: pass --broker HOST:PORT, set FERRY_BROKER, or run `ferry dev up`"
+        )
     return asyncio.run(_run_projector(args, bootstrap, _retention(args)))
 
 
