@@ -139,7 +139,9 @@ def _span_text(node: SpanNode, paint: Paint) -> str:
             text += f"  {mark}"
     elif kind == SpanKind.TOOL_CALL.value:
         name = attrs.get("tool") or span.name.removeprefix("tool ")
-        text = f"tool {name}({_arguments(attrs)})  {mark}  {duration(span.duration_ms)}"
+        arguments = _arguments(attrs)
+        call = name if arguments is None else f"{name}({arguments})"
+        text = f"tool {call}  {mark}  {duration(span.duration_ms)}"
         if attrs.get("attempt") is not None:
             text += f"  attempt {attrs['attempt']}"
         if attrs.get("tool.result_chars") is not None:
@@ -183,13 +185,14 @@ def _usage(duration_ms: float, prompt: int | None, completion: int | None, cost:
     return "  ".join(parts)
 
 
-def _arguments(attrs: Mapping[str, Any]) -> str:
+def _arguments(attrs: Mapping[str, Any]) -> str | None:
+    """The call's arguments as `k=v, …`; None when the span does not carry them."""
     for key in _TOOL_ARGUMENT_KEYS:
         if key in attrs:
             value = attrs[key]
             break
     else:
-        return ""
+        return None
     if isinstance(value, str):
         try:
             value = json.loads(value)

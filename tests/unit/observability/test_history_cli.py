@@ -96,7 +96,7 @@ def test_trace_of_a_pipeline_shows_every_stage_under_the_root(url: str, capsys: 
     assert lines[0].startswith("invoice  pipeline run p1  ✓ completed")
     stage_lines = [line for line in lines if re.match(r"^[├└]─ stage \d", line)]
     assert [line.split()[3:6] for line in stage_lines] == [[s, "run", f"p1-s{i}"] for i, s in enumerate(STAGES)]
-    assert "│  └─ tool fetch()  ✗ tool_timeout  250 ms" in out
+    assert "│  └─ tool fetch  ✗ tool_timeout  250 ms" in out
     assert "│  │  ├─ attempt 1 openai/gpt-4o-mini  ✗ rate_limit" in out
 
 
