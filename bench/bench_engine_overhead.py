@@ -13,7 +13,7 @@ Each is measured sequentially (latency per run) and with N concurrent runs
 so machine noise hits both alike. Under concurrency the median latency is mostly
 queueing; compare the runs/s columns there.
 
-A last table times the engine with its LLM client stubbed (an instant in-memory answer):
+A last table times the engine on the in-process fake model (`FunctionLLM`, an instant answer):
 the CPU Ferry itself spends per run, free of HTTP and litellm noise.
 """
 
@@ -34,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply, start_simulator_process
-from app.engine import Engine, EngineSettings
+from app.engine import Engine, EngineSettings, LLMRequest, LLMUsage
 from app.engine.llm import load_litellm
-from app.project import load_project
+from app.engine.testing import FunctionLLM, Reply, tool_call
+from app.project import Project, load_project
 
 MODEL = "openai/sim-model"
 
@@ -162,22 +163,22 @@ async def main(runs: int, concurrency: int, blocks: int) -> None:
                         f"{scenario:<6} {mode:<11} {d:>14.2f} {e:>14.2f} {e - d:>12.2f}"
                         f" {len(lat['direct']) / wall['direct']:>14.1f} {len(lat['engine']) / wall['engine']:>14.1f}"
                     )
-            await stubbed(engine, runs)
             await engine.aclose()
+            await stubbed(project, runs)
         finally:
             sim.stop()
 
 
-async def stubbed(engine: Engine, runs: int) -> None:
-    from app.engine.llm import LLMRequest, LLMResponse
-    from app.engine.llm import ToolCall as Call
-
-    async def complete(request: LLMRequest) -> LLMResponse:
+async def stubbed(project: Project, runs: int) -> None:
+    def answer(request: LLMRequest) -> Reply:
         if request.tools and not any(m.get("role") == "tool" for m in request.messages):
-            return LLMResponse(request.model, None, [Call("c1", "add", '{"a": 1, "b": 2}')], 20, 5, None)
-        return LLMResponse(request.model, "3", [], 20, 1, None)
+            return Reply(
+                tool_calls=[tool_call("add", {"a": 1, "b": 2}, id="c1")],
+                usage=LLMUsage(prompt_tokens=20, completion_tokens=5),
+            )
+        return Reply(text="3", usage=LLMUsage(prompt_tokens=20, completion_tokens=1))
 
-    engine._llm.complete = complete  # type: ignore[method-assign]  # the bench's stub, never in production
+    engine = Engine(project, llm=FunctionLLM(answer))
     print("\nengine alone, LLM client stubbed (Ferry's own CPU per run):")
     for agent, text in (("text", "hi"), ("tool", "please add two numbers")):
         for _ in range(50):
@@ -188,6 +189,7 @@ async def stubbed(engine: Engine, runs: int) -> None:
             assert result.status is RunStatus.COMPLETED, result.error
         per_run = (time.perf_counter() - start) * 1000 / runs
         print(f"{agent:<6} {per_run:>8.3f} ms/run sequential")
+    await engine.aclose()
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ CHARS_PER_TOKEN = 4
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
-    size = len(json.dumps(messages, default=str)) + (len(json.dumps(tools)) if tools else 0)
-    return math.ceil(size / CHARS_PER_TOKEN)
+    """Prompt tokens of a request before it is sent, rounded up (at least 1): the one
+    estimate of Ferry, used by budgets and by the worker's model rate limiter."""
+    size = len(json.dumps(messages, default=str)) + (len(json.dumps(tools, default=str)) if tools else 0)
+    return max(1, math.ceil(size / CHARS_PER_TOKEN))
 
 
 @dataclass(frozen=True)

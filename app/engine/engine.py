@@ -16,6 +16,12 @@ Cancelling the task that awaits `run` (rather than calling `Engine.cancel`) prop
 
 Shared between runs: the project (immutable), the LLM client, the tool thread pool,
 the tracer provider and the cost model. Per run: context, messages, usage, deadline.
+
+What the engine is given as objects are its arguments, apart from the data of
+`EngineSettings`: `llm` (any `LLMClient`; default: litellm, configured by the
+settings), `llm_middleware` (wraps the client: the worker's rate limiter) and `clock`
+(tests pass a `FakeClock`). litellm's price map prices calls only for the engine's own
+litellm client; a client passed in reports its costs, or the project's prices apply.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,10 +41,11 @@ from app.contracts.errors import (
     InternalError,
     RunTimeoutError,
 )
-from app.engine.clock import Clock, Deadline
+from app.engine.clock import Clock, Deadline, SystemClock
 from app.engine.isolation import ProcessIsolation
-from app.engine.llm import LLMClient, load_litellm
-from app.engine.pricing import CostModel, ModelPrice
+from app.engine.llm import LiteLLMClient, load_litellm
+from app.engine.model import LLMClient, LLMMiddleware
+from app.engine.pricing import CostModel, ModelPrice, PriceMap, litellm_price_map_price
 from app.engine.settings import EngineSettings
 from app.engine.stage import execute_agent
 from app.engine.state import RunDeps, RunState
@@ -48,7 +55,7 @@ from app.observability.tracing import EngineTracing, SpanHandle, usage_attribute
 from app.project.project import Project
 
 
-def cost_model_for(project: Project) -> CostModel:
+def cost_model_for(project: Project, *, price_map: PriceMap | None = None) -> CostModel:
     prices: dict[str, ModelPrice] = {}
     for model, overrides in project.config.models.items():
         if overrides.input_cost_per_token is not None or overrides.output_cost_per_token is not None:
@@ -56,22 +63,33 @@ def cost_model_for(project: Project) -> CostModel:
                 input_cost_per_token=overrides.input_cost_per_token or 0.0,
                 output_cost_per_token=overrides.output_cost_per_token or 0.0,
             )
-    return CostModel(prices)
+    return CostModel(prices, price_map=price_map)
 
 
 class Engine:
-    def __init__(self, project: Project, *, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        settings: EngineSettings | None = None,
+        llm: LLMClient | None = None,
+        llm_middleware: LLMMiddleware | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.project = project
         self.settings = settings or EngineSettings()
-        self._clock: Clock = self.settings.the_clock()
-        if any(getattr(agent, "type", None) == "llm" for agent in project.agents.values()):
-            load_litellm()  # seconds of import, paid here once rather than inside a run's first call
-        self._cost_model = cost_model_for(project)
-        client = LLMClient(
-            base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key, cost_model=self._cost_model
-        )
-        middleware = self.settings.llm_middleware
-        self._llm: LLMClient = middleware(client) if middleware is not None else client
+        self._clock: Clock = clock or SystemClock()
+        self._closers: list[Callable[[], Awaitable[None]]] = []  # what aclose releases: only what we built
+        if llm is None:
+            if any(getattr(agent, "type", None) == "llm" for agent in project.agents.values()):
+                load_litellm()  # seconds of import, paid here once rather than inside a run's first call
+            litellm_client = LiteLLMClient(base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key)
+            self._closers.append(litellm_client.aclose)
+            llm = litellm_client
+            self._cost_model = cost_model_for(project, price_map=litellm_price_map_price)
+        else:
+            self._cost_model = cost_model_for(project)
+        self._llm: LLMClient = llm_middleware(llm) if llm_middleware is not None else llm
         self._tracing = EngineTracing(Redactor.from_environment(extra=[self.settings.llm_api_key]))
         self._tools = ToolExecutor(
             threads=self.settings.tool_threads,
@@ -133,7 +151,8 @@ class Engine:
     async def aclose(self) -> None:
         self._tools.close()
         self._tracing.shutdown()
-        await self._llm.aclose()
+        for close in self._closers:
+            await close()
 
     async def _execute(
         self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, timeout: float | None

@@ -53,7 +53,7 @@ def map_llm_exception(exc: BaseException) -> FerryError:
     """Translate an exception raised by `litellm.acompletion` (most specific first)."""
     if isinstance(exc, FerryError):
         return exc
-    import litellm  # already imported by the caller; this is a dict lookup
+    from litellm import exceptions as litellm  # imported by the caller already: a dict lookup
 
     message = _message(exc)
     if isinstance(exc, litellm.ContextWindowExceededError):

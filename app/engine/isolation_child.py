@@ -26,7 +26,7 @@ def _limit(cpu_seconds: int, memory_bytes: int) -> None:
 def _tool_modules(project_root: Path) -> Any:
     """app.project's tool importer, loaded from its file: importing the `app.project` package
     would pull in pydantic, YAML and the linter (~0.5 s) for every isolated call."""
-    path = Path(__file__).resolve().parent.parent / "spec" / "tool_import.py"
+    path = Path(__file__).resolve().parent.parent / "project" / "tool_import.py"
     spec = importlib.util.spec_from_file_location("_ferry_isolated_tool_import", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

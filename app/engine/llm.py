@@ -1,9 +1,10 @@
-"""The model behind one narrow call: `LLMClient.complete()`, the only caller of litellm.
+"""`LiteLLMClient`: the model interface (`model.py`) through litellm, the only caller of it.
 
 Everything above this module speaks `LLMRequest`/`LLMResponse` and Ferry errors; only
-here do litellm's arguments, response objects and exceptions appear. litellm is
-imported once, lazily (the import takes seconds and, without
-`LITELLM_LOCAL_MODEL_COST_MAP`, tries to download its price map).
+here (and in `error_mapping.py`, its translation boundary) do litellm's arguments,
+response objects and exceptions appear. litellm is imported once, lazily (the import
+takes seconds and, without `LITELLM_LOCAL_MODEL_COST_MAP`, tries to download its price
+map).
 
 Routing: with a base URL (the simulator, a vLLM server, a proxy) every model
 `provider/name` is called as `openai/name` there; without one the agent's model string
@@ -16,12 +17,11 @@ import functools
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from app.engine.error_mapping import map_llm_exception
-from app.engine.pricing import CostModel
+from app.engine.model import LLMRequest, LLMResponse, LLMUsage, ToolCall
 
 
 @functools.cache
@@ -34,50 +34,12 @@ def load_litellm() -> ModuleType:
     return litellm
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # JSON text as the model wrote it; parsed (and refused) by the tool runner
-
-
-@dataclass(frozen=True)
-class LLMRequest:
-    model: str
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]] | None = None
-    temperature: float | None = None
-    timeout: float = 120.0
-
-
-@dataclass(frozen=True)
-class LLMResponse:
-    model: str
-    text: str | None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    finish_reason: str | None = None
-
-    def assistant_message(self) -> dict[str, Any]:
-        """The message to append to the conversation, in OpenAI chat format."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.text}
-        if self.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in self.tool_calls
-            ]
-        return message
-
-
-class LLMClient:
+class LiteLLMClient:
     """Calls one LLM request, once: retries and fallbacks are the caller's business."""
 
-    def __init__(self, *, base_url: str | None, api_key: str, cost_model: CostModel) -> None:
+    def __init__(self, *, base_url: str | None, api_key: str) -> None:
         self.base_url = base_url
         self._api_key = api_key
-        self.cost_model = cost_model
 
     def route(self, model: str) -> dict[str, Any]:
         """litellm arguments that select the endpoint for `model`."""
@@ -99,10 +61,14 @@ class LLMClient:
             # the request without it instead of failing every run with llm_bad_request.
             "drop_params": True,
         }
-        if request.tools:
-            kwargs["tools"] = request.tools
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+        optional = {
+            "tools": request.tools or None,
+            "tool_choice": request.tool_choice,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "response_format": request.response_format,
+        }
+        kwargs.update({name: value for name, value in optional.items() if value is not None})
         try:
             raw = await litellm.acompletion(**kwargs)
         except Exception as exc:
@@ -112,30 +78,30 @@ class LLMClient:
     def _parse(self, model: str, raw: Any) -> LLMResponse:
         choice = raw.choices[0]
         message = choice.message
-        calls = [
+        calls = tuple(
             ToolCall(
                 id=str(call.id or f"call_{i}"),
                 name=str(call.function.name or ""),
                 arguments=_arguments_text(call.function.arguments),
             )
             for i, call in enumerate(getattr(message, "tool_calls", None) or [])
-        ]
+        )
         usage = getattr(raw, "usage", None)
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
         reported = None
-        if self.base_url is None:  # a routed call is priced as the agent's model, not the alias
+        if self.base_url is None:  # a routed call's cost would be the alias's, not the agent's model's
             hidden = getattr(raw, "_hidden_params", None) or {}
-            reported = hidden.get("response_cost")
-        cost = self.cost_model.call_cost(model, prompt, completion, reported=reported)
+            cost = hidden.get("response_cost")
+            reported = float(cost) if isinstance(cost, int | float) else None
         return LLMResponse(
             model=model,
             text=message.content if isinstance(message.content, str) else None,
             tool_calls=calls,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cost_usd=cost,
             finish_reason=getattr(choice, "finish_reason", None),
+            usage=LLMUsage(
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                cost_usd=reported,
+            ),
         )
 
     async def aclose(self) -> None:

@@ -13,11 +13,12 @@ The loop only mutates its `RunState`; everything else comes from `RunDeps`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.contracts import SpanKind
 from app.contracts.errors import OutputValidationError
+from app.engine.model import ToolCall
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
@@ -82,7 +83,7 @@ async def _run_tool_calls(
     state: RunState,
     agent: LLMAgentSpec,
     tools: Mapping[str, Any],
-    calls: list[Any],
+    calls: Sequence[ToolCall],
 ) -> list[ToolOutcome]:
     """The calls of one model message, concurrently; results in the order asked."""
     async with asyncio.TaskGroup() as group:

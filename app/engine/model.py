@@ -115,13 +115,6 @@ class LLMClient(Protocol):
         ...
 
 
-@runtime_checkable
-class SupportsAclose(Protocol):
-    """A client holding resources (connections) to release when its owner is done."""
-
-    async def aclose(self) -> None: ...
-
-
 #: Wraps the engine's client (`middleware(client) -> client`): every LLM attempt of every
 #: run goes through the result. The worker's model rate limiter is one.
 LLMMiddleware = Callable[[LLMClient], LLMClient]

@@ -9,16 +9,20 @@
 `fallback_model`: after the primary fails once with a provider error (any LLM
 category, retryable or not — another provider may well accept the request), the
 fallback model gets the whole retry budget. Without a fallback the primary gets it.
+
+The call is priced here, once for every client: the project's prices first, then the
+cost the client reported, then litellm's price map (`CostModel.call_cost`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.contracts import SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError
 from app.engine.budget import Budget
-from app.engine.llm import LLMRequest, LLMResponse
+from app.engine.model import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, call_with_retries
 from app.engine.state import RunDeps, RunState
 from app.observability.tracing import usage_attributes
@@ -72,18 +76,24 @@ async def call_model(
             ):
                 await deps.clock.sleep(seconds)
 
-        def attempt_on(target: str) -> Any:
+        def attempt_on(target: str) -> Callable[[int], Awaitable[LLMResponse]]:
             async def attempt(number: int) -> LLMResponse:
                 timeout = deps.deadline.cap(attempt_timeout)
                 with deps.tracer.span(
                     SpanKind.LLM_ATTEMPT, f"attempt {target}", model=target, attempt=number
                 ) as attempt_span:
                     response = await deps.llm.complete(
-                        LLMRequest(target, messages, tools, temperature, timeout=max(timeout, 0.001))
+                        LLMRequest(
+                            model=target,
+                            messages=messages,
+                            tools=tools,
+                            temperature=temperature,
+                            timeout=max(timeout, 0.001),
+                        )
                     )
                     attempt_span.set(
-                        llm__prompt_tokens=response.prompt_tokens,
-                        llm__completion_tokens=response.completion_tokens,
+                        llm__prompt_tokens=response.usage.prompt_tokens,
+                        llm__completion_tokens=response.usage.completion_tokens,
                     )
                     return response
 
@@ -102,11 +112,14 @@ async def call_model(
                 attempt_on(fallback_model), policy=policy, deadline=deps.deadline, rng=deps.rng, sleeper=sleeper
             )
 
+        reported = response.usage
         call_usage = Usage(
-            prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens,
-            total_tokens=response.prompt_tokens + response.completion_tokens,
-            cost_usd=response.cost_usd,
+            prompt_tokens=reported.prompt_tokens,
+            completion_tokens=reported.completion_tokens,
+            total_tokens=reported.total_tokens,
+            cost_usd=deps.cost_model.call_cost(
+                response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
+            ),
             llm_calls=1,
         )
         state.usage.add(call_usage)

@@ -1,14 +1,14 @@
 """What one LLM call cost, in US dollars, or None when nobody knows.
 
 Prices come, in order, from the project's `ferry.yaml` `models:` overrides, then from
-the cost litellm computed for the response, then from litellm's bundled price map for
-the agent's model string. A model missing everywhere costs None: Ferry never reports a
+the cost the model client reported for the response, then from a price map for the
+agent's model string (litellm's bundled one for the engine's own litellm client). A model missing everywhere costs None: Ferry never reports a
 made-up number, and a run that contains one unknown call has an unknown total.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -21,11 +21,21 @@ class ModelPrice:
         return prompt_tokens * self.input_cost_per_token + completion_tokens * self.output_cost_per_token
 
 
-class CostModel:
-    """Immutable price lookup for one project; shared by every run of an engine."""
+#: Per-token list prices of a model string, or None when unknown.
+PriceMap = Callable[[str], "ModelPrice | None"]
 
-    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
+
+class CostModel:
+    """Immutable price lookup for one project; shared by every run of an engine.
+
+    `price_map` is the last source (None: none). It is a parameter because litellm's map
+    costs seconds of import: an engine whose model is a fake or another client does not
+    pay for it unless it asks.
+    """
+
+    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None, *, price_map: PriceMap | None = None) -> None:
         self._overrides = dict(overrides or {})
+        self._price_map = price_map
         # Memo of litellm's price map per model (None = not in the map): the lookup costs
         # about a millisecond and the answer never changes within a process.
         self._map_prices: dict[str, ModelPrice | None] = {}
@@ -50,8 +60,10 @@ class CostModel:
             return override.cost(prompt_tokens, completion_tokens)
         if reported is not None:
             return float(reported)
+        if self._price_map is None:
+            return None
         if model not in self._map_prices:
-            self._map_prices[model] = litellm_price_map_price(model)
+            self._map_prices[model] = self._price_map(model)
         price = self._map_prices[model]
         return None if price is None else price.cost(prompt_tokens, completion_tokens)
 
@@ -66,10 +78,10 @@ def litellm_price_map_price(model: str) -> ModelPrice | None:
     Tiered prices (e.g. above 200k prompt tokens) are not applied to routed calls; a
     call to the real provider is priced by litellm itself (`response_cost`), tiers included.
     """
-    import litellm
+    from app.engine.llm import load_litellm
 
     try:
-        info = litellm.get_model_info(model=model)
+        info = load_litellm().get_model_info(model=model)
     except Exception:
         return None
     prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")

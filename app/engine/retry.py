@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
 
 from app.contracts.errors import FerryError
 from app.engine.clock import Deadline
@@ -42,7 +43,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Wait before retry `retry_number` (1 = the second attempt), without Retry-After."""
-        base = min(self.max_delay, self.initial_delay * (2 ** (retry_number - 1)))
+        base = min(self.max_delay, self.initial_delay * (2.0 ** (retry_number - 1)))
         stretched = base * (1.0 + self.jitter * rng.random()) if self.jitter else base
         return min(self.max_delay, stretched)
 
@@ -55,6 +56,17 @@ class RetryPolicy:
 
     def with_attempts(self, attempts: int) -> RetryPolicy:
         return RetryPolicy(attempts, self.initial_delay, self.max_delay, self.jitter)
+
+
+class _PastDeadline(stop_base):
+    """Stop when the next attempt could only start after the run's deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        remaining = self._deadline.remaining()
+        return remaining is not None and retry_state.upcoming_sleep >= remaining
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -80,10 +92,6 @@ async def call_with_retries(
         error = state.outcome.exception() if state.outcome else None
         return policy.wait(state.attempt_number, error, rng)
 
-    def past_deadline(state: RetryCallState) -> bool:
-        remaining = deadline.remaining()
-        return remaining is not None and state.upcoming_sleep >= remaining
-
     last: dict[str, object] = {}
 
     def remember(state: RetryCallState) -> None:
@@ -97,7 +105,7 @@ async def call_with_retries(
         await sleeper(seconds, error, attempt_no if isinstance(attempt_no, int) else 0)
 
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts) | past_deadline,
+        stop=stop_any(stop_after_attempt(policy.attempts), _PastDeadline(deadline)),
         wait=wait,
         retry=retry_if_exception(retry_on or _is_retryable),
         before_sleep=remember,

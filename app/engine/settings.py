@@ -1,17 +1,16 @@
 """Engine settings: what an operator tunes, as one validated pydantic model.
 
 Values come from arguments first, then `FERRY_*` environment variables, then defaults.
-Nothing here is per run: per-run limits come from the agent spec.
+Nothing here is per run: per-run limits come from the agent spec. Data only: what the
+engine is given as objects (the clock, the model client, LLM middleware) are `Engine`
+arguments, so settings stay serialisable and comparable.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from app.engine.clock import Clock, SystemClock
 
 
 def _env(name: str) -> str | None:
@@ -20,7 +19,7 @@ def _env(name: str) -> str | None:
 
 
 class EngineSettings(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     llm_base_url: str | None = Field(
         default_factory=lambda: _env("FERRY_LLM_BASE_URL"),
@@ -60,19 +59,4 @@ class EngineSettings(BaseModel):
         description="A back-off wait is stretched by up to this fraction, at random, so that "
         "runs rate-limited together do not retry together.",
     )
-    clock: Any = Field(
-        default_factory=SystemClock,
-        exclude=True,
-        description="The run clock (a `Clock`); tests pass a FakeClock.",
-    )
-    llm_middleware: Any = Field(
-        default=None,
-        exclude=True,
-        description="Wraps the engine's LLM client: `middleware(client) -> client'`, where a "
-        "client has `async complete(LLMRequest) -> LLMResponse` and `async aclose()`. Every "
-        "LLM attempt of every run goes through it (the worker's model rate limiter lives here).",
-    )
     random_seed: int | None = Field(default=None, description="Seed of the jitter source, for reproducible waits.")
-
-    def the_clock(self) -> Clock:
-        return self.clock  # type: ignore[no-any-return]

@@ -15,7 +15,7 @@ from typing import Any
 from app.contracts import Usage
 from app.engine.budget import Budget
 from app.engine.clock import Clock, Deadline
-from app.engine.llm import LLMClient
+from app.engine.model import LLMClient
 from app.engine.pricing import CostModel
 from app.engine.retry import RetryPolicy
 from app.engine.tools import ToolExecutor
@@ -51,7 +51,7 @@ class RunDeps:
 
     run_id: str
     context: dict[str, Any]  # this run's own dict: tools receive it
-    llm: LLMClient
+    llm: LLMClient  # the engine's client, middleware included
     tools: ToolExecutor
     cost_model: CostModel
     tracer: RunTracer

@@ -32,7 +32,7 @@ import jsonschema
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.engine.isolation import ProcessIsolation
-from app.engine.llm import ToolCall
+from app.engine.model import ToolCall
 from app.observability.tracing import RunTracer
 from app.project.tooldef import ToolDef
 

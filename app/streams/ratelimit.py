@@ -3,20 +3,22 @@
 Provider quotas are per model, not per agent, so one `ModelRateLimiter` per worker holds
 a token bucket per limited model and every LLM call of every agent takes from it; a
 call that would exceed the quota waits instead of failing with a 429. Tokens are not
-known before the call: the call takes an estimate (prompt characters / 4) and settles
-the difference afterwards, so an underestimate makes later callers wait longer. Workers
+known before the call: the call takes the engine's estimate (the budget's, prompt
+characters / 4 rounded up) and settles the difference afterwards, so an underestimate makes later callers wait longer. Workers
 do not share buckets: with N workers give each `rate_share = 1/N` of the quota.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
-from typing import Any
 
+from app.engine.budget import estimate_prompt_tokens
 from app.engine.clock import Clock, SystemClock
+from app.engine.model import LLMClient, LLMRequest, LLMResponse
 from app.project.config import ProjectConfig
+
+_EPSILON = 1e-6  # units
 
 
 class TokenBucket:
@@ -46,7 +48,9 @@ class TokenBucket:
         """Seconds until `amount` can be taken (a demand above capacity waits for a full bucket)."""
         self._refill()
         need = min(amount, self.capacity)
-        return 0.0 if self._level >= need else (need - self._level) / self.rate
+        # A shortfall below _EPSILON is float rounding of the last refill, not a real one:
+        # waiting for it could add less than the clock's resolution and never end.
+        return 0.0 if self._level >= need - _EPSILON else (need - self._level) / self.rate
 
     async def take(self, amount: float) -> float:
         """Take `amount`, waiting as long as needed; returns the seconds waited. FIFO among callers."""
@@ -99,26 +103,18 @@ class ModelRateLimiter:
             bucket.settle(actual_tokens - estimated_tokens)
 
 
-def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
-    text = json.dumps(messages, default=str) + (json.dumps(tools, default=str) if tools else "")
-    return max(1, len(text) // 4)
-
-
 class RateLimitedLLM:
-    """The engine's LLM client with the limiter in front of every call (one narrow method)."""
+    """An `LLMClient` that takes from the model's buckets before every call of `inner`."""
 
-    def __init__(self, inner: Any, limiter: ModelRateLimiter) -> None:
+    def __init__(self, inner: LLMClient, limiter: ModelRateLimiter) -> None:
         self._inner = inner
         self._limiter = limiter
 
-    async def complete(self, request: Any) -> Any:
+    async def complete(self, request: LLMRequest) -> LLMResponse:
         if not self._limiter.limits(request.model):
             return await self._inner.complete(request)
-        estimate = estimate_tokens(request.messages, request.tools)
+        estimate = estimate_prompt_tokens(request.messages, request.tools)
         await self._limiter.acquire(request.model, estimate)
         response = await self._inner.complete(request)
-        self._limiter.settle(request.model, estimate, response.prompt_tokens + response.completion_tokens)
+        self._limiter.settle(request.model, estimate, response.usage.total_tokens)
         return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

@@ -119,10 +119,11 @@ class Worker:
         # the consumer loop waits on the same thread.
         load_litellm()
         # Every LLM attempt of every run passes the worker's shared model rate limits.
-        settings = (self._engine_settings or EngineSettings()).model_copy(
-            update={"llm_middleware": lambda client: RateLimitedLLM(client, self.rate_limiter)}
+        self._engine = Engine(
+            self.project,
+            settings=self._engine_settings or EngineSettings(),
+            llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
         )
-        self._engine = Engine(self.project, settings=settings)
         return self._engine
 
     async def wait_assigned(self, timeout: float = 60.0) -> None:

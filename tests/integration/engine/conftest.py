@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from app.devstack.llm_sim import LLMSimulator
-from app.engine import Engine, EngineSettings
+from app.engine import Clock, Engine, EngineSettings, LLMMiddleware
 from app.engine.llm import load_litellm
 from app.project import Project, load_project
 
@@ -68,9 +68,13 @@ async def sim() -> AsyncIterator[LLMSimulator]:
 async def engine_factory(sim: LLMSimulator) -> AsyncIterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
-    def build(project: Project, **settings: Any) -> Engine:
+    def build(
+        project: Project, *, clock: Clock | None = None, llm_middleware: LLMMiddleware | None = None, **settings: Any
+    ) -> Engine:
         options: dict[str, Any] = {"llm_base_url": sim.base_url, "llm_api_key": "sim-key", "retry_jitter": 0.0}
-        engine = Engine(project, settings=EngineSettings(**{**options, **settings}))
+        engine = Engine(
+            project, settings=EngineSettings(**{**options, **settings}), clock=clock, llm_middleware=llm_middleware
+        )
         engines.append(engine)
         return engine
 

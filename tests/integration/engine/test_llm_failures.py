@@ -169,7 +169,7 @@ async def test_missing_provider_key_is_auth_not_retried(make_project, monkeypatc
     monkeypatch.delenv("FERRY_LLM_BASE_URL", raising=False)
     project = make_project([{"name": "a", "model": "gemini/gemini-2.5-flash", "retry_options": RETRY}])
     clock = FakeClock()
-    engine = Engine(project, settings=EngineSettings(clock=clock))
+    engine = Engine(project, settings=EngineSettings(), clock=clock)
     try:
         result = await engine.run(RunRequest.new("a", "hi"))
     finally:

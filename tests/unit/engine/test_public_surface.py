@@ -3,23 +3,67 @@
 import inspect
 
 import app.engine
-from app.engine import Engine, EngineSettings
+import app.engine.testing
+from app.engine import Engine, EngineSettings, LLMClient
+from app.engine.llm import LiteLLMClient
+from app.engine.testing import FunctionLLM, ScriptedLLM
 
 
 def test_exports() -> None:
-    assert {"Engine", "EngineSettings", "FakeClock", "execute_agent", "next_stage_input"} <= set(app.engine.__all__)
-    for name in app.engine.__all__:
-        assert getattr(app.engine, name) is not None
+    assert sorted(app.engine.__all__) == [
+        "Clock",
+        "Engine",
+        "EngineSettings",
+        "FakeClock",
+        "LLMClient",
+        "LLMMiddleware",
+        "LLMRequest",
+        "LLMResponse",
+        "LLMUsage",
+        "SystemClock",
+        "ToolCall",
+        "execute_agent",
+        "next_stage_input",
+    ]
+    assert sorted(app.engine.testing.__all__) == ["FunctionLLM", "Reply", "ScriptedLLM", "Step", "tool_call"]
+    for module in (app.engine, app.engine.testing):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
 
 
 def test_engine_signatures() -> None:
     init = inspect.signature(Engine.__init__)
-    assert list(init.parameters) == ["self", "project", "settings"]
-    assert init.parameters["settings"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert list(init.parameters) == ["self", "project", "settings", "llm", "llm_middleware", "clock"]
+    assert all(init.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in list(init.parameters)[2:])
     run = inspect.signature(Engine.run)
     assert list(run.parameters) == ["self", "request", "on_span"]
     assert run.parameters["on_span"].kind is inspect.Parameter.KEYWORD_ONLY
     assert inspect.iscoroutinefunction(Engine.run) and inspect.iscoroutinefunction(Engine.aclose)
+
+
+def test_the_model_interface_is_one_async_complete() -> None:
+    members = {name for name in vars(LLMClient) if not name.startswith("_")}
+    assert members == {"complete"}
+    assert list(inspect.signature(LLMClient.complete).parameters) == ["self", "request"]
+    for client in (LiteLLMClient(base_url=None, api_key="k"), ScriptedLLM([]), FunctionLLM(lambda request: "ok")):
+        assert isinstance(client, LLMClient)
+
+
+def test_settings_are_data_only() -> None:
+    fields = set(EngineSettings.model_fields)
+    assert fields == {
+        "llm_base_url",
+        "llm_api_key",
+        "tool_threads",
+        "process_slots",
+        "process_memory_mb",
+        "process_cpu_seconds",
+        "retry_jitter",
+        "random_seed",
+    }
+    assert EngineSettings.model_validate_json(EngineSettings(random_seed=3).model_dump_json()) == EngineSettings(
+        random_seed=3
+    )
 
 
 def test_settings_read_the_environment(monkeypatch) -> None:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
+import pytest
+
+from app.engine import LLMClient, LLMRequest, LLMUsage
+from app.engine.budget import estimate_prompt_tokens
 from app.engine.clock import FakeClock
+from app.engine.testing import FunctionLLM, Reply, ScriptedLLM
 from app.project.config import ModelOverrides, ProjectConfig
 from app.streams.ratelimit import ModelRateLimiter, RateLimitedLLM, TokenBucket
 
@@ -48,36 +52,52 @@ async def test_a_share_divides_the_quota_between_workers() -> None:
     assert clock.monotonic() - start == 1.0  # 60 banked, then one per second
 
 
-@dataclass
-class _Request:
-    model: str
-    messages: list[dict[str, str]]
-    tools: None = None
-
-
-@dataclass
-class _Response:
-    prompt_tokens: int = 40
-    completion_tokens: int = 10
-
-
-@dataclass
-class _FakeLLM:
-    calls: list[float] = field(default_factory=list)
-    clock: FakeClock = field(default_factory=FakeClock)
-    base_url: str = "http://sim"
-
-    async def complete(self, request: _Request) -> _Response:
-        self.calls.append(self.clock.monotonic())
-        return _Response()
+def _request(model: str = "m", text: str = "hi") -> LLMRequest:
+    return LLMRequest(model=model, messages=[{"role": "user", "content": text}])
 
 
 async def test_every_agent_sharing_a_model_shares_its_limit() -> None:
-    fake = _FakeLLM()
-    limiter = ModelRateLimiter({"m": (30, None)}, clock=fake.clock)  # one call per 2 s after a burst of 30
+    clock = FakeClock()
+    calls: list[float] = []
+
+    def answer(request: LLMRequest) -> Reply:
+        calls.append(clock.monotonic())
+        return Reply(text="ok", usage=LLMUsage(prompt_tokens=40, completion_tokens=10))
+
+    fake = FunctionLLM(answer, clock=clock)
+    limiter = ModelRateLimiter({"m": (30, None)}, clock=clock)  # one call per 2 s after a burst of 30
     llm = RateLimitedLLM(fake, limiter)
-    request = _Request("m", [{"role": "user", "content": "hi"}])
-    await asyncio.gather(*(llm.complete(request) for _ in range(32)))  # e.g. two agents, 16 runs each
-    assert len(fake.calls) == 32
-    assert fake.calls[-1] - fake.calls[0] == 4.0
-    assert llm.base_url == "http://sim"  # everything else passes through
+    assert isinstance(llm, LLMClient)
+    responses = await asyncio.gather(*(llm.complete(_request()) for _ in range(32)))  # e.g. two agents, 16 runs each
+    assert len(calls) == 32 and len(fake.requests) == 32
+    assert calls[-1] - calls[0] == 4.0
+    assert {(r.text, r.usage.total_tokens) for r in responses} == {("ok", 50)}  # answers pass through unchanged
+
+
+async def test_tokens_are_taken_by_the_engine_estimate_and_settled_by_reported_usage() -> None:
+    clock = FakeClock()
+    fake = ScriptedLLM([Reply(text="a", usage=LLMUsage(prompt_tokens=600, completion_tokens=100))] * 2, clock=clock)
+    limiter = ModelRateLimiter({"m": (None, 600)}, clock=clock)  # 10 tokens per second, 600 banked
+    llm = RateLimitedLLM(fake, limiter)
+    request = _request(text="x" * 40)
+    estimate = estimate_prompt_tokens(request.messages, request.tools)
+    await llm.complete(request)
+    # The call used 700 of the 600 banked: 100 tokens of debt, then the next estimate to wait for.
+    start = clock.monotonic()
+    await llm.complete(request)
+    assert clock.monotonic() - start == pytest.approx((100 + estimate) / 10.0)
+    assert fake.remaining == 0
+
+
+async def test_unlimited_models_pass_straight_through() -> None:
+    clock = FakeClock()
+    fake = ScriptedLLM(["ok"], clock=clock)
+    llm = RateLimitedLLM(fake, ModelRateLimiter({"m": (1, 1)}, clock=clock))
+    response = await llm.complete(_request("other", "x" * 10_000))
+    assert response.text == "ok" and clock.sleeps == []
+
+
+def test_the_estimate_rounds_up_as_the_budget_does() -> None:
+    messages = [{"role": "user", "content": "abcde"}]  # 38 JSON characters: 9.5 tokens
+    assert estimate_prompt_tokens(messages, None) == 10
+    assert estimate_prompt_tokens([], None) == 1
