@@ -7,42 +7,23 @@ never in exponent notation; times in UTC, as the store keeps them.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TextIO
+
+from app.contracts.money import format_usd
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-#: Significant digits a small cost keeps: $0.001133 rather than $0.00.
-_COST_DIGITS = 4
 
 NOTHING = "–"
 
 
 def money(cost: float | None) -> str:
-    if cost is None or not math.isfinite(cost):
-        return "n/a"
-    if cost == 0:
-        return "$0"
-    sign = "-" if cost < 0 else ""
-    value = abs(cost)
-    if value >= 1:
-        return f"{sign}${value:,.2f}"
-    decimals = min(12, max(2, _COST_DIGITS - 1 - math.floor(math.log10(value))))
-    rounded = round(Decimal(repr(value)), decimals)
-    if rounded == 0:
-        return f"{sign}<${format(Decimal(1).scaleb(-decimals), 'f')}"
-    text = format(rounded, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-        whole, _, frac = text.partition(".")
-        text = f"{whole}.{frac.ljust(2, '0')}" if frac else f"{whole}.00"
-    return f"{sign}${text}"
+    return format_usd(cost)  # the one money format (app/contracts/money.py)
 
 
 def count(value: int | None) -> str:
