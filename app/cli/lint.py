@@ -24,14 +24,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.project import lint_project
+    from app.project import format_problem, lint_project
 
     report = lint_project(args.path)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         for problem in report.problems:
-            print(problem if problem.is_error else f"{problem} [warning]")
+            print(format_problem(problem))
         if report.readable:
             summary = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
             agents = f"; {len(report.project.agents)} agent(s) OK" if report.project else ""

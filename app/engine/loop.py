@@ -23,7 +23,8 @@ from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
 from app.engine.state import RunDeps, RunState, budget_for
-from app.engine.tools import ToolOutcome, select_tools
+from app.engine.tools import ToolOutcome
+from app.project import select_tools
 from app.project.models import LLMAgentSpec
 
 
@@ -34,7 +35,7 @@ async def run_llm_agent(
     payload: Mapping[str, Any],
     output_schema: Mapping[str, Any] | None,
 ) -> Any:
-    tools = select_tools(agent, payload, deps.context)
+    tools = {tool.name: tool for tool in select_tools(agent, payload, deps.context)}  # by the name the LLM sees
     tool_schemas = [dict(t.schema) for t in tools.values()] or None
     system = render_system_prompt(agent.system_prompt, deps.context)
     if output_schema is not None:

@@ -140,10 +140,3 @@ def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ToolError(f"invalid arguments for {tool.name!r} at {path}: {exc.message}", tool.name) from None
     return parsed
-
-
-def select_tools(agent: Any, input: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, ToolDef]:
-    """The agent's tools whose condition holds for this run, by the bare name the LLM sees."""
-    from app.project.project import select_tools as spec_select_tools
-
-    return {tool.name: tool for tool in spec_select_tools(agent, input, context)}

@@ -3,6 +3,7 @@
     load_project(path) -> Project        raises ProjectError(.problems) on any error
     lint_project(path) -> LintReport     never raises for project mistakes
     select_tools(agent, input, context)  the tools one run may offer the LLM
+    format_problems(problems)            the lines every listing of problems prints
 
 The format is described in docs/project-format.md.
 """
@@ -22,7 +23,7 @@ from app.project.models import (
     ToolAgentSpec,
     ToolEntry,
 )
-from app.project.problems import Loc, Problem, ProjectError
+from app.project.problems import Loc, Problem, ProjectError, format_problem, format_problems
 from app.project.project import Project, select_tools
 from app.project.tool_schema import ToolSchemaError, function_parameters, openai_tool_schema
 from app.project.tooldef import ToolDef
@@ -53,6 +54,8 @@ __all__ = [
     "TopicSpec",
     "WebhookConnectorSpec",
     "evaluate_condition",
+    "format_problem",
+    "format_problems",
     "function_parameters",
     "lint_project",
     "load_project",

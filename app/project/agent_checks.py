@@ -14,8 +14,10 @@ from app.project.agent_view import AgentView
 from app.project.conditions import ConditionError, parse_condition
 from app.project.problems import Loc, Problems
 from app.project.schemas import schema_name_problem
+from app.project.tool_import import ToolImportError
 from app.project.tool_refs import ToolRefError, ToolResolver
 from app.project.tooldef import ToolDef
+from app.project.unsupported import unsupported_tool_ref
 from app.project.validation import format_path
 from app.project.yamlmarks import PathKey
 
@@ -100,13 +102,47 @@ def _cycle_from(start: str, graph: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def agent_tools(view: AgentView, resolver: ToolResolver, problems: Problems) -> tuple[ToolDef, ...]:
+class ImportFailures:
+    """Tool modules that raised on import, each with the refs that needed it.
+
+    One broken module used by twenty refs is one mistake: it is reported once, at the
+    line in `tools/` where it raised, naming every ref that used it.
+    """
+
+    def __init__(self) -> None:
+        self._uses: dict[ToolImportError, list[str]] = {}
+
+    def add(self, failure: ToolImportError, used_at: Loc, key_path: str, ref: str) -> None:
+        self._uses.setdefault(failure, []).append(f"{used_at} {key_path} ({ref})")
+
+    def report(self, problems: Problems) -> None:
+        for failure, uses in self._uses.items():
+            assert failure.raised_at is not None  # only failures with a position are collected
+            problems.error(failure.raised_at, f"{failure} — used by {', '.join(dict.fromkeys(uses))}")
+
+
+def _ref_problem(
+    exc: ToolRefError, at: Loc, key_path: str, ref: str, problems: Problems, failures: ImportFailures
+) -> None:
+    """Report a ref that failed: at the ref, and at the tool's def line when the function is at fault."""
+    if exc.import_failure is not None:
+        failures.add(exc.import_failure, at, key_path, ref)
+        return
+    for reason in exc.reasons:
+        problems.error(at, reason, key_path)
+        if exc.defined_at is not None:
+            problems.error(exc.defined_at, reason)
+
+
+def agent_tools(
+    view: AgentView, resolver: ToolResolver, problems: Problems, failures: ImportFailures
+) -> tuple[ToolDef, ...]:
     """Resolve an agent's tools (or a tool agent's function) and check bare-name uniqueness."""
     if view.tool_name is not None:
         try:
             return (resolver.tool_agent_function(view.tool_name),)
         except ToolRefError as exc:
-            problems.error(_at(view, "tool_name"), str(exc), "tool_name")
+            _ref_problem(exc, _at(view, "tool_name"), "tool_name", view.tool_name, problems, failures)
             return ()
     tools: list[ToolDef] = []
     owner: dict[str, tuple[int, str, int]] = {}  # bare name → (entry index, entry ref, position in tools)
@@ -118,10 +154,14 @@ def agent_tools(view: AgentView, resolver: ToolResolver, problems: Problems) -> 
             except ConditionError as exc:
                 problems.error(_at(view, "tools", index, entry.ref), f"condition of {entry.ref!r}: {exc}", key_path)
                 continue
+        missing = unsupported_tool_ref(entry.ref)
+        if missing is not None:
+            problems.warning(_at(view, "tools", index), missing, key_path)
+            continue
         try:
             resolved = resolver.resolve(entry.ref)
         except ToolRefError as exc:
-            problems.error(_at(view, "tools", index), str(exc), key_path)
+            _ref_problem(exc, _at(view, "tools", index), key_path, entry.ref, problems, failures)
             continue
         for tool in resolved:
             if tool.name in owner and tool.ref == tools[owner[tool.name][2]].ref:

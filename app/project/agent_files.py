@@ -14,16 +14,15 @@ from pydantic import BaseModel, ValidationError
 
 from app.project.files import ProjectFiles
 from app.project.merge import DEFAULTS_FORBIDDEN_KEYS, merge_values
-from app.project.models import AGENT_CLASSES, LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.project.models import AGENT_CLASSES, AgentSpec
 from app.project.problems import Loc, Problems
-from app.project.validation import format_path, known_keys, report_validation_error, unknown_keys
+from app.project.unknown_keys import ALL_AGENT_KEYS, report_unknown_key, unknown_agent_keys, unknown_keys
+from app.project.validation import format_path, report_validation_error
 from app.project.yamlmarks import LoadedYaml, Shadow, YamlSyntaxError, load_yaml
 
-AnyAgentSpec = LLMAgentSpec | SequentialAgentSpec | ToolAgentSpec
 IDENTITY_KEYS: tuple[str, ...] = ("version", "name", "description")
 #: Keys whose value is free-form for the model but not a sub-model (tools entries are refs).
 _OPAQUE = frozenset({"tools"})
-_ALL_AGENT_KEYS = set().union(*(known_keys(c) for c in AGENT_CLASSES.values()))
 
 
 @dataclass
@@ -33,7 +32,7 @@ class AgentSource:
     file: str
     data: dict[str, Any]
     shadow: Shadow
-    spec: AnyAgentSpec | None = None
+    spec: AgentSpec | None = None
 
 
 def parse_yaml_file(files: ProjectFiles, path: Path, problems: Problems) -> LoadedYaml | None:
@@ -85,10 +84,8 @@ class DefaultsCascade:
                     shadow.key_loc or shadow.loc, "may not appear in _defaults.yaml: set it in each agent file", key
                 )
                 del data[key]
-        per_class = [set(unknown_keys(c, data, opaque=_OPAQUE)) for c in AGENT_CLASSES.values()]
-        for path in sorted(set.intersection(*per_class), key=str):
-            node, _ = loaded.shadow.find(path)
-            self.problems.warning(node.key_loc or node.loc, "unknown key; Ferry ignores it", format_path(path))
+        for path, owner in unknown_agent_keys(data, opaque=_OPAQUE):
+            report_unknown_key(path, owner, loaded.shadow, self.problems)
         return LoadedYaml(data, loaded.shadow, [])
 
     def chain(self, agent_file: Path) -> list[LoadedYaml]:
@@ -135,7 +132,7 @@ def load_agent(path: Path, files: ProjectFiles, defaults: DefaultsCascade, probl
         node, _ = shadow.find(("type",))
         problems.error(node.loc, f"must be 'llm', 'sequential' or 'tool' (got {kind!r})", "type")
         return source
-    _warn_unknown(source, model, problems)
+    _check_unknown(source, model, problems)
     try:
         source.spec = model.model_validate(data)  # type: ignore[assignment]
     except ValidationError as exc:
@@ -143,14 +140,15 @@ def load_agent(path: Path, files: ProjectFiles, defaults: DefaultsCascade, probl
     return source
 
 
-def _warn_unknown(source: AgentSource, model: type[BaseModel], problems: Problems) -> None:
-    """Warn once per unknown key, where it was written (keys from defaults were warned there)."""
-    for path in unknown_keys(model, source.data, opaque=_OPAQUE):
+def _check_unknown(source: AgentSource, model: type[BaseModel], problems: Problems) -> None:
+    """Report each unknown key once, where it was written (keys from defaults were reported there)."""
+    for path, owner in unknown_keys(model, source.data, opaque=_OPAQUE):
         node, _ = source.shadow.find(path)
         where = node.key_loc or node.loc
-        if len(path) == 1 and path[0] in _ALL_AGENT_KEYS:
-            if where.file == source.file:
-                kind = source.data.get("type", "llm")
-                problems.warning(where, f"is not used by {kind} agents; ignored", format_path(path))
-        elif where.file == source.file:
-            problems.warning(where, "unknown key; Ferry ignores it", format_path(path))
+        if where.file != source.file:
+            continue
+        if len(path) == 1 and path[0] in ALL_AGENT_KEYS:
+            kind = source.data.get("type", "llm")
+            problems.warning(where, f"is not used by {kind} agents; ignored", format_path(path))
+        else:
+            report_unknown_key(path, owner, source.shadow, problems)

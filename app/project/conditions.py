@@ -133,7 +133,7 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Attribute):
         return _lookup(_eval(node.value, scope), node.attr)
     if isinstance(node, ast.Subscript):
-        assert isinstance(node.slice, ast.Constant)
+        assert isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, (str, int))  # by _check
         return _lookup(_eval(node.value, scope), node.slice.value)
     if isinstance(node, ast.Constant):
         return node.value

@@ -65,8 +65,10 @@ def _unreferenced_tools(state: LoadState, problems: Problems) -> None:
         try:
             functions = resolver.public_functions(dotted)
         except ToolRefError as exc:
-            if dotted not in resolver.referenced_modules():  # else already an error of the ref
-                problems.warning(Loc(rel), f"no agent references this module, and {exc}")
+            if dotted not in resolver.referenced_modules():  # else already an error
+                failure = exc.import_failure
+                where = failure.raised_at if failure is not None and failure.raised_at is not None else Loc(rel)
+                problems.warning(where, f"no agent references this module, and {exc}")
             continue
         for name, func in functions.items():
             if f"{dotted}.{name}" not in resolver.referenced:

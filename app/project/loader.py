@@ -1,8 +1,9 @@
 """`load_project`: read a project directory into one immutable `Project`, or report why not.
 
 The load order is the dependency order: files → agents (with defaults) → schemas →
-cross-agent checks → tools → project-level files. Every step appends to one problem
-list and the load fails only at the end, so a single run reports every mistake.
+cross-agent checks → tools → Connic folders Ferry does not run → project-level files.
+Every step appends to one problem list and the load fails only at the end, so a single
+run reports every mistake.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from types import MappingProxyType
 from typing import Any
 
 from app.project import agent_checks
-from app.project.agent_files import AgentSource, AnyAgentSpec, DefaultsCascade, discover_agent_files, load_agent
+from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of
 from app.project.files import ProjectFiles
+from app.project.models import AgentSpec
 from app.project.problems import Loc, Problem, Problems, ProjectError
 from app.project.project import Project
 from app.project.project_parts import load_config, load_connectors, load_topics
 from app.project.schemas import load_schemas
 from app.project.tool_import import ToolModules
 from app.project.tool_refs import ToolResolver
+from app.project.unsupported import check_folders
 
 
 class ProjectNotFoundError(ProjectError):
@@ -74,14 +77,18 @@ def collect(path: str | Path) -> LoadState:
     by_name = agent_checks.unique_names(views, problems)
     state.used_schemas = agent_checks.output_schemas(views, state.schemas, broken, problems)
     agent_checks.sequential_chains(by_name, problems)
-    specs: dict[str, AnyAgentSpec] = {}
+    specs: dict[str, AgentSpec] = {}
+    import_failures = agent_checks.ImportFailures()
     for view in views:
-        tools = agent_checks.agent_tools(view, state.resolver, problems)
+        tools = agent_checks.agent_tools(view, state.resolver, problems, import_failures)
         spec = view.source.spec
         if spec is not None and view.name is not None and by_name.get(view.name) is view:
             # A private attribute: pydantic allows it on a frozen model; every YAML field stays frozen.
             spec._resolved_tools = tools
             specs[view.name] = spec
+
+    import_failures.report(problems)
+    check_folders(files, problems)
 
     config = load_config(files, problems)
     topics = load_topics(files, problems)

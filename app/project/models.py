@@ -1,9 +1,9 @@
 """Agent specs: the typed, immutable form of one `agents/**/*.yaml` file after defaults merge.
 
 Field names are the YAML keys, so an error location is the key path a user wrote. The
-models ignore unknown keys (`extra="ignore"`) because the loader reports those itself as
-warnings with their file position; a pydantic error would lose the position and turn a
-harmless Connic-only key into a hard failure.
+models ignore unknown keys (`extra="ignore"`) because the loader reports those itself,
+with their file position (`unknown_keys.py`): a pydantic error would lose the position
+and turn a harmless Connic-only key into a hard failure.
 
 The Connic keys follow `connic-composer-sdk`'s `AgentConfig`; the keys marked Ferry are
 ours (`tool_timeout`, `budget`, `isolation`, `on_timeout`).
@@ -156,6 +156,8 @@ def _agent_type(value: Any) -> str:
     return str(getattr(value, "type", "llm"))
 
 
+#: The one name for "any agent". Annotations and isinstance checks see the plain union;
+#: pydantic (`TypeAdapter(AgentSpec)`) picks the member by `type`.
 AgentSpec = Annotated[
     Annotated[LLMAgentSpec, Tag("llm")]
     | Annotated[SequentialAgentSpec, Tag("sequential")]

@@ -6,6 +6,7 @@ shows all mistakes of a project, not the first one per try.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,14 +54,25 @@ class Problem:
         }
 
 
+def format_problem(problem: Problem) -> str:
+    """The one line every listing prints for a problem; a warning says so at the end."""
+    return str(problem) if problem.is_error else f"{problem} [warning]"
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """Problems one per line, as `ferry lint`, `ProjectError` and every command list them."""
+    return "\n".join(format_problem(p) for p in problems)
+
+
 class ProjectError(ConfigError):
     """A project that cannot be loaded; `.problems` holds every error and warning found."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        errors = [p for p in problems if p.is_error]
-        lines = [str(p) for p in errors] or ["project could not be loaded"]
-        super().__init__(f"{len(errors)} error(s) in project:\n" + "\n".join(lines))
+        errors = sum(p.is_error for p in problems)
+        warnings = len(problems) - errors
+        head = f"{errors} error(s)" + (f" and {warnings} warning(s)" if warnings else "") + " in project"
+        super().__init__(f"{head}:\n{format_problems(problems)}" if problems else f"{head}: could not be loaded")
 
     @property
     def errors(self) -> list[Problem]:

@@ -10,12 +10,10 @@ from typing import Any
 from app.project.conditions import evaluate_condition
 from app.project.config import ProjectConfig
 from app.project.connectors import ConnectorSpec
-from app.project.models import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec
+from app.project.models import AgentSpec, LLMAgentSpec
 from app.project.problems import Problem
 from app.project.tooldef import ToolDef
 from app.project.topics import TopicSpec
-
-AnyAgentSpec = LLMAgentSpec | SequentialAgentSpec | ToolAgentSpec
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class Project:
     """
 
     root: Path
-    agents: Mapping[str, AnyAgentSpec]
+    agents: Mapping[str, AgentSpec]
     schemas: Mapping[str, dict[str, Any]]
     topics: tuple[TopicSpec, ...]
     connectors: Mapping[str, ConnectorSpec]
@@ -37,7 +35,7 @@ class Project:
     content_hash: str
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
-    def agent(self, name: str) -> AnyAgentSpec:
+    def agent(self, name: str) -> AgentSpec:
         """The agent called `name`; KeyError names the known agents."""
         try:
             return self.agents[name]
@@ -55,7 +53,7 @@ class Project:
         return None
 
 
-def select_tools(agent: AnyAgentSpec, input: Mapping[str, Any], context: Mapping[str, Any]) -> list[ToolDef]:
+def select_tools(agent: AgentSpec, input: Mapping[str, Any], context: Mapping[str, Any]) -> list[ToolDef]:
     """The tools the LLM may see for one run: unconditional ones and those whose condition holds."""
     return [
         tool

@@ -14,16 +14,15 @@ from app.project.files import ProjectFiles
 from app.project.problems import Problems
 from app.project.schemas import read_json_file
 from app.project.topics import TopicsFile, TopicSpec
-from app.project.validation import format_path, report_validation_error, unknown_keys
+from app.project.unknown_keys import report_unknown_keys
+from app.project.validation import report_validation_error
 from app.project.yamlmarks import Shadow
 
 CONFIG_FILE = "ferry.yaml"
 
 
 def _validate(model: type[BaseModel], data: Any, shadow: Shadow, problems: Problems) -> Any:
-    for path in unknown_keys(model, data):
-        node, _ = shadow.find(path)
-        problems.warning(node.key_loc or node.loc, "unknown key; Ferry ignores it", format_path(path))
+    report_unknown_keys(model, data, shadow, problems)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

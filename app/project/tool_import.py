@@ -15,16 +15,28 @@ import importlib.machinery
 import importlib.util
 import re
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
 from app.contracts.errors import ConfigError
+from app.project.problems import Loc
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ToolImportError(ConfigError):
-    """A tool module that is missing, outside `tools/`, or raised while being imported."""
+    """A tool module that is missing, outside `tools/`, or raised while being imported.
+
+    `raised_at` is set when the module exists but raised: the line in `tools/` where it
+    did, so the failure is reported once there rather than at every ref that uses the
+    module. `missing` says the module file does not exist (a misspelt ref, maybe).
+    """
+
+    def __init__(self, message: str, *, raised_at: Loc | None = None, missing: bool = False) -> None:
+        super().__init__(message)
+        self.raised_at = raised_at
+        self.missing = missing
 
 
 def package_name_for(root: Path, tool_digest: str) -> str:
@@ -49,7 +61,7 @@ class ToolModules:
         if not resolved.is_relative_to(self.tools_dir):
             raise ToolImportError(f"tools/{'/'.join(parts)}.py resolves outside the project's tools/ folder")
         if not resolved.is_file():
-            raise ToolImportError(f"no tool module tools/{'/'.join(parts)}.py")
+            raise ToolImportError(f"no tool module tools/{'/'.join(parts)}.py", missing=True)
         return resolved
 
     def module_name(self, dotted: str) -> str:
@@ -74,11 +86,38 @@ class ToolModules:
             sys.modules.pop(name, None)
             if isinstance(exc, KeyboardInterrupt):
                 raise
+            reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
             raise ToolImportError(
-                f"importing tools/{dotted.replace('.', '/')}.py raised {type(exc).__name__}: {exc}"
+                f"importing tools/{dotted.replace('.', '/')}.py raised {type(exc).__name__}: {reason}",
+                raised_at=self._where_raised(exc) or Loc(f"tools/{dotted.replace('.', '/')}.py"),
             ) from exc
         setattr(parent, dotted.split(".")[-1], module)
         return module
+
+    def module_names(self) -> list[str]:
+        """Every importable module under `tools/` as a dotted name (for "did you mean")."""
+        return sorted(
+            ".".join(path.relative_to(self.tools_dir).with_suffix("").parts)
+            for path in self.tools_dir.rglob("*.py")
+            if not any(part.startswith((".", "_")) for part in path.relative_to(self.tools_dir).parts)
+        )
+
+    def _where_raised(self, exc: BaseException) -> Loc | None:
+        """The innermost line inside `tools/` the failure came from (a syntax error: its own position)."""
+        if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+            return self.loc_of(Path(exc.filename), exc.lineno, exc.offset or 1)
+        where = None
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            where = self.loc_of(Path(frame.f_code.co_filename), line, 1) or where
+        return where
+
+    def loc_of(self, path: Path, line: int, column: int) -> Loc | None:
+        """A position in a file under `tools/`, as a project-relative `Loc`; None for any other file."""
+        try:
+            relative = path.resolve().relative_to(self.tools_dir)
+        except (ValueError, OSError):
+            return None
+        return Loc(f"tools/{relative.as_posix()}", line, column)
 
     def _ensure_package(self, parts: list[str]) -> ModuleType:
         """The package module for tools/<parts...>, created (not executed) if needed."""

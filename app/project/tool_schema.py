@@ -34,7 +34,11 @@ _PARAM_LINE = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 
 
 class ToolSchemaError(ConfigError):
-    """A tool whose signature cannot be offered to an LLM."""
+    """A tool whose signature cannot be offered to an LLM; `.problems` lists every reason."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def annotation_schema(annotation: Any, where: str) -> dict[str, Any]:
@@ -118,18 +122,26 @@ def function_parameters(func: Callable[..., Any]) -> tuple[dict[str, Any], bool]
         inspect.Parameter.VAR_POSITIONAL: "*args",
         inspect.Parameter.VAR_KEYWORD: "**kwargs",
     }
+    problems: list[str] = []  # all of them: fixing one per run of `ferry lint` is tedious
     for name, param in signature.parameters.items():
         if param.kind in refused:
-            raise ToolSchemaError(f"parameter {name!r} is {refused[param.kind]}; tools take named parameters only")
+            problems.append(f"parameter {name!r} is {refused[param.kind]}; tools take named parameters only")
+            continue
         if name == CONTEXT_PARAM:
             takes_context = True
             continue
-        schema = annotation_schema(hints.get(name, param.annotation), f"parameter {name!r}")
+        try:
+            schema = annotation_schema(hints.get(name, param.annotation), f"parameter {name!r}")
+        except ToolSchemaError as exc:
+            problems.extend(exc.problems)
+            continue
         if docs.get(name):
             schema["description"] = docs[name]
         if param.default is inspect.Parameter.empty:
             required.append(name)
         properties[name] = schema
+    if problems:
+        raise ToolSchemaError(*problems)
     return {"type": "object", "properties": properties, "required": required}, takes_context
 
 

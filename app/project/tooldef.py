@@ -30,4 +30,5 @@ class ToolDef:
     @property
     def parameters(self) -> Mapping[str, Any]:
         """The JSON schema of the arguments the LLM must supply."""
-        return self.schema["function"]["parameters"]
+        parameters: Mapping[str, Any] = self.schema["function"]["parameters"]
+        return parameters

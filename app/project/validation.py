@@ -1,4 +1,4 @@
-"""Turning pydantic errors and unknown keys into positioned, readable problems.
+"""Turning pydantic errors into positioned, readable problems, and the model lookups they need.
 
 pydantic says "Input should be less than or equal to 10"; a user editing YAML wants
 "retry_options.attempts: must be between 1 and 10 (got 20)" at the line they wrote.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin
 
 import annotated_types
@@ -168,29 +168,3 @@ def field_model(model: type[BaseModel], key: str) -> tuple[type[BaseModel] | Non
 @functools.cache
 def known_keys(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(f.alias or name for name, f in model.model_fields.items())
-
-
-def unknown_keys(
-    model: type[BaseModel], data: Any, path: tuple[PathKey, ...] = (), opaque: frozenset[str] = frozenset()
-) -> Iterator[tuple[PathKey, ...]]:
-    """Paths of every key in `data` that `model` (recursively) does not declare."""
-    if not isinstance(data, dict):
-        return
-    keys = known_keys(model)
-    for key, value in data.items():
-        if key not in keys:
-            yield (*path, key)
-            continue
-        if key in opaque:
-            continue
-        sub, kind = field_model(model, key)
-        if sub is None:
-            continue
-        if kind == "one":
-            yield from unknown_keys(sub, value, (*path, key))
-        elif kind == "map" and isinstance(value, dict):
-            for name, item in value.items():
-                yield from unknown_keys(sub, item, (*path, key, name))
-        elif kind == "list" and isinstance(value, list):
-            for index, item in enumerate(value):
-                yield from unknown_keys(sub, item, (*path, key, index))

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from app.project.project import AnyAgentSpec
+from app.project import AgentSpec
 
 _MISSING = object()
 
@@ -24,7 +24,7 @@ def value_at(data: Mapping[str, Any], path: str) -> Any:
     return current
 
 
-def concurrency_key(agent: AnyAgentSpec, payload: Mapping[str, Any]) -> str | None:
+def concurrency_key(agent: AgentSpec, payload: Mapping[str, Any]) -> str | None:
     """The run's key value as a string, or None (no key configured, or the input lacks it)."""
     spec = getattr(agent, "concurrency", None)
     if spec is None:
@@ -35,6 +35,6 @@ def concurrency_key(agent: AnyAgentSpec, payload: Mapping[str, Any]) -> str | No
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def on_conflict(agent: AnyAgentSpec) -> str:
+def on_conflict(agent: AgentSpec) -> str:
     spec = getattr(agent, "concurrency", None)
     return "queue" if spec is None else spec.on_conflict

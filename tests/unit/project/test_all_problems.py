@@ -31,11 +31,15 @@ def test_every_mistake_of_a_project_is_reported_at_once(make_project: ProjectFac
         "agents/a.yaml:10:16 output_schema",
         "agents/b.yaml:5:10 agents[0]",
         "agents/c.yaml:2:7 name",
-        "agents/c.yaml:5:12 tool_name",
         "agents/d.yaml:2:1",
         "schemas/s.json:1:10 type",
         "ferry.yaml:2:26 models.m.tokens_per_minute",
+        "tools/boom.py:1:1",  # the tool agent's module raised on import: reported where it raised
     }
+    assert (
+        "tools/boom.py:1:1: importing tools/boom.py raised RuntimeError: kaboom: missing API key "
+        "— used by agents/c.yaml:5:12 tool_name (boom.run)"
+    ) in str(caught.value).splitlines()
     assert "10 error(s) in project" in str(caught.value)
 
 
@@ -48,19 +52,23 @@ def test_an_inherited_mistake_is_reported_once_at_the_defaults_file(make_project
     ]
 
 
-def test_unknown_keys_are_warnings_never_dropped_silently(make_project: ProjectFactory) -> None:
+def test_unknown_keys_are_never_dropped_silently(make_project: ProjectFactory) -> None:
     root = make_project(
         {
-            "agents/a.yaml": HEADER + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\n",
+            "agents/a.yaml": HEADER
+            + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\nnotes: mine\n",
             "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [a]\ntemperature: 1\n',
             "agents/_defaults.yaml": "session: true\n",
         }
     )
     project = load_project(root)
     assert [str(w) for w in project.warnings] == [
-        "agents/_defaults.yaml:1:1 session: unknown key; Ferry ignores it",
-        "agents/a.yaml:6:1 guardrails: unknown key; Ferry ignores it",
-        "agents/a.yaml:8:3 retry_options.rerun_middleware: unknown key; Ferry ignores it",
+        "agents/_defaults.yaml:1:1 session: sessions are not supported by Ferry yet — every run starts without "
+        "the history of earlier runs",
+        "agents/a.yaml:6:1 guardrails: guardrails are not enforced by Ferry yet — input and output will not be checked",
+        "agents/a.yaml:8:3 retry_options.rerun_middleware: middleware is not run by Ferry yet, so there is nothing "
+        "to re-run — ignored",
+        "agents/a.yaml:9:1 notes: unknown key; Ferry ignores it",
         "agents/b.yaml:6:1 temperature: is not used by sequential agents; ignored",
     ]
 

@@ -183,6 +183,32 @@ CASES = [
         id="tool-union",
     ),
     pytest.param(
+        agent("tools:\n  - good.varargs\n"),
+        "tools/good.py:15:1: tool 'good.varargs': parameter 'args' is *args; tools take named parameters only",
+        id="tool-varargs-at-def",
+    ),
+    pytest.param(
+        agent("tools:\n  - good.bad_union\n"),
+        "tools/good.py:27:1: tool 'good.bad_union': parameter 'v': unions other than Optional[X] / X | None are "
+        "not supported",
+        id="tool-union-at-def",
+    ),
+    pytest.param(
+        agent("tools:\n  - good.stor\n"),
+        f"{A}:7:5 tools[0]: no function 'stor' in tools/good.py — did you mean `good.store`?",
+        id="tool-func-misspelt",
+    ),
+    pytest.param(
+        agent("tools:\n  - goood.f\n"),
+        f"{A}:7:5 tools[0]: no tool module tools/goood.py — did you mean `good.f`?",
+        id="tool-module-misspelt",
+    ),
+    pytest.param(
+        agent("temprature: 0.5\n"),
+        f"{A}:6:1 temprature: unknown key `temprature` — did you mean `temperature`?",
+        id="key-misspelt",
+    ),
+    pytest.param(
         agent("tools:\n  - good.zz_*\n"),
         f"{A}:7:5 tools[0]: wildcard 'good.zz_*' matched no function in tools/good.py",
         id="wildcard-no-match",
@@ -215,7 +241,8 @@ CASES = [
     ),
     pytest.param(
         agent("tools:\n  - boom.run\n"),
-        f"{A}:7:5 tools[0]: importing tools/boom.py raised RuntimeError: kaboom: missing API key",
+        "tools/boom.py:1:1: importing tools/boom.py raised RuntimeError: kaboom: missing API key "
+        f"— used by {A}:7:5 tools[0] (boom.run)",
         id="tool-import-raises",
     ),
     pytest.param(

@@ -43,19 +43,52 @@ def test_a_changed_tool_file_is_reimported_on_the_next_load(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "where", "message"),
     [
-        ("import not_a_real_package_xyz\n", "raised ModuleNotFoundError: No module named 'not_a_real_package_xyz'"),
-        ("raise SystemExit(3)\n", "raised SystemExit: 3"),
-        ("def parse(:\n", "raised SyntaxError: invalid syntax"),
+        (
+            "import not_a_real_package_xyz\n",
+            "1:1",
+            "raised ModuleNotFoundError: No module named 'not_a_real_package_xyz'",
+        ),
+        ("raise SystemExit(3)\n", "1:1", "raised SystemExit: 3"),
+        ("def parse(:\n", "1:11", "raised SyntaxError: invalid syntax"),
+        (
+            "X = 1\n\n\ndef helper():\n    return 1 / 0\n\n\nhelper()\n",
+            "5:1",
+            "raised ZeroDivisionError: division by zero",
+        ),
     ],
 )
-def test_a_module_failing_on_import_is_an_error_of_its_ref(tmp_path: Path, body: str, message: str) -> None:
+def test_a_module_failing_on_import_is_an_error_at_the_line_that_raised(
+    tmp_path: Path, body: str, where: str, message: str
+) -> None:
     root = _project(tmp_path / "p", body)
     with pytest.raises(ProjectError) as caught:
         load_project(root)
-    (error,) = caught.value.errors
-    assert str(error).startswith("agents/a.yaml:6:9 tools[0]: importing tools/documents.py " + message)
+    assert [str(p) for p in caught.value.errors] == [
+        f"tools/documents.py:{where}: importing tools/documents.py {message} "
+        "— used by agents/a.yaml:6:9 tools[0] (documents.parse)"
+    ]
+
+
+def test_a_failing_module_is_reported_once_with_every_ref_that_used_it(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path / "p",
+        {
+            "agents/a.yaml": HEADER + "tools: [documents.parse, documents.split, documents.*]\n",
+            "agents/b.yaml": HEADER.replace("name: a", "name: b") + "tools:\n  - documents.parse\n",
+            "agents/c.yaml": 'version: "1.0"\nname: c\ndescription: x\ntype: tool\ntool_name: documents.store\n',
+            "tools/_shared.py": "import json\n\nSETTINGS = json.loads('{broken')\n",
+            "tools/documents.py": "from ._shared import SETTINGS\n\n\ndef parse(name: str):\n    return name\n",
+        },
+    )
+    report = lint_project(root)
+    assert [str(p) for p in report.errors] == [
+        "tools/_shared.py:3:1: importing tools/documents.py raised JSONDecodeError: Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1) — used by agents/a.yaml:6:9 tools[0] (documents.parse), "
+        "agents/a.yaml:6:26 tools[1] (documents.split), agents/a.yaml:6:43 tools[2] (documents.*), "
+        "agents/b.yaml:7:5 tools[0] (documents.parse), agents/c.yaml:5:12 tool_name (documents.store)"
+    ]
 
 
 def test_nested_modules_relative_imports_and_async_tools(tmp_path: Path) -> None:

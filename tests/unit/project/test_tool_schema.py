@@ -124,3 +124,17 @@ def _int_keys(a: dict[int, str]) -> None: ...
 def test_signatures_an_llm_cannot_call_are_refused(func: Any, reason: str) -> None:
     with pytest.raises(ToolSchemaError, match=re.escape(reason)):
         function_parameters(func)
+
+
+def _many(*values: int, a: int | str, b: tuple[int], **rest: int) -> None: ...
+
+
+def test_every_reason_a_signature_is_refused_is_given_at_once() -> None:
+    with pytest.raises(ToolSchemaError) as caught:
+        function_parameters(_many)
+    assert caught.value.problems == (
+        "parameter 'values' is *args; tools take named parameters only",
+        "parameter 'a': unions other than Optional[X] / X | None are not supported",
+        "parameter 'b': type tuple[int] is not supported",
+        "parameter 'rest' is **kwargs; tools take named parameters only",
+    )

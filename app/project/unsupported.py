@@ -1,0 +1,152 @@
+"""Parts of the Connic format that Ferry reads but does not run yet, and what that means.
+
+A Connic project must load in Ferry unchanged, so each of these is a warning, never an
+error. The warning says what will not happen: "ignored" alone would hide that a
+guardrail, a middleware or an MCP server a team relies on is simply not there. The
+names follow `connic-composer-sdk` (`connic.core.AgentConfig`, `connic.loader`).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from pydantic import BaseModel
+
+from app.project.files import ProjectFiles
+from app.project.models import AGENT_CLASSES, RetryOptions
+from app.project.problems import Loc, Problems
+
+_AGENT_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "guardrails": "guardrails are not enforced by Ferry yet — input and output will not be checked",
+        "session": "sessions are not supported by Ferry yet — every run starts without the history of earlier runs",
+        "mcp_servers": "MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM",
+        "context_compression": "context compression is not supported by Ferry yet — "
+        "a run that outgrows the model's context window fails instead",
+        "approval": "human approval is not supported by Ferry yet — "
+        "the listed tools will run without waiting for anyone's approval",
+        "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
+        "these tools will not be offered to the LLM",
+        "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
+        "database": "Ferry has no predefined db_* tools yet — these access rules apply to nothing",
+        "retrieval": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
+        "knowledge": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
+        "files": "Ferry has no predefined file_* tools yet — these access rules apply to nothing",
+        "reasoning_effort": "reasoning settings are not passed to the model by Ferry yet — "
+        "the provider's default applies",
+        "reasoning_budget": "reasoning settings are not passed to the model by Ferry yet — "
+        "the provider's default applies",
+        "reasoning": "reasoning settings are not passed to the model by Ferry yet — the provider's default applies",
+    }
+)
+
+_RETRY_KEYS: Mapping[str, str] = MappingProxyType(
+    {"rerun_middleware": "middleware is not run by Ferry yet, so there is nothing to re-run — ignored"}
+)
+
+
+def _connic_table(owner: type[BaseModel]) -> Mapping[str, str]:
+    if owner in AGENT_CLASSES.values():
+        return _AGENT_KEYS
+    if owner is RetryOptions:
+        return _RETRY_KEYS
+    return {}
+
+
+def connic_only_key(owner: type[BaseModel], key: str) -> str | None:
+    """What will not happen because Ferry ignores this Connic key of `owner`, or None."""
+    return _connic_table(owner).get(key)
+
+
+def connic_only_keys(owner: type[BaseModel]) -> frozenset[str]:
+    """The Connic keys of `owner` Ferry does not support (they count as known for suggestions)."""
+    return frozenset(_connic_table(owner))
+
+
+PREDEFINED_TOOLS: frozenset[str] = frozenset(
+    {
+        "trigger_agent",
+        "trigger_agent_at",
+        "retrieval_query",
+        "retrieval_store",
+        "retrieval_delete",
+        "retrieval_list_namespaces",
+        "query_knowledge",
+        "store_knowledge",
+        "delete_knowledge",
+        "kb_list_namespaces",
+        "web_search",
+        "web_read_page",
+        *(
+            f"web_browser_{action}"
+            for action in (
+                "open",
+                "observe",
+                "read",
+                "act",
+                "close",
+                "screenshot",
+                "mouse",
+                "tabs",
+                "dialog",
+                "eval",
+                "console",
+                "network",
+                "upload",
+                "download",
+                "pdf",
+            )
+        ),
+        *(f"db_{op}" for op in ("find", "insert", "update", "upsert", "delete", "count", "list_collections")),
+        *(f"file_{op}" for op in ("list", "read", "write", "update", "delete")),
+    }
+)
+
+
+def unsupported_tool_ref(ref: str) -> str | None:
+    """Why a Connic-only tool ref (a predefined tool, an `api:` tool) gives the LLM nothing in Ferry."""
+    if ref.startswith("api:"):
+        return f"API-spec tools are not supported by Ferry yet — {ref} will not be offered to the LLM"
+    if "." in ref:
+        return None
+    if ref in PREDEFINED_TOOLS or ("*" in ref and any(fnmatch.fnmatchcase(n, ref) for n in PREDEFINED_TOOLS)):
+        return f"Connic's predefined tool {ref} is not available in Ferry yet — it will not be offered to the LLM"
+    return None
+
+
+#: folder → (what Ferry does not do, the functions Connic calls in such a file, what they are, where they run)
+_FOLDERS: Mapping[str, tuple[str, tuple[str, ...], str, str]] = MappingProxyType(
+    {
+        "middleware": ("middleware is not run by Ferry yet", ("before", "after", "cleanup"), "hook", ""),
+        "hooks": ("tool hooks are not run by Ferry yet", ("before", "after"), "hook", " around tool calls"),
+        "guardrails": ("custom guardrails are not run by Ferry yet", ("check",), "function", ""),
+    }
+)
+
+
+def _defined(text: str | None, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` the module defines at top level (parsed, never imported: Ferry runs none of it)."""
+    try:
+        tree = ast.parse(text or "")
+    except (SyntaxError, ValueError):
+        return []
+    found = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return [name for name in names if name in found]
+
+
+def check_folders(files: ProjectFiles, problems: Problems) -> None:
+    """A warning per `middleware/`, `hooks/` and `guardrails/` module, saying what will be skipped."""
+    for folder, (missing, functions, noun, where) in _FOLDERS.items():
+        for path in files.discover(folder, (".py",), recursive=False):
+            if path.name.startswith("_"):
+                continue  # Connic skips these too (helpers, __init__.py)
+            defined = _defined(files.read_text(path), functions)
+            if defined:
+                plural = "s" if len(defined) > 1 else ""
+                consequence = f"its {'/'.join(defined)} {noun}{plural} will be skipped{where}"
+            else:
+                consequence = "the file is ignored"
+            problems.warning(Loc(files.rel(path), 0, 0), f"{missing} — {consequence}")
