@@ -105,3 +105,23 @@ def test_links_stay_inside_the_repository_and_lead_somewhere(page: Path) -> None
         elif not path.exists():
             problems.append(f"{target}: no such file")
     assert not problems, f"{page.relative_to(ROOT)}: " + "; ".join(problems)
+
+
+def _python_block(page: Path, marker: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    matching = [block for block in blocks if marker in block]
+    assert len(matching) == 1, f"{page.relative_to(ROOT)}: one python block with {marker!r}"
+    return matching[0]
+
+
+async def test_the_testing_example_of_engine_md_passes_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "Testing your agents without a provider" example is a test file a user copies:
+    run its tests against this repository's example project."""
+    monkeypatch.chdir(ROOT)  # the example loads the project from "."
+    code = _python_block(ROOT / "docs" / "engine.md", "tests/test_agents.py")
+    namespace: dict[str, object] = {"__name__": "docs_engine_example"}
+    exec(compile(code, "docs/engine.md", "exec"), namespace)
+    tests = [value for name, value in namespace.items() if name.startswith("test_") and callable(value)]
+    assert len(tests) == 2
+    for test in tests:
+        await test()  # type: ignore[operator]
