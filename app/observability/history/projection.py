@@ -3,12 +3,15 @@
 Because a row depends only on its message, replaying the topics rebuilds the same rows,
 and an upsert of the same message twice is a no-op. When one run id has several results
 (a run redone after a crash), the one latest in the topic wins, in a replay as live.
+Text loses its NUL characters (PostgreSQL's text cannot hold them; SQLite would keep
+them, and both backends must hold the same history).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, overload
 
 from app.contracts import RunResult, SpanEvent, SpanKind
 
@@ -26,7 +29,7 @@ STAGE = "stage"
 #: Span kinds whose tokens and cost are a call's own (a run span sums its calls).
 _PRICED_KINDS = frozenset({SpanKind.LLM_CALL.value, SpanKind.LLM_ATTEMPT.value})
 
-K = TypeVar("K")
+_INT64_MAX = 2**63 - 1
 
 
 def run_values(result: RunResult) -> dict[str, Any]:
@@ -41,31 +44,31 @@ def run_values(result: RunResult) -> dict[str, Any]:
         kind, root, parent, pipeline, stage = STAGE, ctx.root_run_id, ctx.parent_run_id, ctx.pipeline, ctx.stage
     usage, error = result.usage, result.error
     return {
-        "run_id": result.run_id,
+        "run_id": _clean(result.run_id),
         "kind": kind,
-        "agent": result.agent,
+        "agent": _clean(result.agent),
         "status": result.status.value,
-        "tenant": result.tenant,
-        "deployment": result.deployment,
-        "trigger_source": result.trigger.source,
+        "tenant": _clean(result.tenant),
+        "deployment": _clean(result.deployment),
+        "trigger_source": _clean(result.trigger.source),
         "trigger_metadata": dict(result.trigger.metadata),
-        "pipeline": pipeline,
-        "stage": stage,
-        "root_run_id": root,
-        "parent_run_id": parent,
+        "pipeline": _clean(pipeline),
+        "stage": None if stage is None else _bounded(stage),
+        "root_run_id": _clean(root),
+        "parent_run_id": _clean(parent),
         # RunResult (schema 1) does not carry the request's created_at; the column waits for it.
         "queued_at": None,
         "started_at": result.started_at,
         "ended_at": result.ended_at,
         "duration_ms": result.duration_ms,
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
+        "prompt_tokens": _bounded(usage.prompt_tokens),
+        "completion_tokens": _bounded(usage.completion_tokens),
+        "total_tokens": _bounded(usage.total_tokens),
         "cost_usd": usage.cost_usd,
-        "llm_calls": usage.llm_calls,
-        "tool_calls": usage.tool_calls,
+        "llm_calls": _bounded(usage.llm_calls),
+        "tool_calls": _bounded(usage.tool_calls),
         "error_category": error.category.value if error else None,
-        "error_message": error.message if error else None,
+        "error_message": _clean(error.message) if error else None,
         "error_retryable": error.retryable if error else False,
         "partial": result.partial,
         "output": result.output,
@@ -77,12 +80,12 @@ def span_values(event: SpanEvent) -> dict[str, Any]:
     attributes = event.attributes
     priced = event.kind.value in _PRICED_KINDS
     return {
-        "span_id": event.span_id,
-        "trace_id": event.trace_id,
-        "parent_span_id": event.parent_span_id,
-        "run_id": event.run_id,
+        "span_id": _clean(event.span_id),
+        "trace_id": _clean(event.trace_id),
+        "parent_span_id": _clean(event.parent_span_id),
+        "run_id": _clean(event.run_id),
         "kind": event.kind.value,
-        "name": event.name,
+        "name": _clean(event.name),
         "status": event.status.value,
         "start_time": event.start,
         "end_time": event.end,
@@ -105,12 +108,29 @@ def latest_by(rows: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any
     return list(latest.values())
 
 
+@overload
+def _clean(text: str) -> str: ...
+@overload
+def _clean(text: None) -> None: ...
+@overload
+def _clean(text: str | None) -> str | None: ...
+def _clean(text: str | None) -> str | None:
+    return text.replace("\x00", "") if text is not None and "\x00" in text else text
+
+
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:200]
+    return None if value is None else _clean(str(value))
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return _bounded(int(value))
+
+
+def _bounded(value: int) -> int:
+    """Within a 64-bit column: a producer's absurd count must not make the batch unwritable."""
+    return max(-_INT64_MAX, min(_INT64_MAX, value))
 
 
 def _float(value: Any) -> float | None:

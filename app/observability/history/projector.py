@@ -11,9 +11,11 @@ projector shares the topics' partitions with the others. The loop is:
       ─► commit the offsets ─► fetch…
 
 Offsets are committed only after the batch is in the store, so a crash replays the
-batch (at-least-once) and the upserts make that replay a no-op. A failed write is
-retried with back-off and nothing is committed meanwhile: history lags, it does not
-lose. Start order: store (migrations) → consumer → loop and retention tasks; a failure
+batch (at-least-once) and the upserts make that replay a no-op. A write failed because
+the database is unavailable is retried with back-off and nothing is committed
+meanwhile: history lags, it does not lose. A batch the database refuses as such is
+written record by record, and only the records it refuses are skipped (logged,
+counted), so one bad record cannot block the history behind it. Start order: store (migrations) → consumer → loop and retention tasks; a failure
 at any step undoes the steps before it, so a failed start leaks no consumer or task.
 """
 
@@ -23,14 +25,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app.contracts import RunResult, SpanEvent
 from app.contracts.errors import ServiceUnreachableError
@@ -60,6 +63,7 @@ class ProjectorStats:
     spans: int = 0
     undecodable: int = 0
     expired: int = 0
+    refused: int = 0
     batches: int = 0
     write_failures: int = 0
 
@@ -222,13 +226,13 @@ class HistoryProjector:
                 try:
                     if partition.topic == self.results_topic:
                         result = RunResult.model_validate_json(value)
-                        if result.ended_at >= cutoff:
+                        if _utc(result.ended_at) >= cutoff:
                             batch.results.append(result)
                         else:
                             self.stats.expired += 1
                     else:
                         span = SpanEvent.model_validate_json(value)
-                        if span.end >= cutoff:
+                        if _utc(span.end) >= cutoff:
                             batch.spans.append(span)
                         else:
                             self.stats.expired += 1
@@ -245,21 +249,37 @@ class HistoryProjector:
         return batch
 
     async def _store(self, store: HistoryStore, batch: _Batch) -> bool:
+        """Write the batch, retrying while the database is unavailable; False if stopping first."""
         backoff = self.settings.retry_backoff_s
         while True:
             try:
                 await asyncio.to_thread(store.write, batch.results, batch.spans)
+            except (OperationalError, InterfaceError, DisconnectionError, SQLAlchemyTimeoutError) as exc:
+                failure = _first_line(exc)  # the database is down, locked or unreachable: wait
             except SQLAlchemyError as exc:
-                self.stats.write_failures += 1
-                log.warning("history projector: write failed (%s); retrying in %.1f s", _first_line(exc), backoff)
-                if await self._pause(backoff):
-                    return False
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
-                continue
-            self.stats.runs += len(batch.results)
-            self.stats.spans += len(batch.spans)
-            self.stats.batches += 1
-            return True
+                # The database refused the batch itself: find the records it cannot hold.
+                refused = await asyncio.to_thread(store.write_each, batch.results, batch.spans)
+                if len(refused) < len(batch.results) + len(batch.spans):
+                    self._skip_refused(refused)
+                    break
+                failure = _first_line(exc)  # every record refused: the store is broken, not them
+            else:
+                break
+            self.stats.write_failures += 1
+            log.warning("history projector: write failed (%s); retrying in %.1f s", failure, backoff)
+            if await self._pause(backoff):
+                return False
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        self.stats.runs += len(batch.results)
+        self.stats.spans += len(batch.spans)
+        self.stats.batches += 1
+        return True
+
+    def _skip_refused(self, refused: list[tuple[RunResult | SpanEvent, SQLAlchemyError]]) -> None:
+        for record, exc in refused:
+            self.stats.refused += 1
+            what = f"result of run {record.run_id}" if isinstance(record, RunResult) else f"span {record.span_id}"
+            log.warning("history projector: the database refused the %s, skipped: %s", what, _first_line(exc))
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         try:
@@ -290,6 +310,11 @@ async def _quietly(awaitable: Any) -> None:
         raise
     except Exception:
         log.debug("ignored during history projector shutdown", exc_info=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A producer's naive timestamp is taken as UTC (as the engine does with deadlines)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _first_line(exc: BaseException) -> str:

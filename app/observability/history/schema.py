@@ -1,7 +1,8 @@
 """The history tables: one row per run, one per span, as SQLAlchemy typed ORM models.
 
 The migrations in `migrations/versions/` create exactly these tables; a test compares
-the two, so a column added here without a migration fails. Names carry a `ferry_`
+the two, so a column added here without a migration fails. Strings have no length limit:
+a record the topics accepted must not be refused by the store. Names carry a `ferry_`
 prefix because the PostgreSQL database is often shared (Kafka Connect sinks write there
 too). Times are stored in UTC and always come back timezone-aware, whatever the backend.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -55,29 +56,29 @@ class RunRow(Base):
 
     __tablename__ = RUNS_TABLE
 
-    run_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    agent: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))
-    tenant: Mapped[str] = mapped_column(String(200))
-    deployment: Mapped[str | None] = mapped_column(String(200))
-    trigger_source: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String())
+    agent: Mapped[str] = mapped_column(String())
+    status: Mapped[str] = mapped_column(String())
+    tenant: Mapped[str] = mapped_column(String())
+    deployment: Mapped[str | None] = mapped_column(String())
+    trigger_source: Mapped[str] = mapped_column(String())
     trigger_metadata: Mapped[dict[str, Any]]
-    pipeline: Mapped[str | None] = mapped_column(String(200))
-    stage: Mapped[int | None] = mapped_column(Integer)
-    root_run_id: Mapped[str] = mapped_column(String(200))
-    parent_run_id: Mapped[str | None] = mapped_column(String(200))
+    pipeline: Mapped[str | None] = mapped_column(String())
+    stage: Mapped[int | None] = mapped_column(BigInteger)
+    root_run_id: Mapped[str] = mapped_column(String())
+    parent_run_id: Mapped[str | None] = mapped_column(String())
     queued_at: Mapped[datetime | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime]
     duration_ms: Mapped[float] = mapped_column(Float)
-    prompt_tokens: Mapped[int] = mapped_column(Integer)
-    completion_tokens: Mapped[int] = mapped_column(Integer)
-    total_tokens: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[float | None] = mapped_column(Float)
-    llm_calls: Mapped[int] = mapped_column(Integer)
-    tool_calls: Mapped[int] = mapped_column(Integer)
-    error_category: Mapped[str | None] = mapped_column(String(32))
+    llm_calls: Mapped[int] = mapped_column(BigInteger)
+    tool_calls: Mapped[int] = mapped_column(BigInteger)
+    error_category: Mapped[str | None] = mapped_column(String())
     error_message: Mapped[str | None] = mapped_column(Text)
     error_retryable: Mapped[bool] = mapped_column(Boolean)
     partial: Mapped[bool] = mapped_column(Boolean)
@@ -99,21 +100,21 @@ class SpanRow(Base):
 
     __tablename__ = SPANS_TABLE
 
-    span_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    trace_id: Mapped[str] = mapped_column(String(32))
-    parent_span_id: Mapped[str | None] = mapped_column(String(32))
-    run_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String())
+    parent_span_id: Mapped[str | None] = mapped_column(String())
+    run_id: Mapped[str] = mapped_column(String())
+    kind: Mapped[str] = mapped_column(String())
     name: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String())
     start_time: Mapped[datetime]
     end_time: Mapped[datetime]
     duration_ms: Mapped[float] = mapped_column(Float)
-    model: Mapped[str | None] = mapped_column(String(200))
-    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
-    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String())
+    prompt_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[float | None] = mapped_column(Float)
-    error_category: Mapped[str | None] = mapped_column(String(32))
+    error_category: Mapped[str | None] = mapped_column(String())
     attributes: Mapped[dict[str, Any]]
 
     __table_args__ = (

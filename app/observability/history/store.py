@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.contracts import RunResult, SpanEvent
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 #: Rows deleted per statement when pruning, so a large backlog never holds a long lock.
 PRUNE_CHUNK = 5000
+CONNECT_TIMEOUT_S = 10
 
 
 class HistoryStore:
@@ -82,6 +83,26 @@ class HistoryStore:
             _upsert(connection, RunRow.__table__, runs, "run_id")  # type: ignore[arg-type]
             _upsert(connection, SpanRow.__table__, span_rows, "span_id")  # type: ignore[arg-type]
 
+    def write_each(
+        self, results: Sequence[RunResult] = (), spans: Sequence[SpanEvent] = ()
+    ) -> list[tuple[RunResult | SpanEvent, SQLAlchemyError]]:
+        """Upsert record by record; return those the database refused, with why.
+
+        The slow path, for a batch the database refused as a whole: one record it cannot
+        hold (a value out of its range…) must not block the history behind it."""
+        refused: list[tuple[RunResult | SpanEvent, SQLAlchemyError]] = []
+        for result in results:
+            try:
+                self.write([result], ())
+            except SQLAlchemyError as exc:
+                refused.append((result, exc))
+        for span in spans:
+            try:
+                self.write((), [span])
+            except SQLAlchemyError as exc:
+                refused.append((span, exc))
+        return refused
+
     def prune(self, before: datetime) -> PruneReport:
         """Delete runs that ended and spans that finished before `before`."""
         runs = _delete_chunks(self.engine, RunRow.__table__, RunRow.run_id, RunRow.ended_at, before)  # type: ignore[arg-type]
@@ -128,7 +149,9 @@ class HistoryStore:
 
 def _engine_for(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # Without a connect timeout an unanswering host holds a start (or a batch) for minutes.
+        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     # A worker's projector writes while CLI commands read, possibly from other processes:
     # WAL lets readers through, and a writer waits for another one instead of failing.
     engine = create_engine(url, connect_args={"timeout": 30})

@@ -231,3 +231,30 @@ async def test_records_past_retention_are_not_stored_again_by_a_replay(
     await wait_for_counts(projector.store, 1, 7)
     assert [r.run_id for r in _all_runs(projector.store)] == ["recent"]
     assert projector.stats.expired == 8
+
+
+async def test_a_record_the_database_refuses_is_skipped_not_blocking_the_rest(
+    kafka_bootstrap: str, names: TopicNames, make_projector: ProjectorFactory, sqlite_url: Callable[[], str]
+) -> None:
+    from sqlalchemy.exc import DataError
+
+    store = HistoryStore.open(sqlite_url())
+    real_write = store.write
+
+    def refusing_write(results: Any = (), spans: Any = ()) -> None:
+        if any(r.run_id == "poison" for r in results):
+            raise DataError("INSERT …", {}, Exception("value out of range"))
+        real_write(results, spans)
+
+    store.write = refusing_write  # type: ignore[method-assign]
+    projector = make_projector(store=store, retry_backoff_s=0.05)
+    await projector.start()
+    results, spans = workload(4)
+    await publish(kafka_bootstrap, names, [results[0], result("poison", start=NOW), *results[1:]], spans)
+    await wait_for_counts(store, len({r.run_id for r in results}), len(spans))
+    await projector.stop()
+    assert projector.stats.refused == 1 and projector.stats.write_failures == 0
+    assert "poison" not in {r.run_id for r in _all_runs(store)}
+    offsets = await committed_offsets(kafka_bootstrap, projector.settings.group_id, names)
+    assert offsets == {names.results: len(results) + 1, names.traces: len(spans)}  # nothing held back
+    store.close()

@@ -257,3 +257,12 @@ def test_span_events_round_trip_unchanged(store: HistoryStore) -> None:
             duration_ms=back.duration_ms, attributes=back.attributes,
         )  # fmt: skip
         assert rebuilt == event
+
+
+def test_what_postgres_could_not_hold_is_made_storable_alike_on_every_backend(store: HistoryStore) -> None:
+    nul = result("nul\x00run", agent="sum\x00marizer", tokens=(10**30, 1), category=ErrorCategory.INTERNAL)
+    spans = llm_run_spans("nul\x00run")
+    store.write([nul], [*spans[:-1], spans[-1].model_copy(update={"name": "run\x00x"})])
+    (run,) = store.runs()
+    assert (run.run_id, run.agent, run.prompt_tokens) == ("nulrun", "summarizer", 2**63 - 1)
+    assert {s.run_id for s in store.spans(["nulrun"])} == {"nulrun"}
