@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ModelOverrides(BaseModel):
@@ -22,6 +22,25 @@ class ModelOverrides(BaseModel):
     output_cost_per_token: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)
+    api: Literal["openai", "litellm"] | None = Field(
+        default=None, description="The model path: `openai` (the direct OpenAI-protocol client) or `litellm`."
+    )
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+",
+        description="An OpenAI-compatible server (ending in /v1) this model is sent to; implies `api: openai`.",
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The environment variable holding this model's API key (never the key itself).",
+    )
+
+    @model_validator(mode="after")
+    def _base_url_needs_the_direct_path(self) -> ModelOverrides:
+        if self.base_url is not None and self.api == "litellm":
+            raise ValueError("base_url is for `api: openai`; litellm reads its own provider settings")
+        return self
 
 
 class HistoryConfig(BaseModel):

@@ -1,0 +1,98 @@
+"""litellm's price map, read as a data file: list prices without importing litellm.
+
+litellm ships its prices as `model_prices_and_context_window_backup.json` inside its
+package (the file it loads itself with `LITELLM_LOCAL_MODEL_COST_MAP`). Importing
+litellm to read it costs seconds and ~200 MB, which a worker whose models all take the
+direct OpenAI-protocol path must never pay; parsing the file costs ~0.1 s and a few MB,
+once per process, and only the per-token prices are kept.
+
+Lookup follows litellm's for the cases that matter to Ferry: the model string as
+written (`gemini/gemini-2.5-flash`, `azure/gpt-4o`), then the name without its provider
+prefix when that entry belongs to the same provider (`openai/gpt-4o-mini` is listed as
+`gpt-4o-mini` with provider `openai`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+PRICE_FILE_NAME = "model_prices_and_context_window_backup.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ListPrice:
+    """Per-token prices of one model, in US dollars."""
+
+    input_cost_per_token: float
+    output_cost_per_token: float
+    cache_read_input_token_cost: float | None  # price of a prompt token served from the provider's cache
+    provider: str
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        cached = min(max(cached_prompt_tokens, 0), prompt_tokens) if self.cache_read_input_token_cost is not None else 0
+        return (
+            (prompt_tokens - cached) * self.input_cost_per_token
+            + cached * (self.cache_read_input_token_cost or 0.0)
+            + completion_tokens * self.output_cost_per_token
+        )
+
+
+def litellm_price_file() -> Path | None:
+    """Where the installed litellm keeps its price map; None without litellm.
+
+    `find_spec` of a top-level package locates it without executing its `__init__`.
+    """
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_FILE_NAME
+    return path if path.is_file() else None
+
+
+def read_price_file(path: Path) -> dict[str, ListPrice]:
+    """The priced entries of a litellm-format price map (entries without both prices are left out)."""
+    with path.open("rb") as handle:
+        raw = json.load(handle)
+    prices: dict[str, ListPrice] = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            continue
+        prompt, completion = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if not isinstance(prompt, int | float) or not isinstance(completion, int | float):
+            continue
+        cache_read = entry.get("cache_read_input_token_cost")
+        prices[name] = ListPrice(
+            input_cost_per_token=float(prompt),
+            output_cost_per_token=float(completion),
+            cache_read_input_token_cost=float(cache_read) if isinstance(cache_read, int | float) else None,
+            provider=str(entry.get("litellm_provider") or ""),
+        )
+    return prices
+
+
+@functools.cache
+def _bundled_prices() -> dict[str, ListPrice]:
+    path = litellm_price_file()
+    if path is None:
+        return {}
+    try:
+        return read_price_file(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def list_price(model: str, prices: dict[str, ListPrice] | None = None) -> ListPrice | None:
+    """The list price of a model string, or None when the map does not know it."""
+    table = _bundled_prices() if prices is None else prices
+    found = table.get(model)
+    if found is not None:
+        return found
+    provider, slash, bare = model.partition("/")
+    if not slash:
+        return None
+    found = table.get(bare)
+    return found if found is not None and found.provider == provider else None
