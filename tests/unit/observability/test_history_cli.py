@@ -209,3 +209,25 @@ def test_the_default_store_is_under_the_ferry_home(
     monkeypatch.setenv("FERRY_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     code, _, err = ferry(capsys, "runs")
     assert code == 2 and "elsewhere.db" in err
+
+
+def test_the_worker_hooks_build_a_projector_unless_history_is_off() -> None:
+    import argparse
+
+    from app.cli.history import add_history_options, projector_from_args
+    from app.streams.naming import TopicNames
+
+    parser = argparse.ArgumentParser()
+    add_history_options(parser)
+    on = projector_from_args(
+        parser.parse_args(["--database-url", "sqlite:////tmp/x.db"]), "k:9092", TopicNames("p."), "app1", 7
+    )
+    assert on is not None
+    assert (on.settings.group_id, on.settings.retention_days, on.settings.database_url) == (
+        "app1.history",
+        7,
+        "sqlite:////tmp/x.db",
+    )
+    assert (on.results_topic, on.traces_topic) == ("p.runs.results", "p.runs.traces")
+    off = projector_from_args(parser.parse_args(["--no-history"]), "k:9092", TopicNames(), "app1", 7)
+    assert off is None
