@@ -11,8 +11,6 @@ import json
 import sys
 
 from app.cli.history import add_database_option, open_store
-from app.cli.history_format import Paint
-from app.cli.trace_view import render_trace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _trace(args: argparse.Namespace) -> int:
+    from app.cli.history_format import Paint
+    from app.cli.trace_view import render_trace
     from app.contracts.errors import BadInputError
     from app.observability.history import AmbiguousRunId
     from app.observability.history.trace_tree import load_trace
