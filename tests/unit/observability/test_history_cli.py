@@ -231,3 +231,13 @@ def test_the_worker_hooks_build_a_projector_unless_history_is_off() -> None:
     assert (on.results_topic, on.traces_topic) == ("p.runs.results", "p.runs.traces")
     off = projector_from_args(parser.parse_args(["--no-history"]), "k:9092", TopicNames(), "app1", 7)
     assert off is None
+
+
+def test_building_the_cli_does_not_load_the_history_store() -> None:
+    """`ferry --help` stays instant: SQLAlchemy loads only in the history handlers."""
+    import subprocess
+    import sys
+
+    code = "import sys, app.cli; app.cli.build_parser(); print(sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
