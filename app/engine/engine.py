@@ -164,7 +164,7 @@ class Engine:
         assert task is not None
         self._running[request.run_id] = task
         try:
-            async with asyncio.timeout(timeout) as scope:
+            async with self._clock.timeout(timeout) as scope:
                 output = await execute_agent(deps, state, self.project, agent, request.input)
             return RunStatus.COMPLETED, output, None, False
         except TimeoutError:

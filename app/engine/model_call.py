@@ -23,7 +23,7 @@ from app.contracts import SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError
 from app.engine.budget import Budget
 from app.engine.model import LLMRequest, LLMResponse
-from app.engine.retry import RetryPolicy, call_with_retries
+from app.engine.retry import RetryPolicy, call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
 from app.observability.tracing import usage_attributes
 
@@ -64,17 +64,10 @@ async def call_model(
         span.set(llm__estimated_prompt_tokens=estimate)
         messages = list(state.messages)  # the request sees this step's conversation, frozen
 
-        async def sleeper(seconds: float, error: FerryError, attempt: int) -> None:
+        def count_retry() -> None:
             state.llm_retries += 1
-            with deps.tracer.span(
-                SpanKind.RETRY_WAIT,
-                "retry_wait",
-                wait_seconds=round(seconds, 3),
-                after_attempt=attempt,
-                reason=error.category.value,
-                retry_after_seconds=getattr(error, "retry_after_seconds", None),
-            ):
-                await deps.clock.sleep(seconds)
+
+        sleeper = traced_sleeper(deps.tracer, deps.clock, on_wait=count_retry)
 
         def attempt_on(target: str) -> Callable[[int], Awaitable[LLMResponse]]:
             async def attempt(number: int) -> LLMResponse:

@@ -24,14 +24,35 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_any
 from tenacity.stop import stop_base
 
+from app.contracts import SpanKind
 from app.contracts.errors import FerryError
-from app.engine.clock import Deadline
+from app.engine.clock import Clock, Deadline
+from app.observability.tracing import RunTracer
 
 T = TypeVar("T")
 
-#: Does one wait: (seconds, the error that caused it, the attempt that failed). The run
-#: loop's sleeper opens a retry_wait span around `Clock.sleep`.
+#: Does one wait: (seconds, the error that caused it, the attempt that failed).
 Sleeper = Callable[[float, FerryError, int], Awaitable[None]]
+
+
+def traced_sleeper(tracer: RunTracer, clock: Clock, *, on_wait: Callable[[], None] | None = None) -> Sleeper:
+    """The one sleeper of LLM calls and tool agents: a retry_wait span (wait, reason, the
+    provider's Retry-After) around `clock.sleep`; `on_wait` counts the wait first."""
+
+    async def sleep(seconds: float, error: FerryError, attempt: int) -> None:
+        if on_wait is not None:
+            on_wait()
+        with tracer.span(
+            SpanKind.RETRY_WAIT,
+            "retry_wait",
+            wait_seconds=round(seconds, 3),
+            after_attempt=attempt,
+            reason=error.category.value,
+            retry_after_seconds=getattr(error, "retry_after_seconds", None),
+        ):
+            await clock.sleep(seconds)
+
+    return sleep
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ same whether its stages share a process or not.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -87,7 +86,7 @@ async def run_sequential(
         )
         with deps.tracer.span(SpanKind.PIPELINE_STEP, f"stage {index} {name}", stage=index, agent=name):
             try:
-                async with asyncio.timeout(agent.timeout) as scope:
+                async with deps.clock.timeout(agent.timeout) as scope:
                     output = await execute_agent(stage_deps, stage_state, project, agent, current)
             except TimeoutError:
                 if not scope.expired():

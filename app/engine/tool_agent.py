@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.contracts import SpanKind
-from app.contracts.errors import FerryError, InternalError, ToolError
-from app.engine.retry import call_with_retries
+from app.contracts.errors import InternalError, ToolError
+from app.engine.retry import call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
 from app.project.models import ToolAgentSpec
 
@@ -23,16 +23,6 @@ async def run_tool_agent(deps: RunDeps, state: RunState, agent: ToolAgentSpec, p
     tool = agent.resolved_tools[0]
     options = agent.retry_options
     policy = deps.policy(options.attempts, options.initial_delay, options.max_delay)
-
-    async def sleeper(seconds: float, error: FerryError, attempt: int) -> None:
-        with deps.tracer.span(
-            SpanKind.RETRY_WAIT,
-            "retry_wait",
-            wait_seconds=round(seconds, 3),
-            after_attempt=attempt,
-            reason=error.category.value,
-        ):
-            await deps.clock.sleep(seconds)
 
     async def attempt(number: int) -> Any:
         with deps.tracer.span(SpanKind.TOOL_CALL, f"tool {tool.name}", tool=tool.name, attempt=number):
@@ -49,6 +39,6 @@ async def run_tool_agent(deps: RunDeps, state: RunState, agent: ToolAgentSpec, p
         policy=policy,
         deadline=deps.deadline,
         rng=deps.rng,
-        sleeper=sleeper,
+        sleeper=traced_sleeper(deps.tracer, deps.clock),
         retry_on=lambda exc: isinstance(exc, ToolError),
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app.contracts import RunRequest, SpanEvent, SpanStatus
-from app.devstack.llm_sim import FaultKind, FaultReply, Match, Rule, SequenceReply, TextReply, ToolCall, ToolCallsReply
-from app.engine import FakeClock
+from app.contracts.errors import AuthError, LLMUnavailableError
+from app.engine import FakeClock, LLMRequest
+from app.engine.testing import FunctionLLM, Reply, ScriptedLLM, tool_call
 
 TOOLS = {
     "t": '''
@@ -34,30 +35,22 @@ def tree(spans: list[SpanEvent]) -> list:
     return build(None)
 
 
-async def test_span_tree_of_a_run(make_project, sim, engine_factory) -> None:
+async def test_span_tree_of_a_run(make_project, engine_for) -> None:
     project = make_project(
         [{"name": "a", "tools": ["t.add"], "retry_options": {"attempts": 2, "initial_delay": 1}}], tools=TOOLS
     )
-    sim.set_rules(
+    clock = FakeClock()
+    llm = ScriptedLLM(
         [
-            Rule(match=Match(has_tool_result="add"), reply=TextReply(text="3")),
-            Rule(
-                reply=SequenceReply(
-                    steps=[
-                        FaultReply(fault=FaultKind.UNAVAILABLE),
-                        ToolCallsReply(
-                            calls=[
-                                ToolCall(name="add", arguments={"a": 1, "b": 2}),
-                                ToolCall(name="add", arguments={"a": 2, "b": 1}),
-                            ]
-                        ),
-                    ]
-                )
-            ),
-        ]
+            LLMUnavailableError("503"),
+            Reply(tool_calls=[tool_call("add", {"a": 1, "b": 2}), tool_call("add", {"a": 2, "b": 1})]),
+            "3",
+        ],
+        clock=clock,
+        latency=0.5,
     )
     spans: list[SpanEvent] = []
-    result = await engine_factory(project, clock=FakeClock()).run(RunRequest.new("a", "1+2"), on_span=spans.append)
+    result = await engine_for(project, llm, clock=clock).run(RunRequest.new("a", "1+2"), on_span=spans.append)
     tool_calls = [("tool_call", "tool add", "ok", []), ("tool_call", "tool add", "ok", [])]
     assert tree(spans) == [
         (
@@ -93,29 +86,21 @@ async def test_span_tree_of_a_run(make_project, sim, engine_factory) -> None:
     run = spans[-1]
     assert run.attributes["status"] == "completed" and run.attributes["agent"] == "a"
     assert run.attributes["llm.total_tokens"] == result.usage.total_tokens
+    # The result's duration is the run clock's: 0.5 s per attempt and the 1 s back-off.
+    assert result.duration_ms == 2500
 
 
-async def test_secrets_are_redacted_from_spans(make_project, sim, engine_factory, monkeypatch) -> None:
+async def test_secrets_are_redacted_from_spans(make_project, engine_for, monkeypatch) -> None:
     secret = "tok-9f8e7d6c5b4a"
     monkeypatch.setenv("FERRY_TEST_SERVICE_TOKEN", secret)
     project = make_project([{"name": "a", "tools": ["t.fetch"]}], tools=TOOLS)
-    sim.set_rules(
+    llm = ScriptedLLM(
         [
-            Rule(
-                match=Match(has_tool_result="fetch"),
-                reply=FaultReply(
-                    fault=FaultKind.AUTH,
-                    message="Incorrect API key provided: sim-key-abcdef123 (Authorization: Bearer sim-key-abcdef123)",
-                ),
-            ),
-            Rule(
-                reply=ToolCallsReply(
-                    calls=[ToolCall(name="fetch", arguments={"url": "https://x/?api_key=qwerty12345"})]
-                )
-            ),
+            Reply(tool_calls=[tool_call("fetch", {"url": "https://x/?api_key=qwerty12345"})]),
+            AuthError("Incorrect API key provided: sim-key-abcdef123 (Authorization: Bearer sim-key-abcdef123)"),
         ]
     )
-    engine = engine_factory(project, llm_api_key="sim-key-abcdef123")
+    engine = engine_for(project, llm, llm_api_key="sim-key-abcdef123")
     spans: list[SpanEvent] = []
     result = await engine.run(RunRequest.new("a", "go"), on_span=spans.append)
     tool = next(s for s in spans if s.kind.value == "tool_call")
@@ -129,13 +114,27 @@ async def test_secrets_are_redacted_from_spans(make_project, sim, engine_factory
     assert result.error is not None and result.error.category.value == "auth"
 
 
-async def test_spans_of_a_run_go_only_to_its_sink(make_project, sim, engine_factory) -> None:
+async def test_spans_of_a_run_go_only_to_its_sink(make_project, engine_for) -> None:
     project = make_project([{"name": "a"}])
-    sim.set_rules([Rule(reply=TextReply(text="ok"))])
-    engine = engine_factory(project)
+    engine = engine_for(project, FunctionLLM(lambda request: "ok"))
     first: list[SpanEvent] = []
     second: list[SpanEvent] = []
     r1 = await engine.run(RunRequest.new("a", "1"), on_span=first.append)
     r2 = await engine.run(RunRequest.new("a", "2"), on_span=second.append)
     assert {s.run_id for s in first} == {r1.run_id} and {s.run_id for s in second} == {r2.run_id}
     assert {s.trace_id for s in first}.isdisjoint({s.trace_id for s in second})
+    assert first and second
+
+
+async def test_llm_spans_carry_the_model_tokens_and_estimate(make_project, engine_for) -> None:
+    project = make_project([{"name": "a"}])
+
+    def answer(request: LLMRequest) -> Reply:
+        return Reply(text="ok", model="openai/actually-answered")
+
+    spans: list[SpanEvent] = []
+    await engine_for(project, FunctionLLM(answer)).run(RunRequest.new("a", "hello"), on_span=spans.append)
+    call = next(s for s in spans if s.kind.value == "llm_call")
+    assert call.attributes["model"] == "openai/actually-answered"  # the model that answered, not the one asked
+    assert (call.attributes["llm.prompt_tokens"], call.attributes["llm.completion_tokens"]) == (20, 10)
+    assert call.attributes["llm.estimated_prompt_tokens"] > 0
