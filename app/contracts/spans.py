@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,48 @@ class SpanKind(StrEnum):
     TOOL_CALL = "tool_call"
     OUTPUT_VALIDATION = "output_validation"
     RETRY_WAIT = "retry_wait"
+
+
+class SpanAttr:
+    """Names of the keys of `SpanEvent.attributes`: they travel on `runs.traces`, so a
+    name never changes once shipped; code that writes or reads a span uses these."""
+
+    # Every span
+    ERROR_CATEGORY: Final = "error.category"
+    ERROR_MESSAGE: Final = "error.message"
+    ERROR_TIMEOUT_SECONDS: Final = "error.timeout_seconds"
+    """The limit that ran out, on spans failed by a timeout (tool_timeout, timeout)."""
+    # run
+    AGENT: Final = "agent"
+    TENANT: Final = "tenant"
+    STATUS: Final = "status"
+    LLM_CALLS: Final = "llm_calls"
+    TOOL_CALLS: Final = "tool_calls"
+    LLM_RETRIES: Final = "llm_retries"
+    # run, llm_call and llm_attempt: usage
+    PROMPT_TOKENS: Final = "llm.prompt_tokens"
+    COMPLETION_TOKENS: Final = "llm.completion_tokens"
+    TOTAL_TOKENS: Final = "llm.total_tokens"
+    COST_USD: Final = "cost_usd"
+    # llm_call and llm_attempt
+    MODEL: Final = "model"
+    LLM_STEP: Final = "llm.step"
+    ESTIMATED_PROMPT_TOKENS: Final = "llm.estimated_prompt_tokens"
+    FALLBACK_MODEL: Final = "fallback_model"
+    FALLBACK_REASON: Final = "fallback_reason"
+    ATTEMPT: Final = "attempt"
+    # retry_wait
+    WAIT_SECONDS: Final = "wait_seconds"
+    AFTER_ATTEMPT: Final = "after_attempt"
+    REASON: Final = "reason"
+    RETRY_AFTER_SECONDS: Final = "retry_after_seconds"
+    # tool_call
+    TOOL: Final = "tool"
+    TOOL_CALL_ID: Final = "tool.call_id"
+    TOOL_RESULT_CHARS: Final = "tool.result_chars"
+    # output_validation
+    VALID: Final = "valid"
+    REASK: Final = "reask"
 
 
 class SpanStatus(StrEnum):

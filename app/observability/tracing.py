@@ -32,24 +32,24 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.trace import Status, StatusCode
 
 from app.contracts import SpanEvent, SpanKind, SpanStatus, Usage
-from app.contracts.errors import ErrorCategory, FerryError
+from app.contracts.errors import ErrorCategory, FerryError, RunTimeoutError, ToolTimeoutError
+from app.contracts.spans import SpanAttr
 from app.observability.redaction import Redactor
 
 SpanSink = Callable[[SpanEvent], None]
 
+# Internal attributes: they route a span to its event and never reach the SpanEvent.
 _KIND = "ferry.kind"
 _RUN_ID = "ferry.run_id"
-ERROR_CATEGORY = "error.category"
-ERROR_MESSAGE = "error.message"
 
 
 def usage_attributes(usage: Usage) -> dict[str, Any]:
     """The token and cost attributes of an llm_call or run span, named alike everywhere."""
     return {
-        "llm__prompt_tokens": usage.prompt_tokens,
-        "llm__completion_tokens": usage.completion_tokens,
-        "llm__total_tokens": usage.total_tokens,
-        "cost_usd": usage.cost_usd,
+        SpanAttr.PROMPT_TOKENS: usage.prompt_tokens,
+        SpanAttr.COMPLETION_TOKENS: usage.completion_tokens,
+        SpanAttr.TOTAL_TOKENS: usage.total_tokens,
+        SpanAttr.COST_USD: usage.cost_usd,
     }
 
 
@@ -127,6 +127,8 @@ class SpanHandle:
         self.otel = span
 
     def set(self, **attributes: Any) -> None:
+        """Keyword names map to attribute names with `__` as the dot (`llm__step` is
+        `llm.step`); `**{SpanAttr.X: value}` passes a name as it is."""
         for key, value in attributes.items():
             if value is not None:
                 self.otel.set_attribute(key.replace("__", "."), _attr(value))
@@ -134,9 +136,12 @@ class SpanHandle:
     def fail(self, error: FerryError | ErrorCategory, message: str | None = None) -> None:
         category = error.category if isinstance(error, FerryError) else error
         text = message if message is not None else (error.message if isinstance(error, FerryError) else "")
-        self.otel.set_attribute(ERROR_CATEGORY, category.value)
+        self.otel.set_attribute(SpanAttr.ERROR_CATEGORY, category.value)
         if text:
-            self.otel.set_attribute(ERROR_MESSAGE, text[:1000])
+            self.otel.set_attribute(SpanAttr.ERROR_MESSAGE, text[:1000])
+        if isinstance(error, ToolTimeoutError | RunTimeoutError):
+            # A reader (the CLI) can say which limit ran out without parsing the message.
+            self.otel.set_attribute(SpanAttr.ERROR_TIMEOUT_SECONDS, error.timeout_seconds)
         self.otel.set_status(Status(StatusCode.ERROR, category.value))
 
 
@@ -168,15 +173,15 @@ class RunTracer:
             try:
                 yield handle
             except FerryError as exc:
-                if span.is_recording() and ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                if span.is_recording() and SpanAttr.ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
                     handle.fail(exc)
                 raise
             except asyncio.CancelledError:
-                if ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                if SpanAttr.ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
                     handle.fail(ErrorCategory.CANCELLED, "cancelled")
                 raise
             except Exception as exc:
-                if ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
+                if SpanAttr.ERROR_CATEGORY not in (getattr(span, "attributes", None) or {}):
                     handle.fail(ErrorCategory.INTERNAL, f"{type(exc).__name__}: {exc}")
                 raise
 
