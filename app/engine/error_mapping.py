@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -89,9 +91,49 @@ def map_llm_exception(exc: BaseException) -> FerryError:
 
 
 def _message(exc: BaseException) -> str:
-    """The first line: litellm appends tracebacks and bug-report links to some messages."""
-    text = str(getattr(exc, "message", "") or exc).strip()
-    return text.splitlines()[0][:1000] if text else type(exc).__name__
+    text = clean_llm_message(str(getattr(exc, "message", "") or exc))
+    return text or type(exc).__name__
+
+
+# litellm stacks class names in front of the provider's words, once per re-raise:
+# `litellm.RateLimitError: RateLimitError: OpenAIException - …`.
+_WRAPPER = re.compile(r"^\s*(?:litellm\.)?(?:[A-Za-z]+(?:Error|Exception)|Timeout)(?::\s+|\s+-\s+)")
+_STATUS_PREFIX = re.compile(r"^\s*Error code:\s*\d{3}\s*-\s*")
+_TAILS = (" Original exception:", " Error_str:", "\nReceived Model Group=", "\nAvailable Model Group")
+_QUOTED_MESSAGE = re.compile(r"""["']message["']\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+
+
+def clean_llm_message(text: str) -> str:
+    """The provider's own message, once, on one line.
+
+    litellm wraps it in its class names (repeated per re-raise), appends the original
+    exception, model-group details or help links, and for some providers (Gemini,
+    Anthropic, OpenAI's `Error code: 429 - {...}`) the message is inside a JSON body.
+    """
+    text = text.strip()
+    while (stripped := _WRAPPER.sub("", text, count=1)) != text:
+        text = stripped
+    text = _STATUS_PREFIX.sub("", text)
+    for tail in _TAILS:
+        head, found, _ = text.partition(tail)
+        if found and head.strip():
+            text = head
+    if text.startswith("{"):
+        text = _body_message(text) or text
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first_line[:1000]
+
+
+def _body_message(body: str) -> str | None:
+    """`error.message` (or `message`) of a provider's JSON error body, also when truncated."""
+    match = _QUOTED_MESSAGE.search(body)
+    if match is None:
+        return None
+    raw = match.group(1) if match.group(1) is not None else match.group(2)
+    try:
+        return str(json.loads(f'"{raw}"'))
+    except json.JSONDecodeError:
+        return raw
 
 
 def _missing_key(message: str) -> bool:
