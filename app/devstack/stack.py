@@ -2,6 +2,8 @@
 
 State lives in `<home>/state.json` (home: `--home`, `$FERRY_HOME`, else `.ferry/dev` in the
 current directory), so `ferry dev status` and `ferry dev down` work from any later shell.
+A command that finds no running service in the home it searched says which home that
+was (`missing_service`): a stack started with `--home X` is invisible from elsewhere.
 Start order is Kafka → PostgreSQL → Connect (Connect needs the broker); tear-down is the
 reverse. A service whose start fails stops everything this call started.
 """
@@ -39,8 +41,34 @@ class PortRequest(BaseModel):
     connect: int | None = None
 
 
+HOME_ENV = "FERRY_HOME"
+
+
 def default_home() -> Path:
-    return Path(os.environ.get("FERRY_HOME") or Path.cwd() / ".ferry" / "dev")
+    return Path(os.environ.get(HOME_ENV) or Path.cwd() / ".ferry" / "dev")
+
+
+def resolve_home(explicit: str | Path | None = None) -> Path:
+    """`--home` when given, else `$FERRY_HOME`, else `.ferry/dev` in the current directory."""
+    return Path(explicit) if explicit else default_home()
+
+
+def home_origin(explicit: str | Path | None = None) -> str:
+    """Why this home was searched, in the words of the option or variable that chose it."""
+    if explicit:
+        return "--home"
+    if os.environ.get(HOME_ENV):
+        return HOME_ENV
+    return "the default: no --home, no $FERRY_HOME"
+
+
+def missing_service(service: str, home: Path, origin: str, *, elsewhere: str = "") -> DevStackError:
+    """No running `service` in the dev stack at `home`: where Ferry looked and how to point elsewhere."""
+    also = f", or {elsewhere}" if elsewhere else ""
+    return DevStackError(
+        f"no {service} running in the dev stack at {home} ({origin})",
+        f"start it with `ferry dev up`, or point at the stack you started: --home DIR or {HOME_ENV}=DIR{also}",
+    )
 
 
 def start_timeout() -> float:

@@ -75,23 +75,25 @@ def test_cli_reports_a_busy_port_in_one_line_without_traceback(tmp_path: Path) -
         busy.listen()
         port = busy.getsockname()[1]
         completed = _ferry("dev", "--home", str(tmp_path), "up", "--only", "postgres", "--postgres-port", str(port))
-    assert completed.returncode == 1
+    assert completed.returncode == 2  # the environment is the user's to fix
     assert "Traceback" not in completed.stderr
-    error_lines = [line for line in completed.stderr.splitlines() if "error:" in line]
-    assert error_lines == [
-        f"ferry: error: PostgreSQL port {port} on 127.0.0.1 is in use — fix: stop what listens there "
-        f"(ss -ltnp 'sport = :{port}') or pass --postgres-port 0 to pick a free port"
+    assert completed.stderr.splitlines() == [
+        "ferry: starting postgres…",
+        f"ferry: PostgreSQL port {port} on 127.0.0.1 is in use — fix: stop what listens there "
+        f"(ss -ltnp 'sport = :{port}') or pass --postgres-port 0 to pick a free port",
     ]
 
 
 def test_cli_refuses_unknown_services(tmp_path: Path) -> None:
     completed = _ferry("dev", "--home", str(tmp_path), "up", "--only", "kafka,redis")
     assert completed.returncode == 2
-    assert "unknown service(s) redis" in completed.stderr
+    assert completed.stderr.splitlines() == [
+        "ferry: unknown service(s) redis — fix: choose --only from kafka, postgres, connect"
+    ]
 
 
 def test_status_of_a_stack_never_started_shows_every_service_stopped(tmp_path: Path) -> None:
     completed = _ferry("dev", "--home", str(tmp_path), "status")
-    assert completed.returncode == 3
+    assert completed.returncode == 1
     rows = {line.split()[0]: line.split()[1] for line in completed.stdout.splitlines()[1:]}
     assert rows == {"kafka": "stopped", "postgres": "stopped", "connect": "stopped"}
