@@ -21,6 +21,10 @@ the rules of several documents: `sample_rules` scripts every sample under
 
 serves them from a simulator process (for a worker or `ferry dev`). A document whose text yields no invoice number still
 gets a reply: fields it cannot read are "unclear", as the extractor prompt asks.
+
+The scenario is the example project's: `scenario_applies` checks the project has the
+agents and tools it scripts (not merely an agent named `invoice-extractor`), so any other
+project gets no rules from it, and the simulator's generic reply.
 """
 
 from __future__ import annotations
@@ -79,11 +83,32 @@ def parse_invoice_text(text: str) -> dict[str, Any]:
     }
 
 
+#: What the scenario scripts: each agent with the tools its rules call.
+SCRIPTED_TOOLS: Mapping[str, tuple[str, ...]] = {
+    "invoice-extractor": ("parse_pdf", "extract_text_from_image"),
+    "invoice-validator": ("verify_totals",),
+}
+
+
+def scenario_applies(project: Project) -> bool:
+    """Whether `project` is the invoice example: the agents the rules play, with their tools."""
+    return all(
+        _find_tool(project, agent, name) is not None for agent, names in SCRIPTED_TOOLS.items() for name in names
+    )
+
+
+def _find_tool(project: Project, agent: str, name: str) -> Any:
+    spec = project.agents.get(agent)
+    if spec is None or spec.type != "llm":
+        return None
+    return next((tool.func for tool in spec.resolved_tools if tool.name == name), None)
+
+
 def _tool(project: Project, agent: str, name: str) -> Any:
-    for tool in project.agents[agent].resolved_tools:
-        if tool.name == name:
-            return tool.func
-    raise LookupError(f"agent {agent!r} has no tool {name!r}")
+    func = _find_tool(project, agent, name)
+    if func is None:
+        raise LookupError(f"agent {agent!r} has no tool {name!r}: not the invoice example (see scenario_applies)")
+    return func
 
 
 def _document_tool(mime_type: str, name: str) -> str:
@@ -103,7 +128,10 @@ def invoice_rules(project: Project, payload: Mapping[str, Any]) -> list[Rule]:
         name = str(file.get("name", ""))
         tool_name = _document_tool(str(file.get("mime_type", "")), name)
         read = _tool(project, "invoice-extractor", tool_name)
-        tool_text = str(read(name, context={"payload": dict(payload)})["text"])
+        try:
+            tool_text = str(read(name, context={"payload": dict(payload)})["text"])
+        except Exception:  # an unreadable document: the run calls the tool and reports its error
+            continue
         invoice = parse_invoice_text(tool_text)
         report = dict(verify_totals(invoice))
         report["notes"] = _notes(report)
