@@ -21,15 +21,16 @@ from typing import Any
 
 from app.cli.history_format import Paint, count, duration, money, when
 from app.contracts import SpanKind
+from app.contracts.spans import SpanAttr
 from app.observability.history.records import RunRecord, SpanRecord
 from app.observability.history.trace_tree import RunTrace, SpanNode
 
-# Span attribute names the engine writes (app/observability/tracing.py).
-_ERROR_CATEGORY = "error.category"
-_ERROR_MESSAGE = "error.message"
-_PROMPT_TOKENS = "llm.prompt_tokens"
-_COMPLETION_TOKENS = "llm.completion_tokens"
-_COST = "cost_usd"
+# Span attribute names the engine writes (the wire names, app/contracts/spans.py).
+_ERROR_CATEGORY = SpanAttr.ERROR_CATEGORY
+_ERROR_MESSAGE = SpanAttr.ERROR_MESSAGE
+_PROMPT_TOKENS = SpanAttr.PROMPT_TOKENS
+_COMPLETION_TOKENS = SpanAttr.COMPLETION_TOKENS
+_COST = SpanAttr.COST_USD
 _TOOL_ARGUMENT_KEYS = ("tool.arguments", "tool.args", "arguments")
 
 _MESSAGE_CHARS = 160
@@ -119,41 +120,43 @@ def _span_text(node: SpanNode, paint: Paint) -> str:
             span.duration_ms, span.prompt_tokens, span.completion_tokens, span.cost_usd, priced=span.status == "ok"
         )
         text += f"  {attempts} attempt{'s' if attempts != 1 else ''}"
-        if attrs.get("fallback_model"):
-            text += f"  fallback → {attrs['fallback_model']} after {attrs.get('fallback_reason', '?')}"
+        if attrs.get(SpanAttr.FALLBACK_MODEL):
+            text += f"  fallback → {attrs[SpanAttr.FALLBACK_MODEL]} after {attrs.get(SpanAttr.FALLBACK_REASON, '?')}"
     elif kind == SpanKind.LLM_ATTEMPT.value:
-        text = f"attempt {attrs.get('attempt', '?')} {span.model or '?'}  {mark}  {duration(span.duration_ms)}"
+        text = f"attempt {attrs.get(SpanAttr.ATTEMPT, '?')} {span.model or '?'}  {mark}  {duration(span.duration_ms)}"
         if span.prompt_tokens is not None or span.completion_tokens is not None:
             text += f"  {count(span.prompt_tokens)} in / {count(span.completion_tokens)} out"
     elif kind == SpanKind.RETRY_WAIT.value:
-        wait = attrs.get("wait_seconds")
+        wait = attrs.get(SpanAttr.WAIT_SECONDS)
         text = f"wait {_secs(wait) if wait is not None else duration(span.duration_ms)}"
-        if attrs.get("after_attempt") is not None:
-            text += f" after attempt {attrs['after_attempt']}"
-        reasons = [str(attrs["reason"])] if attrs.get("reason") else []
-        if attrs.get("retry_after_seconds") is not None:
-            reasons.append(f"Retry-After {_secs(attrs['retry_after_seconds'])}")
+        if attrs.get(SpanAttr.AFTER_ATTEMPT) is not None:
+            text += f" after attempt {attrs[SpanAttr.AFTER_ATTEMPT]}"
+        reasons = [str(attrs[SpanAttr.REASON])] if attrs.get(SpanAttr.REASON) else []
+        if attrs.get(SpanAttr.RETRY_AFTER_SECONDS) is not None:
+            reasons.append(f"Retry-After {_secs(attrs[SpanAttr.RETRY_AFTER_SECONDS])}")
         if reasons:
             text += ": " + ", ".join(reasons)
         if span.status != "ok":
             text += f"  {mark}"
     elif kind == SpanKind.TOOL_CALL.value:
-        name = attrs.get("tool") or span.name.removeprefix("tool ")
+        name = attrs.get(SpanAttr.TOOL) or span.name.removeprefix("tool ")
         arguments = _arguments(attrs)
         call = name if arguments is None else f"{name}({arguments})"
         text = f"tool {call}  {mark}  {duration(span.duration_ms)}"
-        if attrs.get("attempt") is not None:
-            text += f"  attempt {attrs['attempt']}"
-        if attrs.get("tool.result_chars") is not None:
-            text += f"  → {count(int(attrs['tool.result_chars']))} chars"
+        if attrs.get(SpanAttr.ATTEMPT) is not None:
+            text += f"  attempt {attrs[SpanAttr.ATTEMPT]}"
+        if attrs.get(SpanAttr.TOOL_RESULT_CHARS) is not None:
+            text += f"  → {count(int(attrs[SpanAttr.TOOL_RESULT_CHARS]))} chars"
     elif kind == SpanKind.OUTPUT_VALIDATION.value:
         text = f"output validation  {mark}"
         if span.status == "ok":
             text += " valid"
-        if attrs.get("reask"):
-            text += f"  after {attrs['reask']} re-ask{'s' if attrs['reask'] != 1 else ''}"
+        if attrs.get(SpanAttr.REASK):
+            reask = attrs[SpanAttr.REASK]
+            text += f"  after {reask} re-ask{'s' if reask != 1 else ''}"
     elif kind == SpanKind.PIPELINE_STEP.value:
-        text = f"stage {attrs.get('stage', '?')} {attrs.get('agent', span.name)}  {mark}  {duration(span.duration_ms)}"
+        stage, agent = attrs.get(SpanAttr.STAGE, "?"), attrs.get(SpanAttr.AGENT, span.name)
+        text = f"stage {stage} {agent}  {mark}  {duration(span.duration_ms)}"
     elif kind == SpanKind.RUN.value:
         text = f"{span.name}  {mark}  " + _usage(
             span.duration_ms,

@@ -59,6 +59,8 @@ class SpanAttr:
     # output_validation
     VALID: Final = "valid"
     REASK: Final = "reask"
+    # pipeline_step (with AGENT: the stage's agent)
+    STAGE: Final = "stage"
 
 
 class SpanStatus(StrEnum):

@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
 from app.contracts import RunResult, SpanEvent, SpanKind
+from app.contracts.spans import SpanAttr
 
-# Span attribute names the engine writes (app/observability/tracing.py, dots from `__`).
-ATTR_MODEL = "model"
-ATTR_PROMPT_TOKENS = "llm.prompt_tokens"
-ATTR_COMPLETION_TOKENS = "llm.completion_tokens"
-ATTR_COST = "cost_usd"
-ATTR_ERROR_CATEGORY = "error.category"
+# Span attribute names the engine writes (the wire names, app/contracts/spans.py).
+ATTR_MODEL = SpanAttr.MODEL
+ATTR_PROMPT_TOKENS = SpanAttr.PROMPT_TOKENS
+ATTR_COMPLETION_TOKENS = SpanAttr.COMPLETION_TOKENS
+ATTR_COST = SpanAttr.COST_USD
+ATTR_ERROR_CATEGORY = SpanAttr.ERROR_CATEGORY
 
 RUN = "run"
 PIPELINE = "pipeline"
