@@ -9,7 +9,8 @@ once per process, and only the per-token prices are kept.
 Lookup follows litellm's for the cases that matter to Ferry: the model string as
 written (`gemini/gemini-2.5-flash`, `azure/gpt-4o`), then the name without its provider
 prefix when that entry belongs to the same provider (`openai/gpt-4o-mini` is listed as
-`gpt-4o-mini` with provider `openai`).
+`gpt-4o-mini` with provider `openai`, `vertex_ai/gemini-2.5-pro` as `gemini-2.5-pro`
+with provider `vertex_ai-language-models`).
 """
 
 from __future__ import annotations
@@ -95,4 +96,9 @@ def list_price(model: str, prices: dict[str, ListPrice] | None = None) -> ListPr
     if not slash:
         return None
     found = table.get(bare)
-    return found if found is not None and found.provider == provider else None
+    return found if found is not None and _same_provider(found.provider, provider) else None
+
+
+def _same_provider(listed: str, prefix: str) -> bool:
+    """litellm lists some providers under variants: `vertex_ai-language-models`, `bedrock_converse`."""
+    return listed == prefix or listed.startswith((f"{prefix}-", f"{prefix}_"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from app.engine.price_map import list_price
+
 
 @dataclass(frozen=True)
 class ModelPrice:
@@ -75,16 +77,10 @@ class CostModel:
 def litellm_price_map_price(model: str) -> ModelPrice | None:
     """Per-token list prices of `model` from litellm's bundled map; None when unmapped.
 
-    Tiered prices (e.g. above 200k prompt tokens) are not applied to routed calls; a
-    call to the real provider is priced by litellm itself (`response_cost`), tiers included.
+    The map is read as a data file (`price_map.py`): pricing never imports litellm, which
+    a worker on the direct model path must not pay for. Tiered prices (e.g. above 200k
+    prompt tokens) are not applied to routed calls; a call to the real provider is priced
+    by its client (litellm's `response_cost`, tiers included; the direct client's list price).
     """
-    from app.engine.llm import load_litellm
-
-    try:
-        info = load_litellm().get_model_info(model=model)
-    except Exception:
-        return None
-    prompt, completion = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if prompt is None or completion is None:
-        return None
-    return ModelPrice(float(prompt), float(completion))
+    price = list_price(model)
+    return None if price is None else ModelPrice(price.input_cost_per_token, price.output_cost_per_token)
