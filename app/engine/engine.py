@@ -18,10 +18,11 @@ Shared between runs: the project (immutable), the LLM client, the tool thread po
 the tracer provider and the cost model. Per run: context, messages, usage, deadline.
 
 What the engine is given as objects are its arguments, apart from the data of
-`EngineSettings`: `llm` (any `LLMClient`; default: litellm, configured by the
-settings), `llm_middleware` (wraps the client: the worker's rate limiter) and `clock`
-(tests pass a `FakeClock`). litellm's price map prices calls only for the engine's own
-litellm client; a client passed in reports its costs, or the project's prices apply.
+`EngineSettings`: `llm` (any `LLMClient`; default: the `ModelRouter`, the direct
+OpenAI-protocol client or litellm per model, configured by the settings and ferry.yaml),
+`llm_middleware` (wraps the client: the worker's rate limiter) and `clock` (tests pass a
+`FakeClock`). litellm's price map prices calls only for the engine's own client; a
+client passed in reports its costs, or the project's prices apply.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from app.contracts.errors import (
 )
 from app.engine.clock import Clock, Deadline, SystemClock
 from app.engine.isolation import ProcessIsolation
-from app.engine.llm import LiteLLMClient, load_litellm
 from app.engine.model import LLMClient, LLMMiddleware
+from app.engine.model_router import ModelRouter
 from app.engine.pricing import CostModel, ModelPrice, PriceMap, litellm_price_map_price
 from app.engine.settings import EngineSettings
 from app.engine.stage import execute_agent
@@ -81,11 +82,9 @@ class Engine:
         self._clock: Clock = clock or SystemClock()
         self._closers: list[Callable[[], Awaitable[None]]] = []  # what aclose releases: only what we built
         if llm is None:
-            if any(getattr(agent, "type", None) == "llm" for agent in project.agents.values()):
-                load_litellm()  # seconds of import, paid here once rather than inside a run's first call
-            litellm_client = LiteLLMClient(base_url=self.settings.llm_base_url, api_key=self.settings.llm_api_key)
-            self._closers.append(litellm_client.aclose)
-            llm = litellm_client
+            router = ModelRouter.for_project(project, self.settings)  # imports litellm only if a model needs it
+            self._closers.append(router.aclose)
+            llm = router
             self._cost_model = cost_model_for(project, price_map=litellm_price_map_price)
         else:
             self._cost_model = cost_model_for(project)
