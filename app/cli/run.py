@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.process_main import run_main
 from app.cli.run_input import read_input
-from app.contracts.errors import BadInputError, ConfigError
+from app.contracts.errors import BadInputError, ConfigError, ServiceUnreachableError
 
 if TYPE_CHECKING:
     from app.cli.run_output import LingeringTools
@@ -71,16 +71,44 @@ def handle(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(project.agents)) or "none"
         raise BadInputError(f"no agent {args.agent!r} in {project.root} (known: {known})")
     sim_rules = read_sim_rules(Path(args.sim_rules)) if args.sim_rules else None
-    if not (args.sim or sim_rules is not None) and not os.environ.get("FERRY_LLM_BASE_URL"):
-        from app.engine.provider_keys import missing_provider_keys
-
-        missing = missing_provider_keys(project, args.agent)
-        if missing:
-            raise ConfigError(no_provider_message(project, args.agent, missing))
+    if not (args.sim or sim_rules is not None):
+        _require_a_provider(project, args.agent)
     lingering = LingeringTools()
     code = run_main(_run(args, project, payload, sim_rules, lingering))
     lingering.wait(sys.stderr)
     return code
+
+
+def _require_a_provider(project: Project, agent: str) -> None:
+    """The models answer: the FERRY_LLM_BASE_URL server accepts connections, or the keys are set."""
+    base_url = os.environ.get("FERRY_LLM_BASE_URL")
+    if base_url:
+        require_llm_server(base_url)
+        return
+    from app.engine.provider_keys import missing_provider_keys
+
+    missing = missing_provider_keys(project, agent)
+    if missing:
+        raise ConfigError(no_provider_message(project, agent, missing))
+
+
+def require_llm_server(base_url: str, timeout: float = 3.0) -> None:
+    """FERRY_LLM_BASE_URL accepts connections: one line now, not a run failing after its retries."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    fix = "start that server, or unset FERRY_LLM_BASE_URL to call providers with their keys, or add --sim"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigError(f"FERRY_LLM_BASE_URL={base_url} is not a URL — fix: e.g. http://127.0.0.1:8000/v1") from None
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        raise ConfigError(f"FERRY_LLM_BASE_URL={base_url} is not an http(s) URL — fix: e.g. http://127.0.0.1:8000/v1")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError:
+        raise ServiceUnreachableError("the LLM server (FERRY_LLM_BASE_URL)", base_url, fix) from None
 
 
 def no_provider_message(project: Project, agent: str, missing: list[str]) -> str:

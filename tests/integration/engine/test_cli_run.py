@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -181,3 +182,16 @@ def test_ctrl_c_while_waiting_for_a_tool_thread_exits_at_once(tmp_path: Path) ->
     assert code == 130
     assert err.splitlines() == ["ferry: interrupted: quitting without waiting for the tool thread"]
     assert json.loads(out)["status"] == "failed"
+
+
+def test_an_unreachable_llm_server_is_one_line_at_once(tmp_path: Path) -> None:
+    project = _write(tmp_path, {"agents/greeter.yaml": OWN_EXTRACTOR.replace("invoice-extractor", "greeter")})
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+    code, out, err = _finish(_ferry(project, "run", "greeter", FERRY_LLM_BASE_URL=url), timeout=60)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"ferry: cannot reach the LLM server (FERRY_LLM_BASE_URL) at {url} — fix: start that server, "
+        "or unset FERRY_LLM_BASE_URL to call providers with their keys, or add --sim"
+    ]
