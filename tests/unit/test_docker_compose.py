@@ -16,7 +16,7 @@ from app.cli import build_parser
 from app.project import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
-FERRY_SERVICES = ("ferry-worker",)
+FERRY_SERVICES = ("ferry-worker", "ferry-history")
 #: What a project is made of, as the loader reads it (docs/project-format.md "Layout").
 PROJECT_PARTS = ("agents", "tools", "schemas", "topics", "connectors", "ferry.yaml")
 
@@ -60,7 +60,7 @@ def _assert_real_ferry_command(argv: list[str], where: str) -> None:
 def test_compose_declares_the_services_that_exist() -> None:
     services = _compose()["services"]
     # No `ferry api` service: that command does not exist yet.
-    assert set(services) == {"kafka", "postgres", "connect", "ferry-worker"}
+    assert set(services) == {"kafka", "postgres", "connect", "ferry-worker", "ferry-history"}
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "debezium" in services["connect"]["image"]
 
@@ -81,7 +81,8 @@ def test_every_ferry_command_in_compose_and_dockerfile_is_a_real_sub_command() -
             _assert_real_ferry_command(argv, f"Dockerfile {instruction}")
             commands += 1
     assert services["ferry-worker"]["command"] == ["ferry", "worker"]
-    assert commands >= 2
+    assert services["ferry-history"]["command"] == ["ferry", "history", "project"]
+    assert commands >= 3
 
 
 def test_compose_publishes_the_ports_users_connect_to() -> None:
@@ -91,6 +92,7 @@ def test_compose_publishes_the_ports_users_connect_to() -> None:
     assert published["postgres"] == ["5432"]
     assert published["connect"] == ["8083"]
     assert published["ferry-worker"] == []  # workers scale out; they listen on nothing
+    assert published["ferry-history"] == []
 
 
 def test_kafka_advertises_an_address_each_side_can_reach() -> None:
@@ -129,8 +131,20 @@ def test_ferry_processes_get_only_settings_ferry_reads() -> None:
         for variable in env:
             if variable.startswith("FERRY_"):
                 assert f'"{variable}"' in sources, f"{name} sets {variable}, which no Ferry code reads"
-        assert set(services[name]["depends_on"]) == {"kafka"}
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert set(services["ferry-worker"]["depends_on"]) == {"kafka"}
+    assert set(services["ferry-history"]["depends_on"]) == {"kafka", "postgres"}
+    assert services["ferry-history"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_history_store_is_the_compose_postgres() -> None:
+    """Without FERRY_DATABASE_URL the store is SQLite in the working directory, which the
+    image's unprivileged user cannot write, and which each container would have alone."""
+    services = _compose()["services"]
+    pg = services["postgres"]["environment"]
+    expected = f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
+    for name in FERRY_SERVICES:
+        assert services[name]["environment"]["FERRY_DATABASE_URL"] == expected
 
 
 def test_ferry_image_is_built_from_the_repository_dockerfile() -> None:
