@@ -19,10 +19,12 @@ from typing import Protocol
 
 
 class Ackable(Protocol):
-    topic: str
-    partition: int
-    offset: int
-
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
     def ack(self) -> None: ...
 
 

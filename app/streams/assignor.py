@@ -29,7 +29,7 @@ def agent_of(topic: str) -> str:
     return match.group(1) if match else topic
 
 
-class CoPartitionedAssignor(AbstractPartitionAssignor):
+class CoPartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  # aiokafka ships this base untyped
     name = "ferry-copartitioned"
     version = 0
 

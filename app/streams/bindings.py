@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.contracts.errors import ConfigError
 from app.project.models import SequentialAgentSpec
 from app.project.project import Project
 from app.streams.naming import TopicNames
@@ -26,11 +27,18 @@ class Binding:
     stage: int | None = None
 
 
+def check_agents(project: Project, names: Iterable[str]) -> None:
+    """`ConfigError` naming the first of `names` the project does not have, and those it has."""
+    for name in names:
+        if name not in project.agents:
+            known = ", ".join(sorted(project.agents)) or "none"
+            raise ConfigError(f"no agent {name!r} in {project.root} (known: {known})")
+
+
 def run_agents(project: Project, selected: Iterable[str] | None) -> tuple[set[str], set[str]]:
     """(pipelines to route, agents to run) for a selection of agent names (None = all)."""
     chosen = set(project.agents) if selected is None else set(selected)
-    for name in chosen:
-        project.agent(name)  # KeyError naming the known agents
+    check_agents(project, sorted(chosen))
     pipelines = {n for n in chosen if isinstance(project.agents[n], SequentialAgentSpec)}
     runs = {n for n in chosen if n not in pipelines}
     for name in pipelines:

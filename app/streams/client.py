@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.contracts import RunRequest, RunResult
 from app.project.project import Project
+from app.streams.connect import start_client, topic_partitions
 from app.streams.keys import concurrency_key
 from app.streams.naming import TopicNames
 
@@ -26,12 +27,13 @@ class Submitter:
     ) -> None:
         self.project = project
         self.names = names or TopicNames()
+        self._bootstrap = bootstrap
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, max_request_size=8 * 1024 * 1024
         )
 
     async def __aenter__(self) -> Submitter:
-        await self._producer.start()
+        await start_client(self._producer.start, self._producer.stop, self._bootstrap)
         return self
 
     async def __aexit__(
@@ -51,9 +53,10 @@ class Submitter:
     async def send(self, request: RunRequest, key: str | None = None) -> asyncio.Future[object]:
         """Produce without waiting for the broker (for bulk submits); await the returned future."""
         record_key = (key or self.key_for(request)).encode()
-        return await self._producer.send(
+        delivery: asyncio.Future[object] = await self._producer.send(
             self.names.request(request.agent), key=record_key, value=request.model_dump_json().encode()
         )
+        return delivery
 
     async def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         await (await self._producer.send(topic, key=key, value=value))
@@ -65,9 +68,9 @@ class Submitter:
 class ResultWatcher:
     def __init__(self, bootstrap: str, names: TopicNames | None = None, *, from_beginning: bool = False) -> None:
         self.names = names or TopicNames()
+        self._bootstrap = bootstrap
         self._from_beginning = from_beginning
         self._consumer = AIOKafkaConsumer(
-            self.names.results,
             bootstrap_servers=bootstrap,
             group_id=None,
             enable_auto_commit=False,
@@ -79,16 +82,22 @@ class ResultWatcher:
         self.duplicates = 0
 
     async def __aenter__(self) -> ResultWatcher:
-        await self._consumer.start()
-        tps = sorted(self._consumer.assignment())  # without a group, every partition of the topic
-        if not tps:
+        try:
+            tps = await topic_partitions(self._bootstrap, self.names.results)
+        except BaseException:
+            await self._consumer.stop()  # built, never started: closed all the same
+            raise
+        await start_client(self._consumer.start, self._consumer.stop, self._bootstrap)
+        try:
+            self._consumer.assign(tps)
+            if self._from_beginning:
+                await self._consumer.seek_to_beginning(*tps)
+            else:
+                for tp, end in (await self._consumer.end_offsets(tps)).items():
+                    self._consumer.seek(tp, end)
+        except BaseException:
             await self._consumer.stop()
-            raise RuntimeError(f"topic {self.names.results!r} does not exist: run `ferry topics apply` first")
-        if self._from_beginning:
-            await self._consumer.seek_to_beginning(*tps)
-        else:
-            for tp, end in (await self._consumer.end_offsets(tps)).items():
-                self._consumer.seek(tp, end)
+            raise
         return self
 
     async def __aexit__(
@@ -107,6 +116,15 @@ class ResultWatcher:
                     self.duplicates += 1
                 self.results[result.run_id] = result
                 self.arrivals.setdefault(result.run_id, loop.time())
+
+    async def read_to_end(self, timeout: float = 30.0) -> None:
+        """Read every result produced before this call (then `duplicates` counts all of them)."""
+        tps = sorted(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(tps)
+        async with asyncio.timeout(timeout):
+            for tp, end in ends.items():
+                while await self._consumer.position(tp) < end:
+                    await self.poll()
 
     async def wait_for(self, run_ids: Iterable[str], timeout: float) -> dict[str, RunResult]:
         """Results of `run_ids` as they arrive; returns what came before `timeout` (maybe not all)."""

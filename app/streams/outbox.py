@@ -5,6 +5,9 @@ A run's outputs are produced in a fixed order, each awaited until the broker has
 result, and only then is the input offset acked. So "the result exists" implies
 "everything before it exists", which is what redelivery checks (see `result_index.py`).
 Trace events are fire-and-forget: losing a span on a crash loses no run.
+
+The producer exists only between `start` and `stop`: an outbox that never started has
+nothing to close (aiokafka warns about a producer built and never stopped).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 
 from app.contracts import RunRequest, RunResult, SpanEvent
+from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
 from app.streams.naming import TopicNames
 
@@ -24,21 +28,38 @@ log = logging.getLogger(__name__)
 class Outbox:
     def __init__(self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2) -> None:
         self.names = names
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            linger_ms=linger_ms,
-            max_request_size=8 * 1024 * 1024,
-        )
+        self._bootstrap = bootstrap
+        self._linger_ms = linger_ms
+        self._started: AIOKafkaProducer | None = None
         self._spans: set[asyncio.Task[object]] = set()
 
+    @property
+    def running(self) -> bool:
+        return self._started is not None
+
     async def start(self) -> None:
-        await self._producer.start()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            linger_ms=self._linger_ms,
+            max_request_size=8 * 1024 * 1024,
+        )
+        await start_client(producer.start, producer.stop, self._bootstrap)
+        self._started = producer
 
     async def stop(self) -> None:
+        producer, self._started = self._started, None
+        if producer is None:
+            return
         if self._spans:
             await asyncio.gather(*self._spans, return_exceptions=True)
-        await self._producer.stop()
+        await producer.stop()
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        if self._started is None:
+            raise RuntimeError("the outbox is not started")
+        return self._started
 
     async def result(self, result: RunResult) -> None:
         await self._send(self.names.results, result.run_id.encode(), result.model_dump_json().encode())

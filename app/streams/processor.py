@@ -14,8 +14,9 @@ write, the offset stays unacked and the record comes back after a restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -28,7 +29,7 @@ from app.streams.ack_order import InOrderAcks
 from app.streams.bindings import Binding
 from app.streams.keys import concurrency_key
 from app.streams.lane import Lane
-from app.streams.lane_core import Admission, Ticket
+from app.streams.lane_core import Admission, LaneCore, Ticket
 from app.streams.messages import DeadLetter, PoisonRecord, decode_request, run_id_hint
 from app.streams.outbox import Outbox
 from app.streams.pipeline import first_stage, next_stage, pipeline_result
@@ -40,12 +41,16 @@ log = logging.getLogger(__name__)
 class Record(Protocol):
     """What the processor needs of a consumed record (a faust event in the worker)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
     def ack(self) -> None: ...
 
 
@@ -61,6 +66,13 @@ class Job:
 
 
 class Processor:
+    """The records of a worker's topics; one lane per agent runs them.
+
+    Partitions come and go with rebalances: `assign` hands new ones to their agents'
+    lanes, `release` lets the runs of revoked ones finish (or cancels them at the
+    deadline) and forgets their unacked offsets, `drain` does that for all on stop.
+    """
+
     def __init__(
         self,
         project: Project,
@@ -77,13 +89,55 @@ class Processor:
         self.index = index
         self.max_request_bytes = max_request_bytes
         self.emit_traces = emit_traces
-        self.lanes: dict[str, Lane[Job]] = {}
-        self.acks = InOrderAcks()
+        self._lanes: dict[str, Lane[Job]] = {}
+        self._agent_of_topic: dict[str, str] = {}
+        self._acks = InOrderAcks()
         self.counts: dict[str, int] = {"results": 0, "dlq": 0, "duplicates": 0, "dropped": 0, "routed": 0}
+
+    def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
+        """Run `agent`'s records (those of `topics`) under `core`'s cap and read-ahead window."""
+        self._lanes[agent] = Lane(agent, core, self.execute)
+        self._agent_of_topic.update(dict.fromkeys(topics, agent))
+
+    def assigned(self, agent: str) -> frozenset[int]:
+        """The partitions of `agent` this worker owns now."""
+        return frozenset(self._lanes[agent].core.assigned)
+
+    def held(self, agent: str) -> int:
+        """Runs of `agent` read and not yet finished (queued or running)."""
+        core = self._lanes[agent].core
+        return core.queued + core.running
+
+    def assign(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """The (topic, partition) pairs this worker owns now (all of them): their runs may start."""
+        by_agent = self._by_agent(partitions)
+        for agent, lane in self._lanes.items():
+            lane.assign(by_agent.get(agent, set()))
+
+    async def release(self, partitions: Iterable[tuple[str, int]], deadline: float) -> None:
+        """Give up (topic, partition) pairs: their runs get `deadline` seconds, then are cancelled."""
+        revoked = list(partitions)
+        await asyncio.gather(
+            *(self._lanes[agent].release(numbers, deadline) for agent, numbers in self._by_agent(revoked).items())
+        )
+        # Whatever is still unacked now belongs to the next owner of the partition.
+        self._acks.forget(revoked)
+
+    async def drain(self, deadline: float) -> None:
+        """Stop: refuse new records, let running runs finish within `deadline`, cancel the rest."""
+        await asyncio.gather(*(lane.drain(deadline) for lane in self._lanes.values()))
+
+    def _by_agent(self, partitions: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for topic, partition in partitions:
+            agent = self._agent_of_topic.get(topic)
+            if agent is not None:  # routing topics have no lane
+                found.setdefault(agent, set()).add(partition)
+        return found
 
     async def handle(self, record: Record, binding: Binding) -> None:
         """Process one record; returns once it is queued (runs continue in the lane)."""
-        self.acks.track(record)
+        self._acks.track(record)
         try:
             await self._handle(record, binding)
         except Exception:
@@ -105,25 +159,24 @@ class Processor:
         if request.run_id in self.index:
             self._skip(record)
             return
-        lane = self.lanes[binding.agent]
+        lane = self._lanes[binding.agent]
         if lane.core.knows(request.run_id):
             self._skip(record)
             return
         agent = self.project.agents[binding.agent]
+        job = Job(record, request, binding)
         ticket = Ticket(
             run_id=request.run_id,
             tenant=request.tenant,
             partition=record.partition,
             key=concurrency_key(agent, request.input),
             size=len(record.value or b""),
-            payload=Job(record, request, binding),
+            payload=job,
         )
         admission = await lane.submit(ticket)
         if admission == Admission.DROPPED:
             self.counts["dropped"] += 1
-            await self._finish(
-                ticket.payload, _cancelled(request, f"concurrency key {ticket.key!r} is busy (on_conflict: drop)")
-            )
+            await self._finish(job, _cancelled(request, f"concurrency key {ticket.key!r} is busy (on_conflict: drop)"))
         elif admission == Admission.DUPLICATE:
             self._skip(record)
         # Admission.CLOSED: the worker is stopping; the record stays unacked for redelivery.
@@ -153,7 +206,7 @@ class Processor:
         await self.outbox.result(result)
         self.index.add(result.run_id)
         self.counts["results"] += 1
-        self.acks.done(job.record)
+        self._acks.done(job.record)
 
     async def _route(self, record: Record, request: RunRequest) -> None:
         if request.run_id not in self.index:
@@ -164,7 +217,7 @@ class Processor:
             topic = self.outbox.names.stage(pipeline.name, 0, stage.agent)
             await self.outbox.request(topic, stage, concurrency_key(agent, stage.input))
             self.counts["routed"] += 1
-        self.acks.done(record)
+        self._acks.done(record)
 
     def _check_stage(self, request: RunRequest, binding: Binding) -> None:
         if binding.stage is None:
@@ -183,11 +236,11 @@ class Processor:
         await self.outbox.dead_letter(letter)
         self.counts["dlq"] += 1
         log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        self.acks.done(record)
+        self._acks.done(record)
 
     def _skip(self, record: Record) -> None:
         self.counts["duplicates"] += 1
-        self.acks.done(record)
+        self._acks.done(record)
 
 
 def _cancelled(request: RunRequest, message: str) -> RunResult:

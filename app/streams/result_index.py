@@ -22,6 +22,8 @@ from collections import OrderedDict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.streams.connect import start_client, topic_partitions
+
 log = logging.getLogger(__name__)
 
 
@@ -50,29 +52,31 @@ class ResultIndex:
             self._ids.popitem(last=False)
 
     async def start(self) -> None:
+        """Read the last `capacity` results; on any failure, stop what was started and raise."""
+        tps = await topic_partitions(self._bootstrap, self._topic)
         consumer = AIOKafkaConsumer(
-            self._topic,
             bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
             auto_offset_reset="earliest",
         )
-        await consumer.start()
-        tps = sorted(consumer.assignment())  # without a group, every partition of the topic
-        if not tps:
-            await consumer.stop()
-            raise RuntimeError(f"topic {self._topic!r} does not exist: apply the topics first")
-        ends = await consumer.end_offsets(tps)
-        begins = await consumer.beginning_offsets(tps)
-        per_partition = max(1, self.capacity // len(tps))
-        for tp in tps:
-            start = max(begins[tp], ends[tp] - per_partition)
-            consumer.seek(tp, start)
-            self._positions[tp] = start
+        await start_client(consumer.start, consumer.stop, self._bootstrap)
         self._consumer = consumer
-        self._task = asyncio.create_task(self._follow(), name=f"result index {self._topic}")
-        await self.catch_up()
+        try:
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            begins = await consumer.beginning_offsets(tps)
+            per_partition = max(1, self.capacity // len(tps))
+            for tp in tps:
+                start = max(begins[tp], ends[tp] - per_partition)
+                consumer.seek(tp, start)
+                self._positions[tp] = start
+            self._task = asyncio.create_task(self._follow(), name=f"result index {self._topic}")
+            await self.catch_up()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def catch_up(self, timeout: float = 60.0) -> None:
         """Return once every result produced before this call is in the index."""
@@ -106,9 +110,12 @@ class ResultIndex:
                 self._progress.notify_all()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        consumer, self._consumer = self._consumer, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+                await task
+        if consumer is not None:
+            await consumer.stop()
+        self._positions.clear()

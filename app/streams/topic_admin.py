@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.contracts.errors import ConfigError
+from app.streams.connect import start_client
 from app.streams.topic_plan import PlannedTopic
 
 _TOPIC_ALREADY_EXISTS = 36
@@ -56,7 +57,7 @@ class TopicConflictError(ConfigError):
 
 async def apply_topics(bootstrap: str, plan: Sequence[PlannedTopic], timeout: float = 30.0) -> ApplyReport:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await admin.start()
+    await start_client(admin.start, admin.close, bootstrap)
     try:
         report = ApplyReport()
         response = await admin.create_topics(
@@ -72,7 +73,11 @@ async def apply_topics(bootstrap: str, plan: Sequence[PlannedTopic], timeout: fl
             else:
                 failures.append(f"{topic}: error {code} {message}")
         if failures:
-            raise RuntimeError("could not create topics: " + "; ".join(failures))
+            raise ConfigError(
+                "the broker refused to create topics: "
+                + "; ".join(failures)
+                + " — fix: check the topic specs (replication: --replication) against the cluster"
+            )
         if report.existing:
             by_name = {t.name: t for t in plan}
             report.conflicts.extend(await _check_existing(admin, [by_name[n] for n in report.existing]))

@@ -4,15 +4,29 @@
         await worker.wait_assigned()
         ...
 
-Start order (each part needs the one before): topics applied and checked → outbox
-(producer) → result index caught up with `runs.results` → engine → lanes → faust app.
-Stop is the reverse, after the lanes drain: queued runs are dropped unacked (Kafka
-delivers them again), running ones get `drain_seconds` to finish, then are cancelled.
+`start` brings the parts up in one order, each needing the ones before it, on one exit
+stack: a part that fails to start unwinds exactly the parts started before it (no
+producer, consumer, task or temp dir is left behind), and `stop` unwinds the same
+stack, so stop is start in reverse:
+
+    1. topics applied and checked     (the broker is reached here first: an unreachable
+                                       one is `ServiceUnreachableError`, a conflicting
+                                       topic `TopicConflictError`)
+    2. outbox                         (producer: results, next stages, DLQ, spans)
+    3. result index                   (caught up with `runs.results`: redelivery checks)
+    4. engine                         (litellm loaded, tools' thread pool)
+    5. processor and one lane per agent
+    6. faust app                      (consumer group; records flow from here on)
+    7. drain on stop                  (runs get `drain_seconds`, acked offsets committed)
+
+On stop, queued runs are dropped unacked (Kafka delivers them again), running ones get
+`drain_seconds` to finish, then are cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -27,7 +41,6 @@ from app.project.project import Project
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
 from app.streams.keys import on_conflict
-from app.streams.lane import Lane
 from app.streams.lane_core import LaneCore
 from app.streams.naming import TopicNames
 from app.streams.outbox import Outbox
@@ -56,17 +69,17 @@ class Worker:
         self.bindings: list[Binding] = bindings_for(project, self.names, settings.agents)
         self._engine_settings = engine_settings
         self._runner = runner
-        self._engine: Engine | None = None
         self.topic_report: ApplyReport | None = None
+        # Built here, started in `start`: neither holds a connection before then.
         self.outbox = Outbox(settings.bootstrap, self.names)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
         self.processor: Processor | None = None
         self.app: FerryApp | None = None
+        self.datadir: str | None = None
         self.rate_limiter = ModelRateLimiter.from_config(project.config, share=settings.rate_share)
-        self._datadir = tempfile.mkdtemp(prefix="ferry-worker-")
+        self._running: contextlib.AsyncExitStack | None = None
         self._assigned = asyncio.Event()
         self._ready = asyncio.Event()
-        self._started = False
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -82,15 +95,62 @@ class Worker:
         return [b.topic for b in self.bindings]
 
     async def start(self) -> None:
-        if self.settings.apply_topics:
-            plan = plan_for_bindings(self.project, self.names, self.bindings, self.settings.replication)
-            self.topic_report = await apply_topics(self.settings.bootstrap, plan)
-            if self.topic_report.conflicts:
-                raise TopicConflictError(self.topic_report.conflicts)
-        await self.outbox.start()
-        await self.index.start()
-        runner = self._runner or self._make_engine()
-        self.processor = Processor(
+        """Start every part in order; if one fails, stop those already started and raise."""
+        if self._running is not None:
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            # 1. Topics: created if missing, checked if present; the broker is reached here first.
+            if self.settings.apply_topics:
+                plan = plan_for_bindings(self.project, self.names, self.bindings, self.settings.replication)
+                self.topic_report = await apply_topics(self.settings.bootstrap, plan)
+                if self.topic_report.conflicts:
+                    raise TopicConflictError(self.topic_report.conflicts)
+            # 2. Outbox: every write of the worker goes through its producer.
+            await self.outbox.start()
+            stack.push_async_callback(self.outbox.stop)
+            # 3. Result index: caught up with runs.results before any record is judged.
+            await self.index.start()
+            stack.push_async_callback(self.index.stop)
+            # 4. Engine (or the runner the caller brought, which the caller closes).
+            runner = self._runner
+            if runner is None:
+                engine = self._make_engine()
+                stack.push_async_callback(engine.aclose)
+                runner = engine
+            # 5. Processor and lanes: nothing runs until partitions are assigned.
+            self.processor = self._make_processor(runner)  # kept after stop: its counts stay readable
+            stack.callback(self._not_assigned)
+            # 6. faust app: joins the consumer group; its state lives in a temp dir of its own.
+            self.datadir = tempfile.mkdtemp(prefix="ferry-worker-")
+            stack.callback(self._remove_datadir)
+            self.app = build_app(self.settings, self.bindings, self.datadir, self._handle)
+            self.app.on_partitions_assigned.connect(self._on_assigned)
+            self.app.on_partitions_revoked.connect(self._on_revoked)
+            stack.push_async_callback(self._stop_app)  # before start: a half-started app is stopped too
+            await self.app.start()
+            # 7. On stop, first of all: let running runs finish and commit what they acked.
+            stack.push_async_callback(self._drain_and_commit)
+            self._running = stack.pop_all()
+
+    async def stop(self) -> None:
+        """Drain, then stop the parts in reverse start order. Safe to call at any time, twice."""
+        running, self._running = self._running, None
+        if running is not None:
+            await running.aclose()
+
+    def _make_engine(self) -> Engine:
+        # litellm's import takes seconds of CPU: pay it now, not inside the first run while
+        # the consumer loop waits on the same thread.
+        load_litellm()
+        # Every LLM attempt of every run passes the worker's shared model rate limits.
+        return Engine(
+            self.project,
+            settings=self._engine_settings or EngineSettings(),
+            llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
+        )
+
+    def _make_processor(self, runner: Runner) -> Processor:
+        processor = Processor(
             self.project,
             runner,
             self.outbox,
@@ -107,24 +167,31 @@ class Worker:
                 window=self.settings.read_ahead,
                 window_bytes=self.settings.read_ahead_bytes,
             )
-            self.processor.lanes[agent] = Lane(agent, core, self.processor.execute)
-        self.app = build_app(self.settings, self.bindings, self._datadir, self._handle)
-        self.app.on_partitions_assigned.connect(self._on_assigned)
-        self.app.on_partitions_revoked.connect(self._on_revoked)
-        await self.app.start()
-        self._started = True
+            processor.open_lane(agent, core, [b.topic for b in self.bindings if b.agent == agent and not b.route])
+        return processor
 
-    def _make_engine(self) -> Engine:
-        # litellm's import takes seconds of CPU: pay it now, not inside the first run while
-        # the consumer loop waits on the same thread.
-        load_litellm()
-        # Every LLM attempt of every run passes the worker's shared model rate limits.
-        self._engine = Engine(
-            self.project,
-            settings=self._engine_settings or EngineSettings(),
-            llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
-        )
-        return self._engine
+    def _not_assigned(self) -> None:
+        self._ready.clear()
+        self._assigned.clear()
+
+    def _remove_datadir(self) -> None:
+        if self.datadir is not None:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            self.datadir = None
+
+    async def _stop_app(self) -> None:
+        app, self.app = self.app, None
+        if app is not None:
+            await app.stop()
+
+    async def _drain_and_commit(self) -> None:
+        if self.processor is not None:
+            await self.processor.drain(self.settings.drain_seconds)
+        if self.app is not None:
+            try:
+                await self.app.commit(None)  # type: ignore[arg-type]
+            except Exception:
+                log.warning("final commit failed", exc_info=True)
 
     async def wait_assigned(self, timeout: float = 60.0) -> None:
         async with asyncio.timeout(timeout):
@@ -136,46 +203,20 @@ class Worker:
         assert self.processor is not None
         await self.processor.handle(record, binding)
 
-    def _partitions_by_agent(self, tps: set[TopicPartition]) -> dict[str, set[int]]:
-        by_topic: dict[str, str] = {b.topic: b.agent for b in self.bindings if not b.route}
-        found: dict[str, set[int]] = {agent: set() for agent in by_topic.values()}
-        for tp in tps:
-            if tp.topic in by_topic:
-                found[by_topic[tp.topic]].add(tp.partition)
-        return found
-
-    async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
+    # faust's signals call a receiver as (sender, partitions, signal=...); mypy accepts only
+    # (*args, **kwargs) for mode's handler type.
+    async def _on_assigned(self, *args: Any, **_: Any) -> None:
+        assigned: set[TopicPartition] = args[1]
         await self.index.catch_up()
         assert self.processor is not None
-        for agent, partitions in self._partitions_by_agent(assigned).items():
-            self.processor.lanes[agent].assign(partitions)
+        self.processor.assign((tp.topic, tp.partition) for tp in assigned)
         self._ready.set()
         if assigned:
             self._assigned.set()
         log.info("worker %s: assigned %d partitions", self.settings.app_id, len(assigned))
 
-    async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
+    async def _on_revoked(self, *args: Any, **_: Any) -> None:
+        revoked: set[TopicPartition] = args[1]
         self._ready.clear()
         assert self.processor is not None
-        by_agent = self._partitions_by_agent(revoked)
-        await asyncio.gather(
-            *(self.processor.lanes[a].release(p, self.settings.drain_seconds) for a, p in by_agent.items() if p)
-        )
-        # Whatever is still unacked now belongs to the next owner of the partition.
-        self.processor.acks.forget((tp.topic, tp.partition) for tp in revoked)
-
-    async def stop(self) -> None:
-        if self.processor is not None:
-            await asyncio.gather(*(lane.drain(self.settings.drain_seconds) for lane in self.processor.lanes.values()))
-        if self.app is not None and self._started:
-            try:
-                await self.app.commit(None)  # type: ignore[arg-type]
-            except Exception:
-                log.warning("final commit failed", exc_info=True)
-            await self.app.stop()
-        await self.index.stop()
-        await self.outbox.stop()
-        if self._engine is not None:
-            await self._engine.aclose()
-        shutil.rmtree(self._datadir, ignore_errors=True)
-        self._started = False
+        await self.processor.release([(tp.topic, tp.partition) for tp in revoked], self.settings.drain_seconds)

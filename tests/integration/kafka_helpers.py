@@ -1,10 +1,11 @@
-"""Small aiokafka helpers for tests: create topics, produce, and collect until a count."""
+"""Small helpers for tests on the real broker: create topics, produce, collect, wait for a condition."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -53,3 +54,24 @@ async def collect(bootstrap: str, topic: str, count: int, timeout: float = 60) -
     finally:
         await consumer.stop()
     return values
+
+
+async def wait_for(
+    condition: Callable[[], bool | Awaitable[bool]], timeout: float, *, interval: float = 0.05, what: str = ""
+) -> None:
+    """Return as soon as `condition()` (sync or async) is true; fail the test after `timeout` seconds.
+
+    Tests wait on what they depend on, never for a fixed time: on a busy machine a sleep
+    is either too short (the test proves nothing) or too long (the suite crawls).
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() >= give_up:
+            raise AssertionError(f"not within {timeout:g}s: {what or getattr(condition, '__name__', 'condition')}")
+        await asyncio.sleep(interval)

@@ -8,6 +8,7 @@ import itertools
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import LLMSimulator
 from app.streams import ResultWatcher, Submitter, TopicNames, Worker
+from tests.integration.kafka_helpers import wait_for
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 CAP = 5
@@ -15,12 +16,12 @@ CAP = 5
 
 async def _settled(workers: list[Worker], agent: str, partitions: int, timeout: float = 60) -> None:
     """Until the group has one assignment covering every partition, each worker holding some."""
-    async with asyncio.timeout(timeout):
-        while True:
-            held = [w.processor.lanes[agent].core.assigned if w.processor else set() for w in workers]
-            if all(held) and sorted(p for h in held for p in h) == list(range(partitions)):
-                return
-            await asyncio.sleep(0.1)
+
+    def settled() -> bool:
+        held = [w.processor.assigned(agent) if w.processor else frozenset() for w in workers]
+        return all(held) and sorted(p for h in held for p in h) == list(range(partitions))
+
+    await wait_for(settled, timeout, what="both workers to share every partition")
 
 
 async def test_max_concurrent_runs_is_a_hard_cap_across_two_workers(
@@ -70,7 +71,9 @@ async def test_a_worker_joining_under_load_keeps_the_cap_and_loses_no_run(
                     await watcher.poll()
             await second.start()  # mid-load: the first worker holds queued and running runs
             results = await watcher.wait_for([r.run_id for r in requests], timeout=120)
-            await watcher.poll(timeout_ms=1000)
+            await first.stop()
+            await second.stop()
+            await watcher.read_to_end()  # every result either worker ever wrote, duplicates included
 
         assert len(results) == len(requests)
         assert {r.status for r in results.values()} == {RunStatus.COMPLETED}

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import LLMSimulator, Match, Rule, TextReply
 from app.streams import ResultWatcher, Submitter, TopicNames
-from tests.integration.kafka_helpers import unique
+from tests.integration.kafka_helpers import unique, wait_for
 from tests.integration.streams.conftest import WorkerFactory, child_env, llm_agent, write_project
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,7 +80,9 @@ async def test_a_killed_worker_loses_no_run(tmp_path, kafka_bootstrap: str, pref
                 done_before = len(watcher.results)
                 second = await _start_worker(tmp_path, kafka_bootstrap, app_id, prefix, sim.base_url)
                 results = await watcher.wait_for([r.run_id for r in requests], timeout=120)
-                await watcher.poll(timeout_ms=1000)
+                second.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(second.wait(), 60)
+                await watcher.read_to_end()  # every result the workers ever wrote, duplicates included
         finally:
             for process in (first, second):
                 if process is not None and process.returncode is None:
@@ -107,6 +109,8 @@ async def test_the_committed_offset_never_passes_a_run_still_executing(
         worker = make_worker(project, sim.base_url, commit_interval_s=0.2)
         await worker.start()
         await worker.wait_assigned()
+        processor = worker.processor
+        assert processor is not None and worker.app is not None
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         await admin.start()
         try:
@@ -118,12 +122,18 @@ async def test_the_committed_offset_never_passes_a_run_still_executing(
                 await submitter.submit(RunRequest.new("fanout", {"message": "slow"}), key="one-partition")  # 5
                 for i in range(9):  # offsets 6-14 finish while 5 still runs
                     await submitter.submit(RunRequest.new("fanout", {"message": f"fast {i}"}), key="one-partition")
-            await asyncio.sleep(1.5)
+            # What the claim depends on: the nine fast runs have their results (and are done
+            # as far as the worker goes) while the slow one is still at the model.
+            await wait_for(lambda: processor.counts["results"] == 14, 30, what="the 9 fast runs to finish")
+            assert sim.in_flight == 1
+            await worker.app.commit(None)  # type: ignore[arg-type]  # commit now, whatever the interval
             while_running = await _committed(admin, worker.settings.app_id)
+            slow_still_running = sim.in_flight == 1 and processor.counts["results"] == 14
             await _committed_at_least(admin, worker.settings.app_id, 15)
         finally:
             await admin.close()
 
+    assert slow_still_running  # the commit above happened while offset 5 had no result
     assert while_running == 5  # not 15: offset 5 has no result yet
     assert sim.calls_total == 15
 
@@ -134,6 +144,7 @@ async def _committed(admin: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def _committed_at_least(admin: AIOKafkaAdminClient, group: str, offset: int) -> None:
-    async with asyncio.timeout(30):
-        while await _committed(admin, group) < offset:
-            await asyncio.sleep(0.1)
+    async def reached() -> bool:
+        return await _committed(admin, group) >= offset
+
+    await wait_for(reached, 30, interval=0.1, what=f"the group to commit offset {offset}")

@@ -1,0 +1,47 @@
+"""Ferry's two patches of faust's aiokafka consumer take effect on the real consumer.
+
+faust builds its consumer with `fetch_max_wait_ms=1500` and the round-robin assignor,
+neither configurable; `faust_app.py` sets both through private attributes. A faust or
+aiokafka upgrade that renames them would drop them silently: hops slow down by up to
+1.5 s and concurrency caps stop holding across workers. This test builds a worker and
+looks where each setting is used: in the fetch requests, and in the protocol the broker
+says the consumer group runs.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from app.devstack.llm_sim import LLMSimulator
+from app.streams.assignor import CoPartitionedAssignor
+from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
+
+FETCH_WAIT_MS = 37  # neither aiokafka's default (500) nor faust's (1500)
+
+
+async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
+    tmp_path, kafka_bootstrap: str, simulator: LLMSimulator, make_worker: WorkerFactory
+) -> None:
+    project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
+    worker = make_worker(project, simulator.base_url, fetch_max_wait_ms=FETCH_WAIT_MS)
+    await worker.start()
+    await worker.wait_assigned()
+    assert worker.app is not None
+
+    consumer = worker.app.consumer._thread._ensure_consumer()  # the aiokafka consumer faust built
+    assert isinstance(consumer, AIOKafkaConsumer)
+    # What every FetchRequest carries as its max wait (aiokafka reads it in start()).
+    assert consumer._fetcher._fetch_max_wait_ms == FETCH_WAIT_MS
+    assert consumer._coordinator._assignors == (CoPartitionedAssignor,)
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([worker.settings.app_id])
+    finally:
+        await admin.close()
+    [group] = response.groups
+    error_code, group_id, state, protocol_type, protocol = group[:5]
+    assert (error_code, group_id, state, protocol_type) == (0, worker.settings.app_id, "Stable", "consumer")
+    assert protocol == CoPartitionedAssignor.name  # the group's assignment is Ferry's
