@@ -2,8 +2,8 @@
 
 State lives in `<home>/state.json` (home: `--home`, `$FERRY_HOME`, else `.ferry/dev` in the
 current directory), so `ferry dev status` and `ferry dev down` work from any later shell.
-A command that finds no running service in the home it searched says which home that
-was (`missing_service`): a stack started with `--home X` is invisible from elsewhere.
+A command that finds no running service says which home it searched (and `home_origin`,
+why): a stack started with `--home X` is invisible from elsewhere without it.
 Start order is Kafka → PostgreSQL → Connect (Connect needs the broker); tear-down is the
 reverse. A service whose start fails stops everything this call started.
 """
@@ -60,15 +60,6 @@ def home_origin(explicit: str | Path | None = None) -> str:
     if os.environ.get(HOME_ENV):
         return HOME_ENV
     return "the default: no --home, no $FERRY_HOME"
-
-
-def missing_service(service: str, home: Path, origin: str, *, elsewhere: str = "") -> DevStackError:
-    """No running `service` in the dev stack at `home`: where Ferry looked and how to point elsewhere."""
-    also = f", or {elsewhere}" if elsewhere else ""
-    return DevStackError(
-        f"no {service} running in the dev stack at {home} ({origin})",
-        f"start it with `ferry dev up`, or point at the stack you started: --home DIR or {HOME_ENV}=DIR{also}",
-    )
 
 
 def start_timeout() -> float:
