@@ -87,6 +87,8 @@ class LingeringTools:
 
     def wait(self, stream: TextIO) -> None:
         """Block until every busy tool thread ends, saying which; Ctrl-C exits the process now."""
+        if not self.timeouts:
+            return  # no call of this run was left running: its pool is idle
         busy = busy_tool_threads()
         if not busy:
             return

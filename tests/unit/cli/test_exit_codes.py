@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+import app.cli
 import app.cli.lint
 from app.cli import main
 from app.cli.process_main import exit_code_for
@@ -124,6 +126,16 @@ def test_ferry_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch, capsys
 
 
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(app.cli, "lingering_threads", list)  # never os._exit the test session
     _failing_handler(KeyboardInterrupt(), monkeypatch)
     assert main(["lint"]) == 130
     assert capsys.readouterr().err == "ferry: interrupted\n"
+
+
+def test_ctrl_c_does_not_wait_for_a_stuck_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    exits: list[int] = []
+    monkeypatch.setattr(app.cli, "lingering_threads", lambda: [threading.current_thread()])
+    monkeypatch.setattr(app.cli, "exit_now", exits.append)
+    _failing_handler(KeyboardInterrupt(), monkeypatch)
+    main(["lint"])
+    assert exits == [130]  # os._exit: the interpreter would otherwise join the thread first
