@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import mimetypes
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.contracts.errors import ErrorCategory, FerryError
 
@@ -43,15 +44,31 @@ class Trigger(_Wire):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class PipelineBudget(_Wire):
+    """A pipeline's `budget` limits, as they were when the pipeline started."""
+
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+
+
 class PipelineContext(_Wire):
+    """Where a run stands in a pipeline, carried from stage to stage.
+
+    Over Kafka each stage is its own run on its own topic, possibly in another worker:
+    what the stages must share travels here instead of in memory, so the pipeline
+    behaves as it does in one process. `started_at` and `usage` (spent by the stages
+    before this one) let the pipeline's result report its whole duration and usage;
+    `budget` with `usage` is what the pipeline's budget leaves for this stage. The
+    pipeline's deadline travels as the stage request's own `deadline`.
+    """
+
     pipeline: str
     stage: int = Field(ge=0)
     root_run_id: str
     parent_run_id: str | None = None
-    # Carried from stage to stage over the intermediate topics so that the pipeline's
-    # own result can report its whole duration and usage without any shared state.
     started_at: datetime | None = None
     usage: Usage | None = None
+    budget: PipelineBudget | None = None  # new in schema 1: absent in older records = no pipeline budget
 
 
 class RunRequest(_Wire):
@@ -69,12 +86,18 @@ class RunRequest(_Wire):
     context: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _wrap_non_object(cls, value: Any) -> Any:
+        """A run's input is an object: any other JSON value arrives as `{"message": value}`,
+        wherever the request comes from (`ferry run`, `ferry submit`, a producer's record)."""
+        return value if isinstance(value, Mapping) else {"message": value}
+
     @classmethod
     def new(cls, agent: str, input: Any, **fields: Any) -> RunRequest:
-        """Build a request, wrapping a non-object input as `{"message": value}`."""
-        payload = input if isinstance(input, dict) else {"message": input}
+        """Build a request (a non-object input becomes `{"message": value}`)."""
         run_id = fields.pop("run_id", None) or run_id_for(agent, fields.get("idempotency_key"))
-        return cls(run_id=run_id, agent=agent, input=payload, **fields)
+        return cls(run_id=run_id, agent=agent, input=input, **fields)
 
 
 class RunStatus(StrEnum):

@@ -48,7 +48,7 @@ from app.engine.model import LLMClient, LLMMiddleware
 from app.engine.model_router import ModelRouter
 from app.engine.pricing import CostModel, ModelPrice, PriceMap, litellm_price_map_price
 from app.engine.settings import EngineSettings
-from app.engine.stage import execute_agent
+from app.engine.stage import carried_budget, execute_agent, result_pipeline
 from app.engine.state import RunDeps, RunState
 from app.engine.tools import ToolExecutor
 from app.observability.redaction import Redactor
@@ -122,6 +122,7 @@ class Engine:
                 deadline=Deadline(self._clock, timeout),
                 rng=self._rng,
                 jitter=self.settings.retry_jitter,
+                outer_budget=carried_budget(request.pipeline),  # a pipeline stage's share of its budget
             )
             status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
             self._annotate(span, status, error, state)
@@ -136,6 +137,7 @@ class Engine:
             partial=partial,
             error=RunError.from_exception(error) if error else None,
             usage=state.usage,
+            pipeline=result_pipeline(request, agent, state, started_at),
         )
 
     def cancel(self, run_id: str) -> bool:
@@ -210,7 +212,7 @@ class Engine:
         """A fresh dict per run; the keys Ferry sets cannot be overridden by the request."""
         context: dict[str, Any] = dict(request.context)
         context.update(
-            run_id=request.run_id,
+            run_id=request.pipeline.root_run_id if request.pipeline else request.run_id,  # a stage: the pipeline's
             agent_name=request.agent,
             tenant=request.tenant,
             payload=dict(request.input),

@@ -6,24 +6,26 @@ the last stage or on any failure, the pipeline's result: run_id = the root run i
 status and error of the stage that ended it, usage summed over the stages, duration
 since the pipeline request was routed. Stage run ids derive from the root run id and
 the stage index, so a redelivered stage produces the same next request, which the next
-stage then recognises as a duplicate.
+stage then recognises as a duplicate. The rules a stage is built by are the engine's
+(`app.engine.stage`), the same as for a chain run in one process.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from app.contracts import PipelineContext, RunRequest, RunResult, RunStatus, Usage
+from app.contracts import RunRequest, RunResult, RunStatus, Usage
 from app.contracts.runs import utc_now
-from app.engine import next_stage_input
+from app.engine.stage import (
+    ended_pipeline_context,
+    next_stage_input,
+    pipeline_budget,
+    stage_pipeline_context,
+    stage_run_id,
+)
 from app.project.models import SequentialAgentSpec
 
-_STAGE_NAMESPACE = uuid.UUID("3c1f7e52-8a4b-4d8e-9a0e-5b6f1d2c7e90")
-
-
-def stage_run_id(root_run_id: str, stage: int) -> str:
-    return str(uuid.uuid5(_STAGE_NAMESPACE, f"{root_run_id}\x00{stage}"))
+__all__ = ["first_stage", "next_stage", "pipeline_result", "stage_run_id"]
 
 
 def _add(a: Usage | None, b: Usage) -> Usage:
@@ -33,6 +35,7 @@ def _add(a: Usage | None, b: Usage) -> Usage:
 
 
 def first_stage(pipeline: SequentialAgentSpec, request: RunRequest, now: datetime | None = None) -> RunRequest:
+    """Stage 0's request: the pipeline's deadline and budget start here and travel with every stage."""
     started = now or utc_now()
     deadline = request.deadline
     if pipeline.timeout is not None:
@@ -48,13 +51,8 @@ def first_stage(pipeline: SequentialAgentSpec, request: RunRequest, now: datetim
         deployment=request.deployment,
         deadline=deadline,
         context=dict(request.context),
-        pipeline=PipelineContext(
-            pipeline=pipeline.name,
-            stage=0,
-            root_run_id=request.run_id,
-            parent_run_id=request.run_id,
-            started_at=started,
-            usage=Usage(),
+        pipeline=stage_pipeline_context(
+            pipeline, request.run_id, 0, started_at=started, spent=Usage(), budget=pipeline_budget(pipeline)
         ),
     )
 
@@ -75,8 +73,13 @@ def next_stage(pipeline: SequentialAgentSpec, request: RunRequest, result: RunRe
         deployment=request.deployment,
         deadline=request.deadline,
         context=dict(request.context),
-        pipeline=ctx.model_copy(
-            update={"stage": index, "parent_run_id": request.run_id, "usage": _add(ctx.usage, result.usage)}
+        pipeline=stage_pipeline_context(
+            pipeline,
+            ctx.root_run_id,
+            index,
+            started_at=ctx.started_at or result.started_at,
+            spent=_add(ctx.usage, result.usage),
+            budget=ctx.budget,  # the limits the pipeline started with, whatever its spec says now
         ),
     )
 
@@ -97,5 +100,5 @@ def pipeline_result(request: RunRequest, result: RunResult) -> RunResult:
         partial=result.partial,
         error=result.error,
         usage=_add(ctx.usage, result.usage),
-        pipeline=ctx.model_copy(update={"parent_run_id": result.run_id, "usage": None}),
+        pipeline=ended_pipeline_context(ctx),
     )

@@ -36,7 +36,8 @@ POISON: list[tuple[str, bytes | None, str]] = [
     ("missing run_id", _without("run_id"), "run_id: Field required"),
     ("missing agent", _without("agent"), "agent: Field required"),
     ("missing input", _without("input"), "input: Field required"),
-    ("input is a list", _request(input=["a", "b"]), "input: Input should be a valid dictionary"),
+    # (An input that is no object is wrapped as {"message": …}, not poison: test_one_process_or_many.)
+    ("context is a list", _request(context=["a", "b"]), "context: Input should be a valid dictionary"),
     ("run_id is a number", _request(run_id=12345), "run_id: Input should be a valid string"),
     ("unknown agent", _request(agent="no-such-agent"), "unknown agent 'no-such-agent'"),
     ("another agent's request", _request(agent="other"), "unknown agent 'other' on this topic"),

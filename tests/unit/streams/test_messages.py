@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.contracts import RunRequest
@@ -30,6 +32,14 @@ def test_poison_says_why(value: bytes | None, reason: str) -> None:
     with pytest.raises(PoisonRecord) as caught:
         decode_request(value, AGENTS, 1000)
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("value", ["hello", 42, ["a", "b"], None, True])
+def test_a_non_object_input_is_wrapped_as_a_message_not_dead_lettered(value: object) -> None:
+    record = json.dumps({"run_id": "r", "agent": "echo", "input": value}).encode()
+    assert decode_request(record, AGENTS, 10_000).input == {"message": value}
+    assert RunRequest.new("echo", value).input == {"message": value}  # what `ferry run` and `submit` build
+    assert RunRequest.new("echo", {"a": 1}).input == {"a": 1}
 
 
 def test_a_dead_letter_keeps_the_original_bytes() -> None:

@@ -3,9 +3,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from app.contracts import RunRequest, RunResult, RunStatus, Usage
+import pytest
+
+from app.contracts import PipelineContext, RunRequest, RunResult, RunStatus, Usage
 from app.contracts.runs import utc_now
+from app.engine.budget import Budget
+from app.engine.stage import carried_budget
 from app.project import load_project
+from app.project.models import BudgetSpec
 from app.streams.assignor import agent_of
 from app.streams.bindings import bindings_for
 from app.streams.naming import TopicNames
@@ -56,6 +61,41 @@ def test_a_failed_stage_ends_the_pipeline() -> None:
     failed = _result(stage0, RunStatus.FAILED, None, 3)
     assert next_stage(pipeline, stage0, failed) is None  # type: ignore[arg-type]
     assert pipeline_result(stage0, failed).status == RunStatus.FAILED
+
+
+def test_the_pipeline_budget_travels_with_its_stages_and_shrinks_with_their_usage() -> None:
+    project = load_project(ROOT)
+    pipeline = project.agents["invoice-pipeline"].model_copy(
+        update={"budget": BudgetSpec(max_tokens=100, max_cost_usd=0.5)}
+    )
+    stage0 = first_stage(pipeline, RunRequest.new("invoice-pipeline", {}))  # type: ignore[arg-type]
+    assert carried_budget(stage0.pipeline) == Budget(max_tokens=100, max_cost_usd=0.5)
+    spent = _result(stage0, RunStatus.COMPLETED, {"vendor": "A"}, 70)
+    spent.usage.cost_usd = 0.2
+    stage1 = next_stage(pipeline, stage0, spent)  # type: ignore[arg-type]
+    assert stage1 is not None and stage1.pipeline is not None
+    assert stage1.pipeline.budget == stage0.pipeline.budget  # type: ignore[union-attr]
+    left = carried_budget(stage1.pipeline)
+    assert left is not None and left.max_tokens == 30 and left.max_cost_usd == pytest.approx(0.3)
+    overspent = next_stage(pipeline, stage1, _result(stage1, RunStatus.COMPLETED, {}, 50))  # type: ignore[arg-type]
+    assert carried_budget(overspent.pipeline).max_tokens == 0  # type: ignore[union-attr]
+    # A stage of unknown price: the rest of the cost limit cannot be enforced, the token limit still is.
+    unpriced = _result(stage1, RunStatus.COMPLETED, {}, 10)
+    unpriced.usage.cost_usd = None
+    blind = carried_budget(next_stage(pipeline, stage1, unpriced).pipeline)  # type: ignore[arg-type, union-attr]
+    assert blind == Budget(max_tokens=20, max_cost_usd=None)
+
+
+def test_a_pipeline_without_budget_carries_none() -> None:
+    project = load_project(ROOT)
+    stage0 = first_stage(project.agents["invoice-pipeline"], RunRequest.new("invoice-pipeline", {}))  # type: ignore[arg-type]
+    assert stage0.pipeline is not None and stage0.pipeline.budget is None
+    assert carried_budget(stage0.pipeline) is None and carried_budget(None) is None
+
+
+def test_older_stage_records_without_a_budget_still_read() -> None:
+    old = {"pipeline": "p", "stage": 1, "root_run_id": "r", "parent_run_id": "s", "usage": {"total_tokens": 3}}
+    assert PipelineContext.model_validate(old).budget is None
 
 
 def test_an_agent_topic_has_at_most_max_concurrent_runs_partitions() -> None:
