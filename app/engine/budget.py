@@ -21,6 +21,7 @@ from typing import Any
 
 from app.contracts import Usage
 from app.contracts.errors import BudgetExceededError
+from app.contracts.money import format_usd
 from app.engine.pricing import CostModel
 
 CHARS_PER_TOKEN = 4
@@ -75,8 +76,8 @@ class Budget:
             next_cost = cost_model.estimate(model, estimate)
             if next_cost is not None and usage.cost_usd + next_cost > self.max_cost_usd:
                 raise BudgetExceededError(
-                    f"the next LLM call (~${next_cost:.6f}) would pass max_cost_usd "
-                    f"{self.max_cost_usd} (${usage.cost_usd:.6f} spent)"
+                    f"the next LLM call (~{format_usd(next_cost)}) would pass max_cost_usd "
+                    f"{format_usd(self.max_cost_usd)} ({format_usd(usage.cost_usd)} spent)"
                 )
         return estimate
 
@@ -84,7 +85,9 @@ class Budget:
         if self.max_tokens is not None and usage.total_tokens > self.max_tokens:
             raise BudgetExceededError(f"{usage.total_tokens} tokens used, over max_tokens {self.max_tokens}")
         if self.max_cost_usd is not None and usage.cost_usd is not None and usage.cost_usd > self.max_cost_usd:
-            raise BudgetExceededError(f"${usage.cost_usd:.6f} spent, over max_cost_usd {self.max_cost_usd}")
+            raise BudgetExceededError(
+                f"{format_usd(usage.cost_usd)} spent, over max_cost_usd {format_usd(self.max_cost_usd)}"
+            )
 
 
 def _smaller(a: Any, b: Any) -> Any:

@@ -137,8 +137,14 @@ def _body_message(body: str) -> str | None:
 
 
 def _missing_key(message: str) -> bool:
-    """litellm reports a missing provider key as a connection error; it is an auth problem."""
+    """litellm reports a missing provider key as a connection error; it is an auth problem.
+
+    The wording differs by provider and SDK version: `… API key not set`, the openai SDK's
+    `Missing credentials. Please pass an api_key …` and `The api_key client option must be set …`.
+    """
     lowered = message.lower()
+    if "missing credentials" in lowered or "api_key client option must be set" in lowered:
+        return True
     return "api key" in lowered and any(word in lowered for word in ("missing", "not set", "no api key", "not found"))
 
 

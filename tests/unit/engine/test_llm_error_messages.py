@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.engine.error_mapping import clean_llm_message
+from app.contracts.errors import AuthError
+from app.engine.error_mapping import clean_llm_message, map_llm_exception
 
 
 @pytest.mark.parametrize(
@@ -62,3 +63,15 @@ def test_the_provider_message_is_given_once_on_one_line(raw: str, expected: str)
 
 def test_a_message_of_only_wrappers_is_empty_so_the_caller_names_the_class() -> None:
     assert clean_llm_message("   ") == ""
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "litellm.AuthenticationError: Missing credentials. Please pass an `api_key`, or set the OPENAI_API_KEY environment variable.",
+        "The api_key client option must be set either by passing api_key to the client or by setting the OPENAI_API_KEY environment variable",
+        "GEMINI_API_KEY not set: api key missing",
+    ],
+)
+def test_a_missing_provider_key_is_an_auth_error_whatever_the_wording(raw: str) -> None:
+    assert isinstance(map_llm_exception(RuntimeError(raw)), AuthError)

@@ -139,7 +139,7 @@ async def test_cost_budget_stops_the_run(make_project, engine_for) -> None:
     assert result.error is not None and result.error.category is ErrorCategory.BUDGET_EXCEEDED
     assert result.usage.cost_usd is not None and result.usage.cost_usd <= 0.5
     assert len(llm.requests) == result.usage.llm_calls >= 1
-    assert "the next LLM call" in result.error.message and "would pass max_cost_usd 0.5" in result.error.message
+    assert "the next LLM call" in result.error.message and "would pass max_cost_usd $0.50" in result.error.message
 
 
 async def test_max_iterations_caps_llm_calls(make_project, engine_for) -> None:
