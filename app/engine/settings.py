@@ -24,7 +24,7 @@ class EngineSettings(BaseModel):
     llm_base_url: str | None = Field(
         default_factory=lambda: _env("FERRY_LLM_BASE_URL"),
         description="An OpenAI-compatible endpoint (ending in /v1). When set, every model "
-        "`provider/name` is called as `openai/name` there: the simulator, vLLM, a proxy.",
+        "`provider/name` is sent there as `name` on the direct OpenAI-protocol path: the simulator, vLLM, a proxy.",
     )
     llm_api_key: str = Field(
         default_factory=lambda: _env("FERRY_LLM_API_KEY") or "ferry-sim",

@@ -129,6 +129,23 @@ class EndpointTable:
             found = self._endpoints[model] = self._resolve(model)
         return found
 
+    def missing_settings(self, model: str) -> tuple[str, ...]:
+        """The environment variables a direct-path model still needs (none when it can be called)."""
+        try:
+            self.endpoint(model)
+        except AuthError:
+            override = self._overrides.get(model)
+            if override is not None and override.api_key_env:
+                return (override.api_key_env,)
+            provider = provider_of(model) or "openai"
+            if provider == "azure":
+                return tuple(n for n in ("AZURE_API_BASE", "AZURE_OPENAI_API_KEY") if not self._environ.get(n))
+            spec = PROVIDERS[provider]
+            if self._first(spec.base_url_env) is None and spec.base_url is None:
+                return spec.base_url_env[:1]
+            return spec.key_env[:1]
+        return ()
+
     def _check(self, model: str, override: ModelOverrides) -> None:
         """A `ferry.yaml` entry the direct path could never serve is the user's setup error, said at start."""
         if override.api != "openai" or override.base_url or self._base_url:
