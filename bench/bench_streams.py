@@ -282,7 +282,7 @@ if __name__ == "__main__":
     parser.add_argument("--sides", default="raw,ferry,ferry-notrace", help="comma-separated, in order per latency")
     parsed = parser.parse_args()
     if parsed.broker is None:
-        from app.cli.demo import broker_address
+        from app.cli.broker import broker_address
 
         parsed.broker = broker_address()
     if parsed.broker is None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.cli.broker import NO_BROKER, broker_address
+from app.cli.broker import require_broker
 from app.cli.process_main import run_main
 from app.contracts import document_input
 
@@ -55,12 +55,11 @@ def invoice_samples(folder: Path) -> list[InvoiceSample]:
 def _demo(args: argparse.Namespace) -> int:
     from app.cli.worker import configure_logging
     from app.devstack.smoke import broker_round_trip
+    from app.streams.connect import ensure_broker
 
     configure_logging()
-    bootstrap = broker_address()
-    if bootstrap is None:
-        print(NO_BROKER, file=sys.stderr)
-        return 1
+    bootstrap = require_broker()
+    asyncio.run(ensure_broker(bootstrap))  # ServiceUnreachableError: one line, exit 2
     report = asyncio.run(broker_round_trip(bootstrap))
     print(
         f"ferry: broker round trip via {bootstrap}: {report.received}/{report.sent} run requests "
@@ -73,6 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, timeout: float) -> int:
     from app.contracts import RunRequest, RunStatus
+    from app.contracts.errors import ConfigError
     from app.devstack.llm_sim import LLMSimulator
     from app.devstack.scenarios.invoice import invoice_rules
     from app.engine import EngineSettings
@@ -83,8 +83,7 @@ async def _invoice_job(bootstrap: str, project_dir: Path, samples_dir: Path, tim
     project = load_project(project_dir)
     samples = invoice_samples(samples_dir)
     if not samples:
-        print(f"ferry: error: no sample invoices in {samples_dir}", file=sys.stderr)
-        return 1
+        raise ConfigError(f"no sample invoices in {samples_dir} — fix: pass --samples FOLDER (*.json + documents)")
     simulator: LLMSimulator | None = None
     if not os.environ.get("FERRY_LLM_BASE_URL") and missing_provider_keys(project, PIPELINE):
         rules = [rule for sample in samples for rule in invoice_rules(project, sample.payload)]

@@ -13,7 +13,6 @@ import asyncio
 import sys
 from typing import Any
 
-from app.cli.broker import NO_BROKER
 from app.cli.run_input import InputError, read_input
 from app.cli.worker import add_stream_options, resolve_broker
 
@@ -32,23 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from app.project import ProjectError, load_project
+    """Exit 0 submitted (with --wait: completed), 1 the run did not complete, 2 user error."""
+    from app.project import load_project
+    from app.streams.bindings import check_agents
 
     try:
         payload = read_input(args.input)
     except InputError as exc:
         print(f"ferry: error: {exc}", file=sys.stderr)
         return 2
+    project = load_project(args.project)
+    check_agents(project, [args.agent])
     bootstrap = resolve_broker(args)
-    if bootstrap is None:
-        print(NO_BROKER, file=sys.stderr)
-        return 1
-    try:
-        project = load_project(args.project)
-        project.agent(args.agent)
-    except (ProjectError, KeyError) as exc:
-        print(f"ferry: error: {exc}", file=sys.stderr)
-        return 1
     return asyncio.run(_send(args, bootstrap, project, payload))
 
 

@@ -1,13 +1,23 @@
-"""`ferry topics plan|apply`: the topics a project needs, and creating / checking them."""
+"""`ferry topics plan|apply`: the topics a project needs, and creating / checking them.
+
+`apply` prints one line per topic, naming it once: `created`, `exists`, or `CONFLICT`
+with every setting that differs from its spec (on stderr). Exit 0 all topics as
+specified, 1 a conflict (like `ferry lint` finding an error), 2 the command could not
+run (no broker or an unreachable one, a broken project, an unknown agent).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from app.cli.broker import NO_BROKER
 from app.cli.worker import add_stream_options, agents_of, resolve_broker
+
+if TYPE_CHECKING:
+    from app.streams.topic_admin import ApplyReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,31 +34,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from app.project import ProjectError, load_project
+    from app.project import load_project
     from app.streams import TopicNames, apply_topics
     from app.streams.bindings import bindings_for, plan_for_bindings
 
-    try:
-        project = load_project(args.project)
-        names = TopicNames(args.topic_prefix)
-        plan = plan_for_bindings(project, names, bindings_for(project, names, agents_of(args)), args.replication)
-    except (ProjectError, KeyError) as exc:
-        print(f"ferry: error: {exc}", file=sys.stderr)
-        return 1
+    project = load_project(args.project)
+    names = TopicNames(args.topic_prefix)
+    plan = plan_for_bindings(project, names, bindings_for(project, names, agents_of(args)), args.replication)
     if args.action == "plan":
         for topic in plan:
             configs = " ".join(f"{k}={v}" for k, v in sorted(topic.configs.items()))
             print(f"{topic.name}  partitions={topic.partitions} replication={topic.replication} {configs}")
         return 0
     bootstrap = resolve_broker(args)
-    if bootstrap is None:
-        print(NO_BROKER, file=sys.stderr)
-        return 1
     report = asyncio.run(apply_topics(bootstrap, plan))
-    for name in report.created:
-        print(f"created   {name}")
-    for name in report.existing:
-        print(f"exists    {name}")
-    for conflict in report.conflicts:
-        print(f"CONFLICT  {conflict}", file=sys.stderr)
+    for line, is_conflict in report_lines([t.name for t in plan], report):
+        print(line, file=sys.stderr if is_conflict else sys.stdout)
     return 0 if report.ok else 1
+
+
+def report_lines(order: Sequence[str], report: ApplyReport) -> list[tuple[str, bool]]:
+    """One (line, is_conflict) per topic of `order`: each topic named once, its conflicts joined."""
+    conflicts: dict[str, list[str]] = {}
+    for conflict in report.conflicts:
+        conflicts.setdefault(conflict.topic, []).append(
+            f"{conflict.setting} is {conflict.actual}, spec wants {conflict.wanted} ({conflict.why})"
+        )
+    created = set(report.created)
+    lines: list[tuple[str, bool]] = []
+    for name in order:
+        if name in conflicts:
+            lines.append((f"CONFLICT  {name}: " + "; ".join(conflicts[name]), True))
+        elif name in created:
+            lines.append((f"created   {name}", False))
+        else:
+            lines.append((f"exists    {name}", False))
+    return lines

@@ -2,7 +2,9 @@
 
 Several workers with the same `--app-id` share the partitions (a Kafka consumer group).
 SIGTERM / SIGINT drain: running runs get `--drain-seconds` to finish, queued ones are
-left to Kafka for redelivery, then the worker exits.
+left to Kafka for redelivery, then the worker exits 0. A worker that cannot start (no
+broker, broker unreachable, a topic conflicting with its spec, a broken project) says
+why in one line and exits 2, with whatever it had started stopped again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import signal
 import sys
 
-from app.cli.broker import NO_BROKER, broker_address
+from app.cli.broker import require_broker
 from app.cli.process_main import run_main
 
 
@@ -45,66 +47,49 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replication", type=int, default=None, help="override the topic specs' replication")
 
 
-def resolve_broker(args: argparse.Namespace) -> str | None:
-    return broker_address(args.broker)
+def resolve_broker(args: argparse.Namespace) -> str:
+    return require_broker(args.broker)
 
 
 def agents_of(args: argparse.Namespace) -> tuple[str, ...] | None:
     return tuple(a.strip() for a in args.agents.split(",") if a.strip()) if args.agents else None
 
 
-class _TransientKafkaErrors(logging.Filter):
-    """aiokafka logs a retried ListOffsets on a just-created topic as an error; it is not one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "NotLeaderForPartitionError" not in record.getMessage()
-
-
 def configure_logging() -> None:
+    from app.streams.kafka_logs import install_kafka_log_filters
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka.consumer.fetcher").addFilter(_TransientKafkaErrors())
+    install_kafka_log_filters()
 
 
 def _worker(args: argparse.Namespace) -> int:
     configure_logging()
     bootstrap = resolve_broker(args)
-    if bootstrap is None:
-        print(NO_BROKER, file=sys.stderr)
-        return 1
     return run_main(_run(args, bootstrap))
 
 
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
-    from app.project import ProjectError, load_project
-    from app.streams import StreamSettings, TopicConflictError, Worker
+    from app.project import load_project
+    from app.streams import StreamSettings, Worker
 
-    try:
-        project = load_project(args.project)
-        settings = StreamSettings(
-            bootstrap=bootstrap,
-            app_id=args.app_id,
-            topic_prefix=args.topic_prefix,
-            agents=agents_of(args),
-            replication=args.replication,
-            drain_seconds=args.drain_seconds,
-            read_ahead=args.read_ahead,
-            emit_traces=not args.no_traces,
-            fetch_max_wait_ms=args.fetch_max_wait_ms,
-        )
-        worker = Worker(project, settings)
-    except (ProjectError, KeyError) as exc:
-        print(f"ferry: error: {exc}", file=sys.stderr)
-        return 1
+    project = load_project(args.project)
+    settings = StreamSettings(
+        bootstrap=bootstrap,
+        app_id=args.app_id,
+        topic_prefix=args.topic_prefix,
+        agents=agents_of(args),
+        replication=args.replication,
+        drain_seconds=args.drain_seconds,
+        read_ahead=args.read_ahead,
+        emit_traces=not args.no_traces,
+        fetch_max_wait_ms=args.fetch_max_wait_ms,
+    )
+    worker = Worker(project, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await worker.start()
-    except TopicConflictError as exc:
-        print(f"ferry: error: {exc}", file=sys.stderr)
-        await worker.stop()
-        return 1
+    await worker.start()  # a failed start has stopped what it started, then raises
     print(
         f"ferry: worker {settings.app_id} consuming {len(worker.topics)} topics on {bootstrap}: "
         + ", ".join(worker.topics),

@@ -51,8 +51,8 @@ class TopicConflictError(ConfigError):
 
     def __init__(self, conflicts: Sequence[TopicConflict]) -> None:
         self.conflicts = list(conflicts)
-        lines = "\n  ".join(str(c) for c in conflicts)
-        super().__init__(f"topics conflict with their specs (fix the topic or the spec):\n  {lines}")
+        found = "; ".join(str(c) for c in conflicts)
+        super().__init__(f"topics conflict with their specs: {found} — fix: the topic or the spec")
 
 
 async def apply_topics(bootstrap: str, plan: Sequence[PlannedTopic], timeout: float = 30.0) -> ApplyReport:
