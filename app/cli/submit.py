@@ -49,11 +49,14 @@ def _submit(args: argparse.Namespace) -> int:
 async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload: Any) -> int:
     from app.contracts import RunRequest, RunStatus
     from app.streams import ResultWatcher, Submitter, TopicNames
+    from app.streams.connect import topic_partitions
 
     names = TopicNames(args.topic_prefix)
     request = RunRequest.new(
         args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key, trigger={"source": "cli"}
     )
+    # A missing topic is a setup error to say at once (the producer would wait 60 s for it).
+    await topic_partitions(bootstrap, names.request(args.agent))
     async with Submitter(bootstrap, project, names) as submitter:
         if not args.wait:
             await submitter.submit(request, key=args.key)
@@ -66,8 +69,7 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
     result = results.get(request.run_id)
     if result is None:
         print(
-            f"ferry: error: no result for {request.run_id} within {args.timeout:g}s "
-            "(is a worker running? `ferry worker`)",
+            f"ferry: no result for {request.run_id} within {args.timeout:g}s (is a worker running? `ferry worker`)",
             file=sys.stderr,
         )
         return 1

@@ -96,6 +96,17 @@ async def test_an_unreachable_broker_is_one_line_naming_it_and_the_fix(tmp_path,
     assert "ferry dev up" in line and "--broker" in line
 
 
+async def test_submitting_to_a_topic_that_does_not_exist_says_how_to_create_it(
+    tmp_path, kafka_bootstrap: str, prefix: str
+) -> None:
+    write_project(tmp_path, {"echo": llm_agent()})
+    common = ("--project", str(tmp_path), "--broker", kafka_bootstrap, "--topic-prefix", prefix)
+    code, out, err = await _ferry("submit", "echo", "--input", "{}", *common)
+    line = _one_clean_line(err)
+    assert code == 2 and out == ""
+    assert line == f"ferry: topic '{TopicNames(prefix).request('echo')}' does not exist — fix: run `ferry topics apply`"
+
+
 async def test_no_broker_at_all_says_where_it_looked_and_what_to_do(tmp_path) -> None:
     write_project(tmp_path, {"echo": llm_agent()})
     home = tmp_path / "no-stack-here"
