@@ -4,6 +4,7 @@ variable they set must be read, and the image must hold the whole project."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 from pathlib import Path
@@ -132,9 +133,27 @@ def test_ferry_processes_get_only_settings_ferry_reads() -> None:
             if variable.startswith("FERRY_"):
                 assert f'"{variable}"' in sources, f"{name} sets {variable}, which no Ferry code reads"
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert set(services["ferry-worker"]["depends_on"]) == {"kafka"}
-    assert set(services["ferry-history"]["depends_on"]) == {"kafka", "postgres"}
-    assert services["ferry-history"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert set(services[name]["depends_on"]) == {"kafka", "postgres"}
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_every_service_that_writes_the_history_waits_for_its_database() -> None:
+    """`ferry history project` writes the store, and so does `ferry worker` once it runs
+    the projector by default (it then has a --no-history option): both must wait for
+    PostgreSQL, or their first write fails."""
+    services = _compose()["services"]
+    commands = {name: svc.get("command") or [] for name, svc in services.items()}
+    worker = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["worker"]
+    worker_writes = "--no-history" in {flag for action in worker._actions for flag in action.option_strings}
+    writers = [
+        name
+        for name, command in commands.items()
+        if command[:3] == ["ferry", "history", "project"]
+        or (worker_writes and command[:2] == ["ferry", "worker"] and "--no-history" not in command)
+    ]
+    assert "ferry-history" in writers
+    for name in writers:
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy", name
 
 
 def test_the_history_store_is_the_compose_postgres() -> None:
