@@ -25,7 +25,6 @@ def _trace(args: argparse.Namespace) -> int:
     from app.cli.history_format import Paint
     from app.cli.trace_view import render_trace
     from app.contracts.errors import BadInputError
-    from app.observability.history import AmbiguousRunId
     from app.observability.history.trace_tree import load_trace
 
     run_id = args.run_id.strip()
@@ -34,10 +33,7 @@ def _trace(args: argparse.Namespace) -> int:
     store = open_store(args)
     where = store.describe()
     try:
-        trace = load_trace(store, run_id)
-    except AmbiguousRunId as exc:
-        shown = ", ".join(exc.matches[:5]) + (", …" if len(exc.matches) > 5 else "")
-        raise BadInputError(f"run id prefix {run_id!r} matches several runs ({shown}): give more of it") from None
+        trace = load_trace(store, run_id)  # AmbiguousRunId is a BadInputError: one line, exit 2
     finally:
         store.close()
     if trace is None:

@@ -10,6 +10,7 @@ layers; each layer's own errors subclass them where they are raised (module in b
      ├── RateLimitError                 rate_limit          retryable
      ├── LLMTimeoutError                llm_timeout         retryable
      ├── LLMUnavailableError            llm_unavailable     retryable
+     │    └── MalformedCompletion       [engine.openai_compat.wire] a 200 that is no completion
      ├── LLMBadRequestError             llm_bad_request
      │    └── ContextLengthError        context_length
      ├── AuthError                      auth
@@ -21,6 +22,7 @@ layers; each layer's own errors subclass them where they are raised (module in b
      │    └── StageTimeoutError         [engine.stage]
      ├── BadInputError                  bad_input           a request Ferry cannot run
      │    ├── InputError                [cli.run_input]     --input unreadable or not JSON
+     │    ├── AmbiguousRunId            [observability.history.queries] a run id prefix of several runs
      │    └── PoisonRecord              [streams.messages]  a record that is no RunRequest
      ├── CancelledRunError              cancelled
      ├── InternalError                  internal

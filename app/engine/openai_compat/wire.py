@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.contracts.errors import LLMUnavailableError
 from app.engine.model import LLMRequest, LLMResponse, LLMUsage, ToolCall
 
 
@@ -50,8 +51,8 @@ class Completion:
     cached_prompt_tokens: int
 
 
-class MalformedCompletion(ValueError):
-    """The body is JSON but not a chat completion."""
+class MalformedCompletion(LLMUnavailableError):
+    """The body is JSON but not a chat completion: the server is broken, for now."""
 
 
 def parse_completion(data: Any, model: str) -> Completion:

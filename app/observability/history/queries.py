@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from app.contracts import SpanKind
+from app.contracts.errors import BadInputError
 from app.observability.history.projection import PIPELINE
 from app.observability.history.records import RunRecord, SpanRecord, UsageLine
 from app.observability.history.schema import RunRow, SpanRow
@@ -37,9 +38,12 @@ class UsageBy(StrEnum):
     DAY = "day"
 
 
-class AmbiguousRunId(Exception):
+class AmbiguousRunId(BadInputError):
+    """A run id prefix that matches several runs: the user must give more of it."""
+
     def __init__(self, prefix: str, matches: Sequence[str]) -> None:
-        super().__init__(prefix)
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        super().__init__(f"run id prefix {prefix!r} matches several runs ({shown}): give more of it")
         self.prefix = prefix
         self.matches = list(matches)
 
