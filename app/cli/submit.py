@@ -3,13 +3,16 @@
 `--input @file.json` reads JSON; `@file` of any other type (a PDF, a scan) is sent as a
 document, `{"files": [{name, mime_type, data}]}`. `--key` sets the Kafka record key
 (default: the agent's concurrency key value, else the run id); `--idempotency-key`
-makes the run id deterministic, so submitting twice is one run.
+makes the run id deterministic, so submitting twice is one run. A `TRACEPARENT` (and
+`TRACESTATE`) in the environment, as OpenTelemetry passes trace context to a process,
+makes the run part of that trace.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -48,10 +51,12 @@ def _submit(args: argparse.Namespace) -> int:
 
 async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload: Any) -> int:
     from app.contracts import RunRequest, RunStatus
+    from app.contracts.trace_context import TraceContext
     from app.streams import ResultWatcher, Submitter, TopicNames
     from app.streams.connect import topic_partitions
 
     names = TopicNames(args.topic_prefix)
+    trace = TraceContext.parse(os.environ.get("TRACEPARENT"), os.environ.get("TRACESTATE"))
     request = RunRequest.new(
         args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key, trigger={"source": "cli"}
     )
@@ -59,11 +64,11 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
     await topic_partitions(bootstrap, names.request(args.agent))
     async with Submitter(bootstrap, project, names) as submitter:
         if not args.wait:
-            await submitter.submit(request, key=args.key)
+            await submitter.submit(request, key=args.key, trace=trace)
             print(request.run_id)
             return 0
         async with ResultWatcher(bootstrap, names) as watcher:
-            await submitter.submit(request, key=args.key)
+            await submitter.submit(request, key=args.key, trace=trace)
             print(f"ferry: submitted run {request.run_id}; waiting for its result…", file=sys.stderr)
             results = await watcher.wait_for([request.run_id], timeout=args.timeout)
     result = results.get(request.run_id)

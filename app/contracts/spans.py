@@ -63,6 +63,28 @@ class SpanAttr:
     STAGE: Final = "stage"
 
 
+class GenAIAttr:
+    """OpenTelemetry GenAI semantic-convention names that spans exported over OTLP carry
+    next to Ferry's own (`SpanAttr`), so a collector's GenAI views read Ferry's runs.
+    `runs.traces` keeps Ferry's names only: these are derived when a span is exported."""
+
+    OPERATION_NAME: Final = "gen_ai.operation.name"
+    """invoke_agent (run, pipeline_step), chat (llm_call, llm_attempt), execute_tool (tool_call)."""
+    PROVIDER_NAME: Final = "gen_ai.provider.name"
+    SYSTEM: Final = "gen_ai.system"
+    """The older name of PROVIDER_NAME, which many backends still read: both are written."""
+    REQUEST_MODEL: Final = "gen_ai.request.model"
+    RESPONSE_MODEL: Final = "gen_ai.response.model"
+    INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+    OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+    AGENT_NAME: Final = "gen_ai.agent.name"
+    TOOL_NAME: Final = "gen_ai.tool.name"
+    TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+    TOOL_TYPE: Final = "gen_ai.tool.type"
+    ERROR_TYPE: Final = "error.type"
+    """OpenTelemetry's general error attribute: Ferry's error category."""
+
+
 class SpanStatus(StrEnum):
     OK = "ok"
     ERROR = "error"

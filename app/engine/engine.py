@@ -42,6 +42,7 @@ from app.contracts.errors import (
     InternalError,
     RunTimeoutError,
 )
+from app.contracts.trace_context import TraceContext
 from app.engine.clock import Clock, Deadline, SystemClock
 from app.engine.isolation import ProcessIsolation
 from app.engine.model import LLMClient, LLMMiddleware
@@ -103,12 +104,25 @@ class Engine:
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
 
-    async def run(self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None) -> RunResult:
+    async def run(
+        self,
+        request: RunRequest,
+        *,
+        on_span: Callable[[SpanEvent], None] | None = None,
+        trace_context: TraceContext | None = None,
+    ) -> RunResult:
+        """`trace_context`: the span this run continues (a submitter's, the previous pipeline
+        stage's), so its run span joins that trace; None starts a new trace."""
         started_at, t0 = self._clock.now(), self._clock.monotonic()
         agent = self.project.agents.get(request.agent)
         state = RunState()
         with self._tracing.run_span(
-            request.run_id, f"run {request.agent}", on_span, agent=request.agent, tenant=request.tenant
+            request.run_id,
+            f"run {request.agent}",
+            on_span,
+            parent=trace_context,
+            agent=request.agent,
+            tenant=request.tenant,
         ) as (tracer, span):
             timeout = self._timeout_for(agent, request, started_at)
             deps = RunDeps(
@@ -151,7 +165,7 @@ class Engine:
 
     async def aclose(self) -> None:
         self._tools.close()
-        self._tracing.shutdown()
+        await self._tracing.aclose()  # with an OTLP export: its last spans are sent here
         for close in self._closers:
             await close()
 

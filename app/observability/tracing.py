@@ -3,8 +3,16 @@
 Each `Engine` owns an `EngineTracing`: a private `TracerProvider` (the global provider
 is never touched, so embedding Ferry changes nobody's tracing) with one span processor
 that turns every finished OTel span into a redacted `SpanEvent` and hands it to the
-sink of the run it belongs to. A run is one trace; the processor finds the sink by
-trace id, so concurrent runs never see each other's spans.
+sink of the run it belongs to. The processor finds the sink by trace id and run id, so
+concurrent runs never see each other's spans, even two runs of one trace.
+
+A run starts a new trace, or continues the one its `TraceContext` names (the W3C
+`traceparent` a submitter or the previous pipeline stage sent along): its run span is
+then a child of that span, so every stage of a pipeline is one trace whatever process
+ran it. Every span is recorded (the sampler is ALWAYS_ON, whatever the caller's sampled
+flag or OTEL_TRACES_SAMPLER say): `runs.traces` and the history are Ferry's own record.
+With OTEL_EXPORTER_OTLP_ENDPOINT set, the same spans also go to an OpenTelemetry
+collector (`otel_export`).
 
     run ─┬─ llm_call ─┬─ llm_attempt
          │            ├─ retry_wait
@@ -29,17 +37,20 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
 from app.contracts import SpanEvent, SpanKind, SpanStatus, Usage
 from app.contracts.errors import ErrorCategory, FerryError, RunTimeoutError, ToolTimeoutError
 from app.contracts.spans import SpanAttr
+from app.contracts.trace_context import TraceContext
+from app.observability.otel_export import KIND_ATTRIBUTE, otlp_export
 from app.observability.redaction import Redactor
 
 SpanSink = Callable[[SpanEvent], None]
 
 # Internal attributes: they route a span to its event and never reach the SpanEvent.
-_KIND = "ferry.kind"
+_KIND = KIND_ATTRIBUTE
 _RUN_ID = "ferry.run_id"
 
 
@@ -58,16 +69,16 @@ class _SinkProcessor(SpanProcessor):
 
     def __init__(self, redactor: Redactor) -> None:
         self._redactor = redactor
-        self._sinks: dict[int, SpanSink] = {}
+        self._sinks: dict[tuple[int, str], SpanSink] = {}
         self._lock = threading.Lock()  # spans may end on tool threads
 
-    def register(self, trace_id: int, sink: SpanSink) -> None:
+    def register(self, trace_id: int, run_id: str, sink: SpanSink) -> None:
         with self._lock:
-            self._sinks[trace_id] = sink
+            self._sinks[(trace_id, run_id)] = sink
 
-    def unregister(self, trace_id: int) -> None:
+    def unregister(self, trace_id: int, run_id: str) -> None:
         with self._lock:
-            self._sinks.pop(trace_id, None)
+            self._sinks.pop((trace_id, run_id), None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -76,8 +87,9 @@ class _SinkProcessor(SpanProcessor):
         context = span.context
         if context is None:
             return
+        run_id = str((span.attributes or {}).get(_RUN_ID, ""))
         with self._lock:
-            sink = self._sinks.get(context.trace_id)
+            sink = self._sinks.get((context.trace_id, run_id))
         if sink is None:
             return
         event = to_span_event(span, self._redactor)
@@ -187,25 +199,43 @@ class RunTracer:
 
 
 class EngineTracing:
-    """One per engine: a private TracerProvider and the sink registry of its runs."""
+    """One per engine: a private TracerProvider, the sink registry of its runs and, when
+    the environment names a collector, the OTLP export (read once, when built)."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
         self._processor = _SinkProcessor(redactor)
-        self._provider = TracerProvider()
+        self._export = otlp_export(redactor)
+        self._provider = TracerProvider(
+            sampler=ALWAYS_ON, resource=self._export.resource if self._export is not None else None
+        )
         self._provider.add_span_processor(self._processor)
+        if self._export is not None:
+            self._provider.add_span_processor(self._export.processor)
         self._tracer = self._provider.get_tracer("ferry.engine")
+
+    @property
+    def exporting(self) -> bool:
+        """Whether spans also go to an OTLP collector."""
+        return self._export is not None
 
     @contextmanager
     def run_span(
-        self, run_id: str, name: str, sink: SpanSink | None, **attributes: Any
+        self,
+        run_id: str,
+        name: str,
+        sink: SpanSink | None,
+        *,
+        parent: TraceContext | None = None,
+        **attributes: Any,
     ) -> Iterator[tuple[RunTracer, SpanHandle]]:
-        """The root span of a run, in a fresh trace, with `sink` receiving its spans."""
+        """The span of a run, `sink` receiving its spans: under `parent` (a span of another
+        process) when given, else the root of a fresh trace."""
         run_tracer = RunTracer(self._tracer, run_id)
-        # An empty Context makes this span a root whatever the caller's context holds.
+        # Never the caller's current context: a run is a root unless told whose child it is.
         with self._tracer.start_as_current_span(
             name,
-            context=Context(),
+            context=_parent_context(parent),
             attributes={_KIND: SpanKind.RUN.value, _RUN_ID: run_id},
             record_exception=False,
             set_status_on_exception=False,
@@ -213,14 +243,36 @@ class EngineTracing:
         ) as span:
             trace_id = span.get_span_context().trace_id
             if sink is not None:
-                self._processor.register(trace_id, sink)
+                self._processor.register(trace_id, run_id, sink)
             handle = SpanHandle(span)
             handle.set(**attributes)
             try:
                 yield run_tracer, handle
             finally:
                 span.end()  # end before unregistering, so the run span itself is delivered
-                self._processor.unregister(trace_id)
+                self._processor.unregister(trace_id, run_id)
 
     def shutdown(self) -> None:
+        """Flush and close: with an export, this waits for the last batch to be sent."""
         self._provider.shutdown()
+
+    async def aclose(self) -> None:
+        """`shutdown` without holding the event loop while the last batch is exported."""
+        if self._export is None:
+            self._provider.shutdown()
+        else:
+            await asyncio.to_thread(self._provider.shutdown)
+
+
+def _parent_context(parent: TraceContext | None) -> Context:
+    """An empty Context (a new trace), or one whose current span is the remote `parent`."""
+    if parent is None:
+        return Context()
+    remote = SpanContext(
+        trace_id=int(parent.trace_id, 16),
+        span_id=int(parent.span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED if parent.sampled else TraceFlags.DEFAULT),
+        trace_state=TraceState.from_header([parent.tracestate]) if parent.tracestate else None,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(remote), Context())

@@ -1,7 +1,10 @@
 """Producing run requests and waiting for their results: `ferry submit`, the demo, tests.
 
 `Submitter` keys each request by the agent's concurrency key value (so one key always
-lands on one partition, which the scheduler needs to serialise it), else by run id.
+lands on one partition, which the scheduler needs to serialise it), else by run id. It
+sends the W3C trace context of the span the run continues in the record's headers: the
+one given, else the caller's current OpenTelemetry span, else none (the run starts a
+new trace).
 `ResultWatcher` starts reading `runs.results` at its end *before* anything is
 submitted, so no result can slip by between submit and wait.
 """
@@ -15,10 +18,12 @@ from types import TracebackType
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.contracts import RunRequest, RunResult
+from app.contracts.trace_context import TraceContext
 from app.project.project import Project
 from app.streams.connect import start_client, topic_partitions
 from app.streams.keys import concurrency_key
 from app.streams.naming import TopicNames
+from app.streams.trace_headers import current_trace_context, trace_headers
 
 
 class Submitter:
@@ -46,15 +51,21 @@ class Submitter:
         key = concurrency_key(agent, request.input) if agent is not None else None
         return key if key is not None else request.run_id
 
-    async def submit(self, request: RunRequest, key: str | None = None) -> None:
-        """Produce one request and wait until the broker has it."""
-        await (await self.send(request, key))
+    async def submit(self, request: RunRequest, key: str | None = None, *, trace: TraceContext | None = None) -> None:
+        """Produce one request and wait until the broker has it. `trace`: the span the run
+        continues (default: the caller's current OpenTelemetry span, if any)."""
+        await (await self.send(request, key, trace=trace))
 
-    async def send(self, request: RunRequest, key: str | None = None) -> asyncio.Future[object]:
+    async def send(
+        self, request: RunRequest, key: str | None = None, *, trace: TraceContext | None = None
+    ) -> asyncio.Future[object]:
         """Produce without waiting for the broker (for bulk submits); await the returned future."""
         record_key = (key or self.key_for(request)).encode()
         delivery: asyncio.Future[object] = await self._producer.send(
-            self.names.request(request.agent), key=record_key, value=request.model_dump_json().encode()
+            self.names.request(request.agent),
+            key=record_key,
+            value=request.model_dump_json().encode(),
+            headers=trace_headers(trace or current_trace_context()),
         )
         return delivery
 

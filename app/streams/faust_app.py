@@ -75,6 +75,10 @@ class FaustRecord:
     def value(self) -> bytes | None:
         return self._event.message.value  # type: ignore[no-any-return]
 
+    @property
+    def headers(self) -> Any:
+        return self._event.message.headers  # trace context (`trace_headers`)
+
     def ack(self) -> None:
         self._event.ack()
 

@@ -4,7 +4,8 @@ A run's outputs are produced in a fixed order, each awaited until the broker has
 (acks=all): the next stage's request or the pipeline result first, then the run's own
 result, and only then is the input offset acked. So "the result exists" implies
 "everything before it exists", which is what redelivery checks (see `result_index.py`).
-Trace events are fire-and-forget: losing a span on a crash loses no run.
+Trace events are fire-and-forget: losing a span on a crash loses no run. A request
+carries the W3C trace context of the span it continues in its headers (`trace_headers`).
 
 The producer exists only between `start` and `stop`: an outbox that never started has
 nothing to close (aiokafka warns about a producer built and never stopped).
@@ -18,9 +19,11 @@ import logging
 from aiokafka import AIOKafkaProducer
 
 from app.contracts import RunRequest, RunResult, SpanEvent
+from app.contracts.trace_context import TraceContext
 from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
 from app.streams.naming import TopicNames
+from app.streams.trace_headers import trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,12 @@ class Outbox:
     async def result(self, result: RunResult) -> None:
         await self._send(self.names.results, result.run_id.encode(), result.model_dump_json().encode())
 
-    async def request(self, topic: str, request: RunRequest, key: str | None) -> None:
+    async def request(
+        self, topic: str, request: RunRequest, key: str | None, *, trace: TraceContext | None = None
+    ) -> None:
+        """A run request (a pipeline's next stage); `trace`: the span the run will continue."""
         record_key = (key if key is not None else request.run_id).encode()
-        await self._send(topic, record_key, request.model_dump_json().encode())
+        await self._send(topic, record_key, request.model_dump_json().encode(), trace_headers(trace))
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = (letter.run_id or f"{letter.topic}:{letter.partition}:{letter.offset}").encode()
@@ -84,6 +90,6 @@ class Outbox:
         if not task.cancelled() and task.exception() is not None:
             log.debug("a span was not sent: %s", task.exception())  # tracing is best effort
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        delivery = await self._producer.send(topic, key=key, value=value)
+    async def _send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+        delivery = await self._producer.send(topic, key=key, value=value, headers=headers)
         await delivery

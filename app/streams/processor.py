@@ -23,6 +23,7 @@ from typing import Protocol
 
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
+from app.contracts.trace_context import TraceContext
 from app.project.models import SequentialAgentSpec
 from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
@@ -34,6 +35,7 @@ from app.streams.messages import DeadLetter, PoisonRecord, decode_request, run_i
 from app.streams.outbox import Outbox
 from app.streams.pipeline import first_stage, next_stage, pipeline_result
 from app.streams.result_index import ResultIndex
+from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,19 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers | None: ...
     def ack(self) -> None: ...
 
 
 class Runner(Protocol):
-    async def run(self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None) -> RunResult: ...
+    async def run(
+        self,
+        request: RunRequest,
+        *,
+        on_span: Callable[[SpanEvent], None] | None = None,
+        trace_context: TraceContext | None = None,
+    ) -> RunResult: ...
 
 
 @dataclass
@@ -63,6 +73,8 @@ class Job:
     record: Record
     request: RunRequest
     binding: Binding
+    trace: TraceContext | None = None  # from the record's headers: the span this run continues
+    next_trace: TraceContext | None = None  # what the next pipeline stage continues (this run's span)
 
 
 class Processor:
@@ -153,8 +165,9 @@ class Processor:
         except PoisonRecord as poison:
             await self._dead_letter(record, poison.reason)
             return
+        trace = read_trace_context(record.headers)
         if binding.route:
-            await self._route(record, request)
+            await self._route(record, request, trace)
             return
         if request.run_id in self.index:
             self._skip(record)
@@ -164,7 +177,7 @@ class Processor:
             self._skip(record)
             return
         agent = self.project.agents[binding.agent]
-        job = Job(record, request, binding)
+        job = Job(record, request, binding, trace)
         ticket = Ticket(
             run_id=request.run_id,
             tenant=request.tenant,
@@ -186,7 +199,11 @@ class Processor:
         job = ticket.payload
         assert job is not None
         on_span = self.outbox.span if self.emit_traces else None
-        result = await self.runner.run(job.request, on_span=on_span)
+        # A pipeline stage keeps its run span: the next stage's request continues it.
+        catcher = RunSpanCatcher(job.request.run_id, job.trace, on_span) if job.binding.stage is not None else None
+        result = await self.runner.run(job.request, on_span=catcher or on_span, trace_context=job.trace)
+        if catcher is not None:
+            job.next_trace = catcher.context
         await self._finish(job, result)
 
     async def _finish(self, job: Job, result: RunResult) -> None:
@@ -198,7 +215,9 @@ class Processor:
             if following is not None:
                 stage_agent = self.project.agents[following.agent]
                 topic = self.outbox.names.stage(pipeline.name, request.pipeline.stage + 1, following.agent)
-                await self.outbox.request(topic, following, concurrency_key(stage_agent, following.input))
+                await self.outbox.request(
+                    topic, following, concurrency_key(stage_agent, following.input), trace=job.next_trace
+                )
             else:
                 whole = pipeline_result(request, result)
                 await self.outbox.result(whole)
@@ -208,14 +227,14 @@ class Processor:
         self.counts["results"] += 1
         self._acks.done(job.record)
 
-    async def _route(self, record: Record, request: RunRequest) -> None:
+    async def _route(self, record: Record, request: RunRequest, trace: TraceContext | None) -> None:
         if request.run_id not in self.index:
             pipeline = self.project.agents[request.agent]
             assert isinstance(pipeline, SequentialAgentSpec)
             stage = first_stage(pipeline, request)
             agent = self.project.agents[stage.agent]
             topic = self.outbox.names.stage(pipeline.name, 0, stage.agent)
-            await self.outbox.request(topic, stage, concurrency_key(agent, stage.input))
+            await self.outbox.request(topic, stage, concurrency_key(agent, stage.input), trace=trace)
             self.counts["routed"] += 1
         self._acks.done(record)
 

@@ -32,7 +32,9 @@ from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_p
 class _NeverRuns:
     """A runner for workers that never get a record: no engine, no litellm import."""
 
-    async def run(self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None) -> RunResult:
+    async def run(
+        self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None, trace_context: Any = None
+    ) -> RunResult:
         raise AssertionError("no run expected")
 
 

@@ -36,8 +36,10 @@ def test_engine_signatures() -> None:
     assert list(init.parameters) == ["self", "project", "settings", "llm", "llm_middleware", "clock"]
     assert all(init.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in list(init.parameters)[2:])
     run = inspect.signature(Engine.run)
-    assert list(run.parameters) == ["self", "request", "on_span"]
+    assert list(run.parameters) == ["self", "request", "on_span", "trace_context"]
     assert run.parameters["on_span"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert run.parameters["trace_context"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert run.parameters["trace_context"].default is None
     assert inspect.iscoroutinefunction(Engine.run) and inspect.iscoroutinefunction(Engine.aclose)
 
 
