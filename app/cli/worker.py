@@ -5,6 +5,11 @@ SIGTERM / SIGINT drain: running runs get `--drain-seconds` to finish, queued one
 left to Kafka for redelivery, then the worker exits 0. A worker that cannot start (no
 broker, broker unreachable, a topic conflicting with its spec, a broken project) says
 why in one line and exits 2, with whatever it had started stopped again.
+
+Beside its agents a worker runs the run-history projector (`--no-history`), serves
+Prometheus metrics on `/metrics` (`--metrics-port`, `--no-metrics`) and logs one line
+per finished run (`--log-format json` for one JSON object per line); each is part of
+the worker's own ordered start, so a failing one stops the start and undoes the rest.
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ import asyncio
 import logging
 import os
 import signal
-import sys
+from typing import TYPE_CHECKING
 
 from app.cli.broker import require_broker
+from app.cli.history import add_history_options, projector_from_args
 from app.cli.process_main import run_main
+
+if TYPE_CHECKING:
+    from app.observability.metrics import MetricsEndpoint
+
+log = logging.getLogger("ferry.worker")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +43,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=10,
         help="broker fetch wait: lower is lower latency, higher is less idle CPU",
     )
+    add_history_options(parser)
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="port of the Prometheus /metrics endpoint (default 9464, or a free one if taken; 0: a free one)",
+    )
+    parser.add_argument("--metrics-host", default="0.0.0.0", help="address /metrics listens on")
+    parser.add_argument("--no-metrics", action="store_true", help="serve no /metrics and keep no metrics")
+    add_log_format_option(parser)
     parser.set_defaults(handler=_worker)
+
+
+def add_log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="text (default) or json: one JSON object per line (also $FERRY_LOG_FORMAT)",
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text} (0 … 65535; 0 picks a free port)")
+    return port
 
 
 def add_stream_options(parser: argparse.ArgumentParser) -> None:
@@ -55,22 +95,43 @@ def agents_of(args: argparse.Namespace) -> tuple[str, ...] | None:
     return tuple(a.strip() for a in args.agents.split(",") if a.strip()) if args.agents else None
 
 
-def configure_logging() -> None:
+def configure_logging(log_format: str | None = None, *, ferry_level: int = logging.WARNING) -> None:
+    """Logging of a Ferry process, once at its start: `log_format` (else $FERRY_LOG_FORMAT,
+    else text); Ferry's own lines from `ferry_level` on, other libraries' from WARNING."""
+    from app.contracts.errors import ConfigError
+    from app.observability.logs import LOG_FORMAT_ENV, resolve_log_format
+    from app.observability.logs import configure_logging as configure
     from app.streams.kafka_logs import install_kafka_log_filters
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        resolved = resolve_log_format(log_format, os.environ)
+    except ValueError as exc:
+        raise ConfigError(f"{LOG_FORMAT_ENV}={exc} is not a log format — fix: set it to text or json") from None
+    configure(resolved, ferry_level=ferry_level)
     install_kafka_log_filters()
 
 
 def _worker(args: argparse.Namespace) -> int:
-    configure_logging()
+    configure_logging(args.log_format, ferry_level=logging.INFO)
     bootstrap = resolve_broker(args)
     return run_main(_run(args, bootstrap))
 
 
+def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
+    """Where the worker serves /metrics: None with --no-metrics; the default port falls
+    back to a free one when taken (several workers on one machine), a chosen one does not."""
+    from app.observability.metrics import DEFAULT_METRICS_PORT, MetricsEndpoint
+
+    if args.no_metrics:
+        return None
+    if args.metrics_port is None:
+        return MetricsEndpoint(host=args.metrics_host, port=DEFAULT_METRICS_PORT, fallback=True)
+    return MetricsEndpoint(host=args.metrics_host, port=args.metrics_port)
+
+
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.project import load_project
-    from app.streams import StreamSettings, Worker
+    from app.streams import StreamSettings, TopicNames, Worker
 
     project = load_project(args.project)
     settings = StreamSettings(
@@ -84,19 +145,31 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         emit_traces=not args.no_traces,
         fetch_max_wait_ms=args.fetch_max_wait_ms,
     )
-    worker = Worker(project, settings)
+    history = projector_from_args(
+        args, bootstrap, TopicNames(settings.topic_prefix), settings.app_id, project.config.history.retention_days
+    )
+    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()  # a failed start has stopped what it started, then raises
-    print(
-        f"ferry: worker {settings.app_id} consuming {len(worker.topics)} topics on {bootstrap}: "
-        + ", ".join(worker.topics),
-        file=sys.stderr,
-        flush=True,
+    log.info(
+        "worker %s consuming %d topics on %s: %s",
+        settings.app_id,
+        len(worker.topics),
+        bootstrap,
+        ", ".join(worker.topics),
     )
+    if worker.history is not None and worker.history.store is not None:
+        log.info(
+            "history: projecting runs into %s (group %s)",
+            worker.history.store.describe(),
+            worker.history.settings.group_id,
+        )
+    if worker.metrics_server is not None:
+        log.info("metrics: serving %s:%d/metrics", worker.metrics_server.endpoint.host, worker.metrics_server.port)
     await stop.wait()
-    print("ferry: stopping: draining running runs…", file=sys.stderr, flush=True)
+    log.info("stopping: draining running runs…")
     await worker.stop()
     return 0

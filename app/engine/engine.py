@@ -149,7 +149,7 @@ class Engine:
             duration_ms=(self._clock.monotonic() - t0) * 1000.0,
             output=_jsonable(output),
             partial=partial,
-            error=RunError.from_exception(error) if error else None,
+            error=self._run_error(error) if error else None,
             usage=state.usage,
             pipeline=result_pipeline(request, agent, state, started_at),
         )
@@ -200,6 +200,12 @@ class Engine:
         finally:
             self._running.pop(request.run_id, None)
             self._cancel_requested.discard(request.run_id)
+
+    def _run_error(self, error: FerryError) -> RunError:
+        """The result's error, masked as the run's spans are: a provider's refusal may quote
+        the API key, and a result travels to every consumer of runs.results."""
+        found = RunError.from_exception(error)
+        return found.model_copy(update={"message": self._tracing.redactor.text(found.message)})
 
     @staticmethod
     def _timed_out(

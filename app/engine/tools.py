@@ -19,6 +19,7 @@ by the model is dropped, so no model output can impersonate another tenant.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 from collections.abc import Mapping
@@ -82,7 +83,9 @@ class ToolExecutor:
                 if tool.is_async:
                     return await tool.func(**call_kwargs)
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._pool, functools.partial(tool.func, **call_kwargs))
+                # The run's context variables (its log fields, its open span) go with the call.
+                call = functools.partial(tool.func, **call_kwargs)
+                return await loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
         except TimeoutError:
             raise ToolTimeoutError(tool.name, timeout or 0.0) from None
         except FerryError:

@@ -24,6 +24,7 @@ from typing import Protocol
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
 from app.contracts.trace_context import TraceContext
+from app.observability.run_observer import RunObserver
 from app.project.models import SequentialAgentSpec
 from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
@@ -94,6 +95,7 @@ class Processor:
         *,
         max_request_bytes: int,
         emit_traces: bool = True,
+        observer: RunObserver | None = None,
     ) -> None:
         self.project = project
         self.runner = runner
@@ -101,6 +103,7 @@ class Processor:
         self.index = index
         self.max_request_bytes = max_request_bytes
         self.emit_traces = emit_traces
+        self.observer = observer or RunObserver()  # log lines; metrics when it has them
         self._lanes: dict[str, Lane[Job]] = {}
         self._agent_of_topic: dict[str, str] = {}
         self._acks = InOrderAcks()
@@ -119,6 +122,10 @@ class Processor:
         """Runs of `agent` read and not yet finished (queued or running)."""
         core = self._lanes[agent].core
         return core.queued + core.running
+
+    def loads(self) -> dict[str, tuple[int, int]]:
+        """Agent → (runs running, runs queued) now: what the worker's gauges read at a scrape."""
+        return {agent: (lane.core.running, lane.core.queued) for agent, lane in self._lanes.items()}
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> None:
         """The (topic, partition) pairs this worker owns now (all of them): their runs may start."""
@@ -170,11 +177,11 @@ class Processor:
             await self._route(record, request, trace)
             return
         if request.run_id in self.index:
-            self._skip(record)
+            self._skip(record, request, "already has a result")
             return
         lane = self._lanes[binding.agent]
         if lane.core.knows(request.run_id):
-            self._skip(record)
+            self._skip(record, request, "already queued or running")
             return
         agent = self.project.agents[binding.agent]
         job = Job(record, request, binding, trace)
@@ -191,14 +198,15 @@ class Processor:
             self.counts["dropped"] += 1
             await self._finish(job, _cancelled(request, f"concurrency key {ticket.key!r} is busy (on_conflict: drop)"))
         elif admission == Admission.DUPLICATE:
-            self._skip(record)
+            self._skip(record, request, "already queued or running")
         # Admission.CLOSED: the worker is stopping; the record stays unacked for redelivery.
 
     async def execute(self, ticket: Ticket[Job]) -> None:
         """The lane's callback: run, emit, ack."""
         job = ticket.payload
         assert job is not None
-        on_span = self.outbox.span if self.emit_traces else None
+        # The run's log fields hold for the rest of this task (the lane's task of this run alone).
+        on_span = self.observer.started(job.request, self.outbox.span if self.emit_traces else None)
         # A pipeline stage keeps its run span: the next stage's request continues it.
         catcher = RunSpanCatcher(job.request.run_id, job.trace, on_span) if job.binding.stage is not None else None
         result = await self.runner.run(job.request, on_span=catcher or on_span, trace_context=job.trace)
@@ -222,9 +230,11 @@ class Processor:
                 whole = pipeline_result(request, result)
                 await self.outbox.result(whole)
                 self.index.add(whole.run_id)
+                self.observer.finished(whole)
         await self.outbox.result(result)
         self.index.add(result.run_id)
         self.counts["results"] += 1
+        self.observer.finished(result)
         self._acks.done(job.record)
 
     async def _route(self, record: Record, request: RunRequest, trace: TraceContext | None) -> None:
@@ -254,11 +264,13 @@ class Processor:
         )
         await self.outbox.dead_letter(letter)
         self.counts["dlq"] += 1
+        self.observer.dead_letter()
         log.warning("dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         self._acks.done(record)
 
-    def _skip(self, record: Record) -> None:
+    def _skip(self, record: Record, request: RunRequest, reason: str) -> None:
         self.counts["duplicates"] += 1
+        self.observer.duplicate(request, f"{record.topic}[{record.partition}]@{record.offset}", reason)
         self._acks.done(record)
 
 

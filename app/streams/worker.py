@@ -12,12 +12,20 @@ stack, so stop is start in reverse:
     1. topics applied and checked     (the broker is reached here first: an unreachable
                                        one is `ServiceUnreachableError`, a conflicting
                                        topic `TopicConflictError`)
-    2. outbox                         (producer: results, next stages, DLQ, spans)
-    3. result index                   (caught up with `runs.results`: redelivery checks)
-    4. engine                         (litellm loaded, tools' thread pool)
-    5. processor and one lane per agent
-    6. faust app                      (consumer group; records flow from here on)
-    7. drain on stop                  (runs get `drain_seconds`, acked offsets committed)
+    2. metrics endpoint               (when given: `/metrics` listening; a taken port is a
+                                       `ConfigError` before anything else holds a resource)
+    3. outbox                         (producer: results, next stages, DLQ, spans)
+    4. result index                   (caught up with `runs.results`: redelivery checks)
+    5. history projector              (when given: store opened and migrated, its consumer
+                                       started; an unreachable database stops the start
+                                       here, before any run)
+    6. engine                         (litellm loaded, tools' thread pool)
+    7. processor and one lane per agent
+    8. faust app                      (consumer group; records flow from here on)
+    9. drain on stop                  (runs get `drain_seconds`, acked offsets committed)
+
+So on stop the history projector stops after the last runs drained and the app left
+its group, and `/metrics` answers until everything else has stopped.
 
 On stop, queued runs are dropped unacked (Kafka delivers them again), running ones get
 `drain_seconds` to finish, then are cancelled.
@@ -37,6 +45,9 @@ from aiokafka import TopicPartition
 
 from app.engine import Engine, EngineSettings
 from app.engine.llm import load_litellm
+from app.observability.history.projector import HistoryProjector
+from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetrics
+from app.observability.run_observer import RunObserver
 from app.project.project import Project
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
@@ -62,7 +73,11 @@ class Worker:
         *,
         engine_settings: EngineSettings | None = None,
         runner: Runner | None = None,
+        history: HistoryProjector | None = None,
+        metrics: MetricsEndpoint | None = None,
     ) -> None:
+        """`history`: a projector (not started) run beside the agents; `metrics`: where to
+        serve `/metrics` (None: no metrics are kept at all)."""
         self.project = project
         self.settings = settings
         self.names = TopicNames(settings.topic_prefix)
@@ -77,6 +92,9 @@ class Worker:
         self.app: FerryApp | None = None
         self.datadir: str | None = None
         self.rate_limiter = ModelRateLimiter.from_config(project.config, share=settings.rate_share)
+        self.history = history
+        self.metrics = WorkerMetrics(self) if metrics is not None else None
+        self.metrics_server = MetricsServer(self.metrics.registry, metrics) if self.metrics and metrics else None
         self._running: contextlib.AsyncExitStack | None = None
         self._assigned = asyncio.Event()
         self._ready = asyncio.Event()
@@ -105,22 +123,30 @@ class Worker:
                 self.topic_report = await apply_topics(self.settings.bootstrap, plan)
                 if self.topic_report.conflicts:
                     raise TopicConflictError(self.topic_report.conflicts)
-            # 2. Outbox: every write of the worker goes through its producer.
+            # 2. Metrics endpoint: a port taken fails the start before anything holds a connection.
+            if self.metrics_server is not None:
+                await self.metrics_server.start()
+                stack.push_async_callback(self.metrics_server.stop)
+            # 3. Outbox: every write of the worker goes through its producer.
             await self.outbox.start()
             stack.push_async_callback(self.outbox.stop)
-            # 3. Result index: caught up with runs.results before any record is judged.
+            # 4. Result index: caught up with runs.results before any record is judged.
             await self.index.start()
             stack.push_async_callback(self.index.stop)
-            # 4. Engine (or the runner the caller brought, which the caller closes).
+            # 5. History projector: a database it cannot reach or migrate fails the start here.
+            if self.history is not None:
+                await self.history.start()
+                stack.push_async_callback(self.history.stop)
+            # 6. Engine (or the runner the caller brought, which the caller closes).
             runner = self._runner
             if runner is None:
                 engine = self._make_engine()
                 stack.push_async_callback(engine.aclose)
                 runner = engine
-            # 5. Processor and lanes: nothing runs until partitions are assigned.
+            # 7. Processor and lanes: nothing runs until partitions are assigned.
             self.processor = self._make_processor(runner)  # kept after stop: its counts stay readable
             stack.callback(self._not_assigned)
-            # 6. faust app: joins the consumer group; its state lives in a temp dir of its own.
+            # 8. faust app: joins the consumer group; its state lives in a temp dir of its own.
             self.datadir = tempfile.mkdtemp(prefix="ferry-worker-")
             stack.callback(self._remove_datadir)
             self.app = build_app(self.settings, self.bindings, self.datadir, self._handle)
@@ -128,7 +154,7 @@ class Worker:
             self.app.on_partitions_revoked.connect(self._on_revoked)
             stack.push_async_callback(self._stop_app)  # before start: a half-started app is stopped too
             await self.app.start()
-            # 7. On stop, first of all: let running runs finish and commit what they acked.
+            # 9. On stop, first of all: let running runs finish and commit what they acked.
             stack.push_async_callback(self._drain_and_commit)
             self._running = stack.pop_all()
 
@@ -157,6 +183,7 @@ class Worker:
             self.index,
             max_request_bytes=self.settings.max_request_bytes,
             emit_traces=self.settings.emit_traces,
+            observer=RunObserver(self.metrics),
         )
         for agent in sorted({b.agent for b in self.bindings if not b.route}):
             spec = self.project.agents[agent]
@@ -169,6 +196,18 @@ class Worker:
             )
             processor.open_lane(agent, core, [b.topic for b in self.bindings if b.agent == agent and not b.route])
         return processor
+
+    def lane_loads(self) -> dict[str, tuple[int, int]]:
+        """Agent → (runs running, runs queued): the in-flight and queued gauges."""
+        return self.processor.loads() if self.processor is not None else {}
+
+    def consumer_lag(self) -> dict[str, int]:
+        """Consumed topic → records after the group's committed offset, over the partitions
+        this worker holds (read at a scrape, from faust's consumer)."""
+        app = self.app
+        if app is None or self._running is None:
+            return {}
+        return consumer_lag(app, frozenset(self.topics))
 
     def _not_assigned(self) -> None:
         self._ready.clear()
@@ -220,3 +259,27 @@ class Worker:
         self._ready.clear()
         assert self.processor is not None
         await self.processor.release([(tp.topic, tp.partition) for tp in revoked], self.settings.drain_seconds)
+
+
+def consumer_lag(app: FerryApp, topics: frozenset[str]) -> dict[str, int]:
+    """Log end offset − committed offset per partition held, summed per topic. Before the
+    group's first commit on a partition, the offset read so far stands in for it."""
+    lag: dict[str, int] = dict.fromkeys(sorted(topics), 0)
+    consumer: Any = app.consumer
+    try:
+        assignment = consumer.assignment()
+        for tp in assignment:
+            if tp.topic not in lag:
+                continue
+            end = consumer.highwater(tp)
+            done = consumer._committed_offset.get(tp)  # faust's own record of what it committed
+            if done is None:
+                read = consumer._read_offset.get(tp)
+                done = read + 1 if read is not None else None
+            if end is not None and done is not None:
+                lag[tp.topic] += max(0, int(end) - int(done))
+    except (AssertionError, RuntimeError, KeyError, AttributeError):
+        # A rebalance moved partitions while we read (the consumer runs in its own thread),
+        # or the consumer is not up yet: this scrape shows what was read before.
+        pass
+    return lag

@@ -1,0 +1,240 @@
+"""A worker's Prometheus metrics and the `/metrics` endpoint that serves them.
+
+    metrics = WorkerMetrics(load)                  # one registry per worker, no global state
+    async with MetricsServer(metrics.registry, MetricsEndpoint(port=9464)) as server:
+        ...                                        # GET http://host:<server.port>/metrics
+
+What is counted as it happens (a few counter and histogram updates per run, fed from
+what the worker sees anyway: results, and the spans the engine emits):
+
+    ferry_runs_total{agent,status,category}          finished runs (category "" when none)
+    ferry_run_duration_seconds{agent}                a run's duration (histogram)
+    ferry_run_queue_wait_seconds{agent}              request created → run started (histogram)
+    ferry_llm_call_duration_seconds{agent,model}     one LLM step, retries included (histogram)
+    ferry_tokens_total{agent,model,direction}        direction: input | output
+    ferry_cost_usd_total{agent,model}                calls of unknown price add nothing
+    ferry_llm_retries_total{category}                retry waits, by the error that caused them
+    ferry_dlq_records_total                          records dead-lettered
+
+What is read when scraped (nothing per run): `ferry_runs_in_flight{agent}` and
+`ferry_runs_queued{agent}` from the worker's lanes, `ferry_consumer_lag_records{topic}`
+from its consumer. Each worker has its own `CollectorRegistry`, so two workers in one
+process never share a counter.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from app.contracts import RunResult, SpanEvent
+from app.contracts.errors import ConfigError
+from app.contracts.spans import SpanAttr
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS_PORT = 9464  # the OpenTelemetry Prometheus exporter's port
+
+_RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+_LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+_WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class WorkerLoad(Protocol):
+    """What the scrape-time gauges read of a worker."""
+
+    def lane_loads(self) -> Mapping[str, tuple[int, int]]:
+        """Agent → (runs running, runs queued) in this worker now."""
+        ...
+
+    def consumer_lag(self) -> Mapping[str, int]:
+        """Consumed topic → records not yet committed by the group, over the partitions held."""
+        ...
+
+
+class _LoadCollector(Collector):
+    def __init__(self, load: WorkerLoad) -> None:
+        self._load = load
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        running = GaugeMetricFamily("ferry_runs_in_flight", "Runs executing in this worker.", labels=["agent"])
+        queued = GaugeMetricFamily(
+            "ferry_runs_queued", "Runs read by this worker and waiting for a slot.", labels=["agent"]
+        )
+        for agent, (in_flight, waiting) in sorted(self._load.lane_loads().items()):
+            running.add_metric([agent], in_flight)
+            queued.add_metric([agent], waiting)
+        lag = GaugeMetricFamily(
+            "ferry_consumer_lag_records",
+            "Records of a consumed topic after the group's committed offset, over the partitions this worker holds.",
+            labels=["topic"],
+        )
+        for topic, records in sorted(self._load.consumer_lag().items()):
+            lag.add_metric([topic], records)
+        return [running, queued, lag]
+
+
+class WorkerMetrics:
+    """The metrics of one worker; the `record_*` methods are what the run path calls."""
+
+    def __init__(self, load: WorkerLoad | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.runs = Counter(
+            "ferry_runs", "Runs finished, by agent, status and error category.", ["agent", "status", "category"],
+            registry=registry,
+        )  # fmt: skip
+        self.run_duration = Histogram(
+            "ferry_run_duration_seconds", "Duration of a run.", ["agent"], buckets=_RUN_BUCKETS, registry=registry
+        )
+        self.queue_wait = Histogram(
+            "ferry_run_queue_wait_seconds",
+            "From the request's creation to the start of its run (time in Kafka and in the worker's queue).",
+            ["agent"],
+            buckets=_WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.llm_call_duration = Histogram(
+            "ferry_llm_call_duration_seconds",
+            "Duration of one LLM step, its retries and waits included.",
+            ["agent", "model"],
+            buckets=_LLM_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "ferry_tokens", "Tokens of LLM calls, by direction (input, output).", ["agent", "model", "direction"],
+            registry=registry,
+        )  # fmt: skip
+        self.cost = Counter(
+            "ferry_cost_usd", "Cost of LLM calls in USD (calls of unknown price add nothing).", ["agent", "model"],
+            registry=registry,
+        )  # fmt: skip
+        self.retries = Counter(
+            "ferry_llm_retries", "Retries after a failed LLM attempt, by the error's category.", ["category"],
+            registry=registry,
+        )  # fmt: skip
+        self.dlq = Counter("ferry_dlq_records", "Records sent to the dead-letter topic.", registry=registry)
+        if load is not None:
+            registry.register(_LoadCollector(load))
+
+    def record_started(self, agent: str, created_at: datetime) -> None:
+        """A run starts: how long its request waited (0 when the producer's clock is ahead)."""
+        created = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+        waited = (datetime.now(UTC) - created).total_seconds()
+        self.queue_wait.labels(agent).observe(max(0.0, waited))
+
+    def record_result(self, result: RunResult) -> None:
+        category = result.error.category.value if result.error is not None else ""
+        self.runs.labels(result.agent, result.status.value, category).inc()
+        self.run_duration.labels(result.agent).observe(result.duration_ms / 1000.0)
+
+    def record_span(self, agent: str, span: SpanEvent) -> None:
+        """Spans the engine emits: LLM steps give latency, tokens and cost; waits give retries."""
+        kind = span.kind.value
+        if kind == "llm_call":
+            attributes = span.attributes
+            model = str(attributes.get(SpanAttr.MODEL, ""))
+            self.llm_call_duration.labels(agent, model).observe(span.duration_ms / 1000.0)
+            prompt = attributes.get(SpanAttr.PROMPT_TOKENS)
+            completion = attributes.get(SpanAttr.COMPLETION_TOKENS)
+            if prompt:
+                self.tokens.labels(agent, model, "input").inc(prompt)
+            if completion:
+                self.tokens.labels(agent, model, "output").inc(completion)
+            cost = attributes.get(SpanAttr.COST_USD)
+            if cost:
+                self.cost.labels(agent, model).inc(cost)
+        elif kind == "retry_wait":
+            self.retries.labels(str(span.attributes.get(SpanAttr.REASON, ""))).inc()
+
+    def record_dead_letter(self) -> None:
+        self.dlq.inc()
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where `/metrics` listens. `port=0` takes a free port; `fallback`: if `port` is taken,
+    take a free one (and log it) instead of failing — for the default port, never for one
+    the operator chose."""
+
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_METRICS_PORT
+    fallback: bool = False
+
+
+class MetricsServer:
+    """`GET /metrics` over HTTP on the worker's event loop (a scrape reads the lanes on
+    the thread that changes them, and costs the loop nothing between scrapes)."""
+
+    def __init__(self, registry: CollectorRegistry, endpoint: MetricsEndpoint) -> None:
+        self.registry = registry
+        self.endpoint = endpoint
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> MetricsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.endpoint.host in ("0.0.0.0", "") else self.endpoint.host
+        return f"http://{host}:{self.port}/metrics"
+
+    async def start(self) -> None:
+        """Listen; a taken port is a `ConfigError` (one line naming it and the fix)."""
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            self.port = await self._bind(runner)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _bind(self, runner: web.AppRunner) -> int:
+        wanted = self.endpoint.port
+        try:
+            return await self._listen(runner, wanted)
+        except OSError as exc:
+            if not (self.endpoint.fallback and exc.errno == errno.EADDRINUSE):
+                raise ConfigError(
+                    f"cannot serve metrics on {self.endpoint.host}:{wanted}: {exc.strerror or exc}"
+                    " — fix: pass --metrics-port with a free port (0 picks one), or --no-metrics"
+                ) from None
+        port = await self._listen(runner, 0)
+        log.warning("metrics: port %d is taken; serving /metrics on port %d instead", wanted, port)
+        return port
+
+    async def _listen(self, runner: web.AppRunner, port: int) -> int:
+        await web.TCPSite(runner, self.endpoint.host, port).start()
+        return int(runner.addresses[0][1])  # the port bound (the one asked for, or a free one for 0)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
