@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _ferry(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    # A developer's FERRY_BROKER would add an `external` broker row to every status.
+    inherited = {k: v for k, v in os.environ.items() if k != "FERRY_BROKER"}
     return subprocess.run(
         [sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, **(env or {})}, timeout=60,
+        env={**inherited, **(env or {})}, timeout=60,
     )  # fmt: skip
 
 
