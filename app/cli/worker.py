@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--metrics-host", default="0.0.0.0", help="address /metrics listens on")
     parser.add_argument("--no-metrics", action="store_true", help="serve no /metrics and keep no metrics")
     add_log_format_option(parser)
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="Ferry's own lines from this level on (info: one per finished run; warning: failed runs only)",
+    )
     parser.set_defaults(handler=_worker)
 
 
@@ -112,7 +118,7 @@ def configure_logging(log_format: str | None = None, *, ferry_level: int = loggi
 
 
 def _worker(args: argparse.Namespace) -> int:
-    configure_logging(args.log_format, ferry_level=logging.INFO)
+    configure_logging(args.log_format, ferry_level=logging.getLevelName(args.log_level.upper()))
     bootstrap = resolve_broker(args)
     return run_main(_run(args, bootstrap))
 

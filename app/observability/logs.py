@@ -132,12 +132,13 @@ class JsonFormatter(logging.Formatter):
         self._redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
+        redact = self._redactor
         moment = datetime.fromtimestamp(record.created, UTC)
         line: dict[str, Any] = {
             "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact.text(record.getMessage()),
         }
         attributes = record.__dict__
         for key in RUN_KEYS:
@@ -145,18 +146,22 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 line[key] = value
         event = attributes.get(EVENT_FIELDS)
-        if isinstance(event, Mapping):
-            line.update(event)
-        for key, value in attributes.items():  # other `extra=` keys, as given
-            if key not in _RESERVED and key not in line and key not in RUN_KEYS and key != EVENT_FIELDS:
-                line[key] = value
+        if isinstance(event, Mapping):  # Ferry's own fields: only their text can hold a secret
+            line.update({k: redact.text(v) if isinstance(v, str) else v for k, v in event.items()})
+        extra = {
+            key: value
+            for key, value in attributes.items()
+            if key not in _RESERVED and key not in line and key not in RUN_KEYS and key != EVENT_FIELDS
+        }
+        if extra:  # a caller's `extra=`: a key that names a secret is masked whole
+            line.update(redact.mapping(extra))
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = redact.text(self.formatException(record.exc_info))
         elif record.exc_text:
-            line["exception"] = record.exc_text
+            line["exception"] = redact.text(record.exc_text)
         if record.stack_info:
-            line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(self._redactor.value(line), default=str, ensure_ascii=False)
+            line["stack"] = redact.text(self.formatStack(record.stack_info))
+        return json.dumps(line, default=str, ensure_ascii=False)
 
 
 def resolve_log_format(explicit: str | None, environ: Mapping[str, str]) -> LogFormat:
@@ -184,6 +189,9 @@ def configure_logging(
     handler.addFilter(RunContextFilter())
     redact = redactor if redactor is not None else Redactor.from_environment()
     handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
+    # No line shows the process or multiprocessing names: not looking them up spares every record.
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

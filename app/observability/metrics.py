@@ -37,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from app.contracts import RunResult, SpanEvent
+from app.contracts import RunResult, SpanEvent, SpanKind
 from app.contracts.errors import ConfigError
 from app.contracts.spans import SpanAttr
 
@@ -84,6 +84,20 @@ class _LoadCollector(Collector):
         return [running, queued, lag]
 
 
+@dataclass(frozen=True, slots=True)
+class _AgentSeries:
+    queue_wait: Histogram
+    run_duration: Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelSeries:
+    duration: Histogram
+    input_tokens: Counter
+    output_tokens: Counter
+    cost: Counter
+
+
 class WorkerMetrics:
     """The metrics of one worker; the `record_*` methods are what the run path calls."""
 
@@ -124,6 +138,9 @@ class WorkerMetrics:
             registry=registry,
         )  # fmt: skip
         self.dlq = Counter("ferry_dlq_records", "Records sent to the dead-letter topic.", registry=registry)
+        self._runs: dict[tuple[str, str, str], Counter] = {}
+        self._agents: dict[str, _AgentSeries] = {}
+        self._models: dict[tuple[str, str], _ModelSeries] = {}
         if load is not None:
             registry.register(_LoadCollector(load))
 
@@ -131,31 +148,53 @@ class WorkerMetrics:
         """A run starts: how long its request waited (0 when the producer's clock is ahead)."""
         created = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
         waited = (datetime.now(UTC) - created).total_seconds()
-        self.queue_wait.labels(agent).observe(max(0.0, waited))
+        self._agent(agent).queue_wait.observe(max(0.0, waited))
 
     def record_result(self, result: RunResult) -> None:
         category = result.error.category.value if result.error is not None else ""
-        self.runs.labels(result.agent, result.status.value, category).inc()
-        self.run_duration.labels(result.agent).observe(result.duration_ms / 1000.0)
+        key = (result.agent, result.status.value, category)
+        counted = self._runs.get(key)
+        if counted is None:
+            counted = self._runs[key] = self.runs.labels(*key)
+        counted.inc()
+        self._agent(result.agent).run_duration.observe(result.duration_ms / 1000.0)
 
     def record_span(self, agent: str, span: SpanEvent) -> None:
         """Spans the engine emits: LLM steps give latency, tokens and cost; waits give retries."""
-        kind = span.kind.value
-        if kind == "llm_call":
+        kind = span.kind
+        if kind is SpanKind.LLM_CALL:
             attributes = span.attributes
-            model = str(attributes.get(SpanAttr.MODEL, ""))
-            self.llm_call_duration.labels(agent, model).observe(span.duration_ms / 1000.0)
+            series = self._model(agent, str(attributes.get(SpanAttr.MODEL, "")))
+            series.duration.observe(span.duration_ms / 1000.0)
             prompt = attributes.get(SpanAttr.PROMPT_TOKENS)
             completion = attributes.get(SpanAttr.COMPLETION_TOKENS)
             if prompt:
-                self.tokens.labels(agent, model, "input").inc(prompt)
+                series.input_tokens.inc(prompt)
             if completion:
-                self.tokens.labels(agent, model, "output").inc(completion)
+                series.output_tokens.inc(completion)
             cost = attributes.get(SpanAttr.COST_USD)
             if cost:
-                self.cost.labels(agent, model).inc(cost)
-        elif kind == "retry_wait":
+                series.cost.inc(cost)
+        elif kind is SpanKind.RETRY_WAIT:
             self.retries.labels(str(span.attributes.get(SpanAttr.REASON, ""))).inc()
+
+    # The labelled series, looked up once per label set: `labels()` costs ~1 µs a call.
+    def _agent(self, agent: str) -> _AgentSeries:
+        series = self._agents.get(agent)
+        if series is None:
+            series = self._agents[agent] = _AgentSeries(self.queue_wait.labels(agent), self.run_duration.labels(agent))
+        return series
+
+    def _model(self, agent: str, model: str) -> _ModelSeries:
+        series = self._models.get((agent, model))
+        if series is None:
+            series = self._models[(agent, model)] = _ModelSeries(
+                self.llm_call_duration.labels(agent, model),
+                self.tokens.labels(agent, model, "input"),
+                self.tokens.labels(agent, model, "output"),
+                self.cost.labels(agent, model),
+            )
+        return series
 
     def record_dead_letter(self) -> None:
         self.dlq.inc()

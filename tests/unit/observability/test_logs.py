@@ -209,3 +209,25 @@ def test_a_bad_ferry_log_format_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip() == "ferry: FERRY_LOG_FORMAT=yaml is not a log format — fix: set it to text or json"
+
+
+def test_the_redactors_quick_checks_never_skip_a_pattern_that_would_match() -> None:
+    """Every line pays `Redactor.text`; it runs a pattern only where a substring it needs is
+    present. On texts near each pattern's edges it must mask exactly what the patterns do."""
+    from app.observability import redaction
+
+    def by_patterns_alone(value: str) -> str:
+        value = redaction._PATTERNS[0].sub(f"Bearer {redaction.REDACTED}", value)
+        value = redaction._PATTERNS[1].sub(redaction.REDACTED, value)
+        return redaction._PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}{redaction.REDACTED}", value)
+
+    texts = [
+        "Authorization: Bearer abc.def-ghi", "BEARER    zzzzzzzz", "bearer x", "sk-abcdefgh12", "ask-abcdefghij",
+        "SK-abcdefghijk", "API_KEY=hunter2x", "api-key : hunter2x", "ApiKey:\n\t abcd1234", "token=abcd", "tokens=7",
+        "TOKEN :  wxyz1234", "password:abcd, next", "secret = 'quoted'", "keys: none", "monkey=banana12",
+        "no secrets here at all", "mixed token=abcd1234 and Bearer qwertyuiop and sk-0123456789ab",
+        "key" + " " * 200 + "= far-away-value",
+    ]  # fmt: skip
+    redactor = Redactor()
+    for text in texts:
+        assert redactor.text(text) == by_patterns_alone(text), text
