@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.trace",
     "app.cli.usage",
     "app.cli.history",
+    "app.cli.api",
+    "app.cli.keys",
 )
 
 

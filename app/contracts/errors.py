@@ -23,7 +23,9 @@ layers; each layer's own errors subclass them where they are raised (module in b
      ├── BadInputError                  bad_input           a request Ferry cannot run
      │    ├── InputError                [cli.run_input]     --input unreadable or not JSON
      │    ├── AmbiguousRunId            [observability.history.queries] a run id prefix of several runs
-     │    └── PoisonRecord              [streams.messages]  a record that is no RunRequest
+     │    ├── ApiProblem                [api.problems]      an HTTP request refused: a problem document
+     │    ├── PoisonRecord              [streams.messages]  a record that is no RunRequest
+     │    └── CallbackRefused           [connectors.webhook.ssrf] a callback URL to a non-public address
      ├── CancelledRunError              cancelled
      ├── InternalError                  internal
      └── ConfigError                    bad_input           the user's project, machine or

@@ -1,0 +1,1 @@
+"""One router per resource: runs (submit, read, list, trace) and agents."""

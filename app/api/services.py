@@ -1,0 +1,45 @@
+"""What the API is given to work with: injected into `create_app`, reached through the app's state.
+
+Nothing here is process-wide: two apps in one process (tests do that) have their own
+stores, producer and rate limiter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fastapi import Request
+
+from app.api.ratelimit import RateLimiter
+from app.api.settings import ApiSettings
+from app.api.store import ApiStore
+from app.contracts import RunRequest
+from app.observability.history import HistoryStore
+from app.project.project import Project
+
+
+class RequestSink(Protocol):
+    """Where accepted requests go: `app.streams.Submitter` (acks=all) in production."""
+
+    async def submit(self, request: RunRequest, key: str | None = None) -> None: ...
+
+
+@dataclass
+class ApiServices:
+    project: Project
+    history: HistoryStore
+    store: ApiStore
+    #: Opened by the app's lifespan: the producer lives as long as the server.
+    open_sink: Callable[[], AbstractAsyncContextManager[RequestSink]]
+    # Set by `create_app` from its settings; the sink by the lifespan.
+    settings: ApiSettings = field(default_factory=ApiSettings, init=False)
+    limiter: RateLimiter | None = field(default=None, init=False)
+    sink: RequestSink | None = field(default=None, init=False)
+
+
+def services_of(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services

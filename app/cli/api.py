@@ -1,0 +1,66 @@
+"""`ferry api [--host --port]`: the HTTP API on uvicorn (docs/api.md).
+
+It loads the project (the agents it accepts runs for), opens the run-history store
+(where it reads runs and keeps API keys) and produces requests to the broker with
+acks=all. It never runs an agent: `ferry worker` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from app.cli.history import add_database_option
+from app.cli.worker import add_stream_options, configure_logging, resolve_broker
+
+DEFAULT_PORT = 8000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("api", help="serve the HTTP API: submit runs, read results and traces")
+    parser.add_argument("--host", default=os.environ.get("FERRY_API_HOST", "0.0.0.0"), help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("FERRY_API_PORT", DEFAULT_PORT)), help="port to listen on"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413")
+    parser.add_argument("--rate", type=float, default=None, help="requests per second per API key")
+    parser.add_argument("--burst", type=int, default=None, help="requests one key may make at once")
+    add_stream_options(parser)
+    add_database_option(parser)
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api import ApiServices, ApiSettings, ApiStore, create_app
+    from app.cli.history import open_store
+    from app.project import load_project
+    from app.streams import Submitter, TopicNames
+
+    configure_logging()
+    project = load_project(args.project)
+    bootstrap = resolve_broker(args)
+    names = TopicNames(args.topic_prefix)
+    overrides = {
+        name: value
+        for name, value in (
+            ("max_body_bytes", args.max_body_bytes),
+            ("rate_per_second", args.rate),
+            ("rate_burst", args.burst),
+        )
+        if value is not None
+    }
+    settings = ApiSettings(**overrides)
+    history = open_store(args, create=True)
+    try:
+        services = ApiServices(
+            project=project,
+            history=history,
+            store=ApiStore(history.engine),
+            open_sink=lambda: Submitter(bootstrap, project, names),
+        )
+        uvicorn.run(create_app(settings, services), host=args.host, port=args.port, log_level="info")
+    finally:
+        history.close()
+    return 0
