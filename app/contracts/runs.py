@@ -160,6 +160,7 @@ class RunResult(_Wire):
     deployment: str | None = None
     trigger: Trigger = Field(default_factory=Trigger)
     pipeline: PipelineContext | None = None
+    callback_url: str | None = None  # new in schema 1: the request's, for the webhook connector
 
     @classmethod
     def for_request(
@@ -172,7 +173,7 @@ class RunResult(_Wire):
         duration_ms: float | None = None,
         **fields: Any,
     ) -> RunResult:
-        """The result of `request`: identity, tenant, deployment, trigger and pipeline come
+        """The result of `request`: identity, tenant, deployment, trigger, pipeline and callback URL come
         from the request, so every producer of results (engine, scheduler, pipeline) reports
         them the same way. `duration_ms` defaults to the wall time between the two instants."""
         carried: dict[str, Any] = {
@@ -182,6 +183,7 @@ class RunResult(_Wire):
             "deployment": request.deployment,
             "trigger": request.trigger,
             "pipeline": request.pipeline,
+            "callback_url": request.callback_url,
         }
         if duration_ms is None:
             duration_ms = max(0.0, (ended_at - started_at).total_seconds() * 1000.0)

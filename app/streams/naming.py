@@ -12,6 +12,7 @@ from dataclasses import dataclass
 RESULTS = "runs.results"
 TRACES = "runs.traces"
 DLQ = "runs.dlq"
+WEBHOOKS_DLQ = "webhooks.dlq"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class TopicNames:
     @property
     def dlq(self) -> str:
         return self.prefix + DLQ
+
+    @property
+    def webhooks_dlq(self) -> str:
+        return self.prefix + WEBHOOKS_DLQ
 
     def unprefixed(self, topic: str) -> str:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic
