@@ -4,6 +4,7 @@ Each model carries a `schema_version` so that old messages in a topic stay reada
 after a change; readers accept every version they know.
 """
 
+from app.contracts.alerts import AlertKind, SpendAlert
 from app.contracts.runs import (
     PipelineContext,
     RunError,
@@ -17,6 +18,7 @@ from app.contracts.runs import (
 from app.contracts.spans import SpanEvent, SpanKind, SpanStatus
 
 __all__ = [
+    "AlertKind",
     "PipelineContext",
     "RunError",
     "RunRequest",
@@ -25,6 +27,7 @@ __all__ = [
     "SpanEvent",
     "SpanKind",
     "SpanStatus",
+    "SpendAlert",
     "Trigger",
     "Usage",
     "document_input",

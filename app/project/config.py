@@ -1,4 +1,6 @@
-"""`ferry.yaml`: optional project-wide settings, today per-model cost and rate overrides.
+"""`ferry.yaml`: optional project-wide settings: per-model cost and rate overrides, the
+run history's retention, spend limits and spend alerts.
+
 
 litellm knows list prices and nothing of a team's negotiated prices or provider quotas;
 these overrides let cost accounting and the scheduler's rate limits use the real ones.
@@ -6,7 +8,6 @@ these overrides let cost accounting and the scheduler's rate limits use the real
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -52,33 +53,59 @@ class HistoryConfig(BaseModel):
     retention_days: int = Field(default=30, ge=1, le=36_500, description="Runs older than this are pruned.")
 
 
-class WebhooksConfig(BaseModel):
-    """`webhooks:` in ferry.yaml: how callback URLs are signed and which private networks they may reach.
+SpendScope = Literal["project", "agent", "tenant"]
+SpendPeriod = Literal["day", "month"]
 
-    Callback URLs come from whoever submits a run, so by default only public addresses are
-    called; `allow_private` lists the networks (CIDR) that are allowed anyway, e.g.
-    `["127.0.0.1/32"]` for a receiver on the same machine. The signing secret is read from
-    the environment variable named by `secret_env`, never from this file.
-    """
+
+class SpendLimit(BaseModel):
+    """One cost limit (an item of `spend_limits:`): USD per UTC day or month, for the whole
+    project, an agent or a tenant. Workers refuse new runs of its scope once it is reached."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    allow_private: tuple[str, ...] = Field(default=(), description="CIDR networks callbacks may reach anyway.")
-    secret_env: str = Field(
-        default="FERRY_WEBHOOK_SECRET",
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="The environment variable holding the HMAC secret of callback deliveries.",
+    scope: SpendScope
+    name: str | None = Field(
+        default=None, min_length=1, description="The agent or tenant it applies to; omitted: each one on its own."
     )
+    period: SpendPeriod
+    limit_usd: float = Field(gt=0, allow_inf_nan=False)
 
-    @field_validator("allow_private", mode="after")
+    @model_validator(mode="after")
+    def _project_has_no_name(self) -> SpendLimit:
+        if self.scope == "project" and self.name is not None:
+            raise ValueError("a project limit covers every run and takes no `name` (use scope agent or tenant)")
+        return self
+
+
+class SpendAlerts(BaseModel):
+    """`spend_alerts:`: when `ferry.alerts` hears of spend (defaults apply with any limit)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    thresholds: tuple[int, ...] = Field(
+        default=(50, 80, 100), description="Percent of each limit at which one alert is sent per period."
+    )
+    spike_factor: float = Field(
+        default=3.0, ge=0, allow_inf_nan=False, description="A day's project spend above this many times the "
+        "trailing daily average is an alert; 0 turns it off."
+    )  # fmt: skip
+    spike_window_days: int = Field(default=30, ge=1, le=366, description="Days the trailing average covers.")
+    spike_min_days: int = Field(default=7, ge=1, le=366, description="Days of history needed before spikes are judged.")
+
+    @field_validator("thresholds", mode="after")
     @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            try:
-                ipaddress.ip_network(text.strip(), strict=False)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a network (e.g. 127.0.0.1/32, 10.0.0.0/8, ::1/128)") from None
-        return value
+    def _percentages(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= pct <= 100 for pct in value):
+            raise ValueError(f"thresholds are percentages between 1 and 100 (got {list(value)})")
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _enough_window(self) -> SpendAlerts:
+        if self.spike_min_days > self.spike_window_days:
+            raise ValueError(
+                f"spike_min_days ({self.spike_min_days}) cannot exceed spike_window_days ({self.spike_window_days})"
+            )
+        return self
 
 
 class ProjectConfig(BaseModel):
@@ -88,12 +115,32 @@ class ProjectConfig(BaseModel):
 
     models: Mapping[str, ModelOverrides] = Field(default_factory=lambda: MappingProxyType({}))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
-    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    spend_limits: tuple[SpendLimit, ...] = ()
+    spend_alerts: SpendAlerts | None = None  # None: the defaults, when there are limits
 
     @field_validator("models", mode="after")
     @classmethod
     def _freeze(cls, value: Mapping[str, Any]) -> Mapping[str, ModelOverrides]:
         return MappingProxyType(dict(value))
+
+    @field_validator("spend_limits", mode="after")
+    @classmethod
+    def _one_limit_per_scope_and_period(cls, value: tuple[SpendLimit, ...]) -> tuple[SpendLimit, ...]:
+        seen: dict[tuple[str, str | None, str], int] = {}
+        for index, limit in enumerate(value):
+            ident = (limit.scope, limit.name, limit.period)
+            if ident in seen:
+                who = limit.scope if limit.scope == "project" else f"{limit.scope} {limit.name or '(each)'}"
+                raise ValueError(
+                    f"[{index}] repeats [{seen[ident]}]: two limits for {who} per {limit.period}; keep one"
+                )
+            seen[ident] = index
+        return value
+
+    @property
+    def watches_spend(self) -> bool:
+        """Whether workers keep a spend ledger: some limit, or spend alerts asked for."""
+        return bool(self.spend_limits) or self.spend_alerts is not None
 
     def overrides_for(self, model: str) -> ModelOverrides | None:
         return self.models.get(model)

@@ -26,7 +26,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TOPIC_CLASSES = ("requests", "results", "traces", "dlq", "pipeline", "deployments", "checkpoints", "history", "other")
+TOPIC_CLASSES = (
+    "requests",
+    "results",
+    "traces",
+    "dlq",
+    "alerts",
+    "pipeline",
+    "deployments",
+    "checkpoints",
+    "history",
+    "other",
+)
 _TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._*-]+$")
 
 

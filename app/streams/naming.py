@@ -12,7 +12,7 @@ from dataclasses import dataclass
 RESULTS = "runs.results"
 TRACES = "runs.traces"
 DLQ = "runs.dlq"
-WEBHOOKS_DLQ = "webhooks.dlq"
+ALERTS = "ferry.alerts"
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class TopicNames:
         return self.prefix + DLQ
 
     @property
-    def webhooks_dlq(self) -> str:
-        return self.prefix + WEBHOOKS_DLQ
+    def alerts(self) -> str:
+        return self.prefix + ALERTS
 
     def unprefixed(self, topic: str) -> str:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic

@@ -19,7 +19,9 @@ stack, so stop is start in reverse:
     5. history projector              (when given: store opened and migrated, its consumer
                                        started; an unreachable database stops the start
                                        here, before any run)
-    6. engine                         (litellm loaded, tools' thread pool)
+    6. engine                         (litellm loaded, tools' thread pool); with spend
+                                       limits, the spend ledger caught up with the
+                                       period's results and its guard before every run
     7. processor and one lane per agent
     8. faust app                      (consumer group; records flow from here on)
     9. drain on stop                  (runs get `drain_seconds`, acked offsets committed)
@@ -48,6 +50,7 @@ from app.engine.llm import load_litellm
 from app.observability.history.projector import HistoryProjector
 from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetrics
 from app.observability.run_observer import RunObserver
+from app.observability.spend import SpendControl
 from app.project.project import Project
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
@@ -93,6 +96,8 @@ class Worker:
         self.datadir: str | None = None
         self.rate_limiter = ModelRateLimiter.from_config(project.config, share=settings.rate_share)
         self.history = history
+        # Spend limits or alerts in ferry.yaml (else None): every worker's spend guards each run.
+        self.spend = SpendControl.for_project(project, settings.bootstrap, self.names, app_id=settings.app_id)
         self.metrics = WorkerMetrics(self) if metrics is not None else None
         self.metrics_server = MetricsServer(self.metrics.registry, metrics) if self.metrics and metrics else None
         self._running: contextlib.AsyncExitStack | None = None
@@ -143,6 +148,10 @@ class Worker:
                 engine = self._make_engine()
                 stack.push_async_callback(engine.aclose)
                 runner = engine
+            if self.spend is not None:  # a restarted worker knows the period's spend before any run
+                await self.spend.start()
+                stack.push_async_callback(self.spend.stop)
+                runner = self.spend.guard(runner)
             # 7. Processor and lanes: nothing runs until partitions are assigned.
             self.processor = self._make_processor(runner)  # kept after stop: its counts stay readable
             stack.callback(self._not_assigned)
