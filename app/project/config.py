@@ -1,13 +1,13 @@
 """`ferry.yaml`: optional project-wide settings: per-model cost and rate overrides, the
 run history's retention, spend limits and spend alerts.
 
-
 litellm knows list prices and nothing of a team's negotiated prices or provider quotas;
 these overrides let cost accounting and the scheduler's rate limits use the real ones.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -51,6 +51,35 @@ class HistoryConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     retention_days: int = Field(default=30, ge=1, le=36_500, description="Runs older than this are pruned.")
+
+
+class WebhooksConfig(BaseModel):
+    """`webhooks:` in ferry.yaml: how callback URLs are signed and which private networks they may reach.
+
+    Callback URLs come from whoever submits a run, so by default only public addresses are
+    called; `allow_private` lists the networks (CIDR) that are allowed anyway, e.g.
+    `["127.0.0.1/32"]` for a receiver on the same machine. The signing secret is read from
+    the environment variable named by `secret_env`, never from this file.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    allow_private: tuple[str, ...] = Field(default=(), description="CIDR networks callbacks may reach anyway.")
+    secret_env: str = Field(
+        default="FERRY_WEBHOOK_SECRET",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The environment variable holding the HMAC secret of callback deliveries.",
+    )
+
+    @field_validator("allow_private", mode="after")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a network (e.g. 127.0.0.1/32, 10.0.0.0/8, ::1/128)") from None
+        return value
 
 
 SpendScope = Literal["project", "agent", "tenant"]
@@ -115,6 +144,7 @@ class ProjectConfig(BaseModel):
 
     models: Mapping[str, ModelOverrides] = Field(default_factory=lambda: MappingProxyType({}))
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     spend_limits: tuple[SpendLimit, ...] = ()
     spend_alerts: SpendAlerts | None = None  # None: the defaults, when there are limits
 

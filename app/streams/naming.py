@@ -13,6 +13,7 @@ RESULTS = "runs.results"
 TRACES = "runs.traces"
 DLQ = "runs.dlq"
 ALERTS = "ferry.alerts"
+WEBHOOKS_DLQ = "webhooks.dlq"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class TopicNames:
     @property
     def alerts(self) -> str:
         return self.prefix + ALERTS
+
+    @property
+    def webhooks_dlq(self) -> str:
+        return self.prefix + WEBHOOKS_DLQ
 
     def unprefixed(self, topic: str) -> str:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic

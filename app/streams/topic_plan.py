@@ -2,7 +2,7 @@
 
 Every agent gets `agent.<name>.requests`; every sequential pipeline gets one topic per
 stage, `pipeline.<p>.<i>.<agent>`; all share `runs.results`, `runs.traces`, `runs.dlq`
-and `ferry.alerts` (spend alerts).
+and `ferry.alerts` (spend alerts), and `webhooks.dlq` (failed webhook deliveries).
 Settings come from the first matching spec in the project's `topics/`, else from the
 defaults below (the same as the example project's `topics/ferry.yaml`).
 
@@ -36,6 +36,9 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec.model_validate({"class": "dlq", "name": "runs.dlq", "partitions": 1, "retention_ms": 2_592_000_000}),
     TopicSpec.model_validate(
         {"class": "alerts", "name": "ferry.alerts", "partitions": 1, "retention_ms": 7_776_000_000}
+    ),
+    TopicSpec.model_validate(
+        {"class": "dlq", "name": "webhooks.dlq", "partitions": 1, "retention_ms": 2_592_000_000}
     ),
 )
 
@@ -133,6 +136,6 @@ def plan_topics(
         else:
             partitions = agent_partitions(project, names, name)
             plan.append(_planned(names, names.request(name), specs, partitions, replication, agent=name))
-    for shared in (names.results, names.traces, names.dlq, names.alerts):
+    for shared in (names.results, names.traces, names.dlq, names.alerts, names.webhooks_dlq):
         plan.append(_planned(names, shared, specs, None, replication))
     return plan
