@@ -11,7 +11,7 @@ import argparse
 import os
 
 from app.cli.history import add_database_option
-from app.cli.worker import add_stream_options, configure_logging, resolve_broker
+from app.cli.worker import configure_logging, resolve_broker
 
 DEFAULT_PORT = 8000
 
@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413")
     parser.add_argument("--rate", type=float, default=None, help="requests per second per API key")
     parser.add_argument("--burst", type=int, default=None, help="requests one key may make at once")
-    add_stream_options(parser)
+    parser.add_argument("--project", default=os.environ.get("FERRY_PROJECT", "."), help="project folder")
+    parser.add_argument("--broker", default=None, help="bootstrap servers (default: $FERRY_BROKER or the dev stack)")
+    parser.add_argument(
+        "--topic-prefix", default=os.environ.get("FERRY_TOPIC_PREFIX", ""), help="namespace of every topic"
+    )
     add_database_option(parser)
     parser.set_defaults(handler=_serve)
 

@@ -17,7 +17,7 @@ from app.cli import build_parser
 from app.project import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
-FERRY_SERVICES = ("ferry-worker", "ferry-history")
+FERRY_SERVICES = ("ferry-worker", "ferry-history", "ferry-api")
 #: What a project is made of, as the loader reads it (docs/project-format.md "Layout").
 PROJECT_PARTS = ("agents", "tools", "schemas", "topics", "connectors", "ferry.yaml")
 
@@ -60,8 +60,7 @@ def _assert_real_ferry_command(argv: list[str], where: str) -> None:
 
 def test_compose_declares_the_services_that_exist() -> None:
     services = _compose()["services"]
-    # No `ferry api` service: that command does not exist yet.
-    assert set(services) == {"kafka", "postgres", "connect", "ferry-worker", "ferry-history"}
+    assert set(services) == {"kafka", "postgres", "connect", "ferry-worker", "ferry-history", "ferry-api"}
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "debezium" in services["connect"]["image"]
 
@@ -83,7 +82,8 @@ def test_every_ferry_command_in_compose_and_dockerfile_is_a_real_sub_command() -
             commands += 1
     assert services["ferry-worker"]["command"] == ["ferry", "worker"]
     assert services["ferry-history"]["command"] == ["ferry", "history", "project"]
-    assert commands >= 3
+    assert services["ferry-api"]["command"] == ["ferry", "api"]
+    assert commands >= 4
 
 
 def test_compose_publishes_the_ports_users_connect_to() -> None:
@@ -94,6 +94,7 @@ def test_compose_publishes_the_ports_users_connect_to() -> None:
     assert published["connect"] == ["8083"]
     assert published["ferry-worker"] == []  # workers scale out; they listen on nothing
     assert published["ferry-history"] == []
+    assert published["ferry-api"] == ["8000"]  # `ferry api`'s default port
 
 
 def test_kafka_advertises_an_address_each_side_can_reach() -> None:
