@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.history",
     "app.cli.api",
     "app.cli.keys",
+    "app.cli.connectors",
 )
 
 
