@@ -8,10 +8,20 @@ acks=all. It never runs an agent: `ferry worker` does.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 from app.cli.history import add_database_option
 from app.cli.worker import configure_logging, resolve_broker
+
+if TYPE_CHECKING:
+    from app.api import ApiSettings
+    from app.observability.history import HistoryStore
+    from app.project.project import Project
 
 DEFAULT_PORT = 8000
 
@@ -35,17 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.api import ApiServices, ApiSettings, ApiStore, create_app
+    from app.api import ApiSettings
     from app.cli.history import open_store
     from app.project import load_project
-    from app.streams import Submitter, TopicNames
 
     configure_logging()
     project = load_project(args.project)
     bootstrap = resolve_broker(args)
-    names = TopicNames(args.topic_prefix)
     overrides = {
         name: value
         for name, value in (
@@ -58,13 +64,54 @@ def _serve(args: argparse.Namespace) -> int:
     settings = ApiSettings(**overrides)
     history = open_store(args, create=True)
     try:
-        services = ApiServices(
-            project=project,
-            history=history,
-            store=ApiStore(history.engine),
-            open_sink=lambda: Submitter(bootstrap, project, names),
-        )
-        uvicorn.run(create_app(settings, services), host=args.host, port=args.port, log_level="info")
+        asyncio.run(_run(args, settings, project, history, bootstrap))
     finally:
         history.close()
     return 0
+
+
+async def _run(
+    args: argparse.Namespace, settings: ApiSettings, project: Project, history: HistoryStore, bootstrap: str
+) -> None:
+    """The producer is started before the server, so an unreachable broker is one line
+    (exit 2) rather than uvicorn's startup traceback; the app's lifespan then reuses it."""
+    import uvicorn
+
+    from app.api import ApiServices, ApiStore, create_app
+    from app.streams import Submitter, TopicNames
+
+    async with Submitter(bootstrap, project, TopicNames(args.topic_prefix)) as submitter:
+
+        @asynccontextmanager
+        async def already_open() -> AsyncIterator[Submitter]:
+            yield submitter
+
+        services = ApiServices(project=project, history=history, store=ApiStore(history.engine), open_sink=already_open)
+        config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
+        await _server_class()(config).serve()
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopping on SIGTERM / SIGINT as the other long-running `ferry`
+        commands do: a graceful shutdown, then exit 0 (uvicorn re-raises the signal)."""
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+        def _on_signal(self) -> None:
+            if self.should_exit:
+                self.force_exit = True  # a second signal: stop waiting for open connections
+            self.should_exit = True
+
+    return Server
