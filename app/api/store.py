@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Index, String, select, update
+from sqlalchemy import Boolean, Index, String, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -91,18 +91,25 @@ class ApiStore:
 
     # -- submissions -----------------------------------------------------------------
 
-    def claim(self, row: SubmissionRow) -> SubmissionRow:
-        """Record a submission, or return the one already there for its run id or its
-        (tenant, idempotency key): the first writer wins, whoever asks second learns of it."""
+    def claim(self, row: SubmissionRow) -> tuple[SubmissionRow, bool]:
+        """Record a submission: (it, True); or (the one already there for its run id or its
+        (tenant, idempotency key), False). The first writer wins; whoever asks second learns of it."""
         try:
             with self._sessions.begin() as session:
                 session.add(row)
-            return row
+            return row, True
         except IntegrityError:
             existing = self.submission(row.run_id) or self._by_key(row.tenant, row.idempotency_key)
             if existing is None:
                 raise
-            return existing
+            return existing, False
+
+    def release(self, run_id: str) -> None:
+        """Forget a submission that never reached Kafka, so that a retry claims it afresh."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(SubmissionRow).where(SubmissionRow.run_id == run_id, SubmissionRow.queued.is_(False))
+            )
 
     def mark_queued(self, run_id: str) -> None:
         with self._sessions.begin() as session:

@@ -7,8 +7,9 @@
 
 The run id of a keyed request is derived from the tenant and the key, so two tenants
 using the same key get two runs, and a retry after a crash of this API is the same run.
-A submission is recorded before it is produced: a retry finds it, produces it again if
-the first attempt never reached Kafka, and the worker skips a run id it already ran.
+A submission is recorded before it is produced: a concurrent duplicate waits for the
+first to reach Kafka instead of producing again; a retry after a failed first attempt
+produces it (and the worker skips a run id it already ran).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def accept(
     scoped_key = f"{caller.tenant}\x00{idempotency_key}" if idempotency_key else None
     run_id = run_id_for(agent, scoped_key)
     digest = body_hash(agent, body)
-    claimed = await asyncio.to_thread(
+    claimed, ours = await asyncio.to_thread(
         services.store.claim,
         SubmissionRow(
             run_id=run_id,
@@ -75,6 +76,8 @@ async def accept(
     finished = await finished_run(services, run_id)
     if finished is not None or claimed.queued:
         return run_id, finished
+    if not ours and await _queued_by_the_first(services, run_id):
+        return run_id, None
     request = RunRequest.new(
         agent,
         payload,
@@ -90,12 +93,31 @@ async def accept(
     try:
         async with asyncio.timeout(PRODUCE_TIMEOUT_S):
             await services.sink.submit(request, body.key)
-    except TimeoutError:
-        raise ApiProblem(
-            UNAVAILABLE, f"Kafka did not take the request within {PRODUCE_TIMEOUT_S:g} s; retry with the same key"
-        ) from None
+    except BaseException as exc:
+        await asyncio.shield(asyncio.to_thread(services.store.release, run_id))
+        if isinstance(exc, TimeoutError):
+            raise ApiProblem(
+                UNAVAILABLE, f"Kafka did not take the request within {PRODUCE_TIMEOUT_S:g} s; retry with the same key"
+            ) from None
+        raise
     await asyncio.to_thread(services.store.mark_queued, run_id)
     return run_id, None
+
+
+async def _queued_by_the_first(services: ApiServices, run_id: str) -> bool:
+    """A concurrent duplicate waits for the first request to be produced rather than
+    producing the run a second time; True once it is. False when the first attempt never
+    got there (it failed, or its API process died): then this one produces it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PRODUCE_TIMEOUT_S
+    while loop.time() < deadline:
+        row = await asyncio.to_thread(services.store.submission, run_id)
+        if row is not None and row.queued:
+            return True
+        if row is not None and (datetime.now(UTC) - row.created_at).total_seconds() > PRODUCE_TIMEOUT_S:
+            return False
+        await asyncio.sleep(services.settings.wait_poll_seconds)
+    return False
 
 
 async def finished_run(services: ApiServices, run_id: str) -> RunRecord | None:

@@ -146,3 +146,53 @@ def test_list_runs_pages_with_a_cursor(make_client, token, history) -> None:
 def test_agents_lists_the_project(make_client, token) -> None:
     agents = make_client().get("/v1/agents", headers=_auth(token)).json()["agents"]
     assert agents == [{"name": "echo", "type": "llm", "description": "test agent echo"}]
+
+
+async def test_concurrent_duplicates_produce_the_run_once(project, history) -> None:
+    import asyncio
+
+    import httpx
+
+    from app.api import ApiServices, create_app
+
+    class SlowSink:
+        def __init__(self) -> None:
+            self.requests: list = []
+
+        async def submit(self, request, key=None) -> None:
+            await asyncio.sleep(0.3)
+            self.requests.append(request)
+
+    store = ApiStore(history.engine)
+    services = ApiServices(project=project, history=history, store=store, open_sink=None)  # type: ignore[arg-type]
+    app = create_app(ApiSettings(wait_poll_seconds=0.02), services)
+    sink = SlowSink()
+    services.sink = sink
+    headers = {**_auth(create_key(store, "acme").token), "Idempotency-Key": "same"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/agents/echo/runs", json={"input": {"n": 1}}, headers=headers) for _ in range(5))
+        )
+    assert [r.status_code for r in responses] == [202] * 5
+    assert len({r.json()["run_id"] for r in responses}) == 1
+    assert len(sink.requests) == 1
+
+
+def test_a_request_kafka_did_not_take_can_be_retried_at_once(make_client, token, sink) -> None:
+    client = make_client()
+    headers = {**_auth(token), "Idempotency-Key": "flaky"}
+    real_submit = sink.submit
+    calls = []
+
+    async def failing_once(request, key=None) -> None:
+        calls.append(request.run_id)
+        if len(calls) == 1:
+            raise ConnectionError("broker went away")
+        await real_submit(request, key)
+
+    sink.submit = failing_once
+    first = client.post("/v1/agents/echo/runs", json={"input": {"n": 1}}, headers=headers)
+    assert first.status_code == 500 and "broker went away" not in first.text
+    second = client.post("/v1/agents/echo/runs", json={"input": {"n": 1}}, headers=headers)
+    assert second.status_code == 202
+    assert [r.run_id for r in sink.requests] == [second.json()["run_id"]] == calls[1:]
