@@ -79,7 +79,8 @@ def refusal(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> str | None
         kind = "a reserved (non-public) address"
     else:
         return None
-    return f"{address} is {kind} (allow it with `webhooks: allow_private:` in ferry.yaml)"
+    shown = f"{address} ({plain})" if plain is not address else str(address)
+    return f"{shown} is {kind} (allow it with `webhooks: allow_private:` in ferry.yaml)"
 
 
 def split_url(url: str) -> tuple[str, int]:

@@ -57,7 +57,7 @@ def test_the_allow_list_lets_its_networks_through_and_no_other() -> None:
 
 
 async def test_check_callback_url_refuses_literal_and_resolved_private_hosts() -> None:
-    with pytest.raises(CallbackRefused, match="169.254.169.254 is a cloud metadata address"):
+    with pytest.raises(CallbackRefused, match=r"169\.254\.169\.254 is a cloud metadata address"):
         await check_callback_url("http://169.254.169.254/latest/meta-data/")
     with pytest.raises(CallbackRefused, match="loopback"):
         await check_callback_url("http://localhost:8080/hook")  # every address of the name is checked
