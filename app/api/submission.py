@@ -1,5 +1,6 @@
 """Accepting one run: validate, claim the idempotency key, produce durably, maybe wait.
 
+    input an object, callback_url public http(s)   else 422
     claim (tenant, Idempotency-Key) → body hash   same body: same run; another body: 409
     finished already?                              its result at once (an idempotent retry)
     produce to agent.<name>.requests (acks=all)    202 {run_id, queued} only after this
@@ -25,6 +26,7 @@ from app.api.problems import IDEMPOTENCY_CONFLICT, INVALID_INPUT, RUN_NOT_FOUND,
 from app.api.services import ApiServices
 from app.api.store import SubmissionRow
 from app.api.views import RunCreate, RunView
+from app.connectors.webhook import CallbackRefused, allow_list, check_callback_url
 from app.contracts import RunRequest
 from app.contracts.runs import run_id_for
 from app.observability.history import AmbiguousRunId, RunRecord
@@ -41,9 +43,19 @@ def body_hash(agent: str, body: RunCreate) -> str:
 def check_body(body: RunCreate) -> dict[str, Any]:
     if not isinstance(body.input, dict):
         raise ApiProblem(INVALID_INPUT, f"input: must be a JSON object, not {_json_kind(body.input)}")
-    if body.callback_url is not None and not body.callback_url.startswith(("https://", "http://")):
-        raise ApiProblem(INVALID_INPUT, "callback_url: must be an http:// or https:// URL")
     return body.input
+
+
+async def check_callback(services: ApiServices, url: str | None) -> None:
+    """The webhook connector's SSRF rule, at submission: a callback URL that is not http(s)
+    or resolves to a private, loopback, link-local or metadata address (not allow-listed
+    in ferry.yaml) is refused now, not discovered at delivery."""
+    if url is None:
+        return
+    try:
+        await check_callback_url(url, allow_list(services.project.config.webhooks.allow_private))
+    except CallbackRefused as exc:
+        raise ApiProblem(INVALID_INPUT, f"callback_url: {exc.reason}") from None
 
 
 async def accept(
@@ -51,6 +63,7 @@ async def accept(
 ) -> tuple[str, RunRecord | None]:
     """(run id, its recorded result if the run already finished)."""
     payload = check_body(body)
+    await check_callback(services, body.callback_url)
     scoped_key = f"{caller.tenant}\x00{idempotency_key}" if idempotency_key else None
     run_id = run_id_for(agent, scoped_key)
     digest = body_hash(agent, body)

@@ -196,3 +196,22 @@ def test_a_request_kafka_did_not_take_can_be_retried_at_once(make_client, token,
     second = client.post("/v1/agents/echo/runs", json={"input": {"n": 1}}, headers=headers)
     assert second.status_code == 202
     assert [r.run_id for r in sink.requests] == [second.json()["run_id"]] == calls[1:]
+
+
+def test_a_callback_to_a_private_or_loopback_address_is_refused_at_submission(make_client, token, sink) -> None:
+    client = make_client()
+    for url, reason in (
+        ("http://127.0.0.1:9000/hook", "loopback"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "metadata"),
+        ("ftp://example.com/hook", "only http:// and https://"),
+    ):
+        response = client.post("/v1/agents/echo/runs", json={"input": {}, "callback_url": url}, headers=_auth(token))
+        assert response.status_code == 422, url
+        assert response.json()["detail"].startswith("callback_url: ") and reason in response.json()["detail"]
+    assert sink.requests == []
+    public = client.post(
+        "/v1/agents/echo/runs", json={"input": {}, "callback_url": "https://93.184.215.14/hook"}, headers=_auth(token)
+    )
+    assert public.status_code == 202
+    assert sink.requests[0].callback_url == "https://93.184.215.14/hook"
