@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -18,17 +19,22 @@ import pytest
 import uvicorn
 
 from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
+from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for, verify
 from app.devstack.llm_sim import LLMSimulator
 from app.observability.history import HistorySettings, HistoryStore
 from app.observability.history.projector import HistoryProjector
 from app.project.project import Project
-from app.streams import Submitter, TopicNames
+from app.streams import Submitter, TopicNames, apply_topics
+from app.streams.topic_plan import plan_topics
 from tests.integration import conftest as services_fixtures
+from tests.integration.connectors.conftest import Receiver, free_port
 from tests.integration.kafka_helpers import create_topics, unique
 from tests.integration.streams import conftest as streams_fixtures
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 pytestmark = pytest.mark.integration
+
+WEBHOOK_SECRET = "whsec_api_e2e"
 
 # The broker, worker and simulator fixtures of the integration suite, used here as they are.
 dev_stack = services_fixtures.dev_stack
@@ -76,7 +82,7 @@ async def serve_api(
 ) -> AsyncIterator[ServeApi]:
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(settings: ApiSettings | None = None) -> Api:
+    async def start(settings: ApiSettings | None = None, project: Project = project) -> Api:
         store = ApiStore(history.engine)
         services = ApiServices(
             project=project, history=history, store=store, open_sink=lambda: Submitter(kafka_bootstrap, project, names)
@@ -208,3 +214,54 @@ async def test_refusals_are_problem_documents_without_a_traceback(
         body = response.json()
         assert set(body) >= {"type", "title", "status", "detail"} and body["status"] == status
         assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+async def test_a_posted_run_with_a_callback_reaches_a_receiver_signed(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    names: TopicNames,
+    history: HistoryStore,
+    simulator: LLMSimulator,
+    make_worker: WorkerFactory,
+    serve_api: ServeApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Accept → queue → process → callback: the receiver verifies the signature over the body."""
+    monkeypatch.setenv("FERRY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    project = write_project(
+        tmp_path / "hooked", {"echo": llm_agent()}, {"webhooks": {"allow_private": ["127.0.0.1/32"]}}
+    )
+    receiver = Receiver(free_port())
+    await receiver.start()
+    worker = make_worker(project, simulator.base_url)
+    await worker.start()
+    await apply_topics(kafka_bootstrap, [t for t in plan_topics(project, names, (), 1) if t.name == names.webhooks_dlq])
+    settings = WebhookSettings(group_id=unique("api-wh"))
+    connector = WebhookConnector(kafka_bootstrap, names, destinations_for(project, settings), settings)
+    await connector.start()
+    try:
+        api = await serve_api(project=project)
+        auth = api.key("acme")
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+            posted = await client.post(
+                "/v1/agents/echo/runs", json={"input": {"message": "ping"}, "callback_url": receiver.url}, headers=auth
+            )
+        assert posted.status_code == 202, posted.text
+        run_id = posted.json()["run_id"]
+        delivered = await _until(_async(lambda: receiver.accepted()), timeout=60)
+        hook = delivered[0]
+        assert verify(WEBHOOK_SECRET, hook.timestamp, hook.body, hook.signature or "")
+        envelope = json.loads(hook.body)
+        assert envelope["run_id"] == run_id and envelope["status"] == "completed"
+        assert envelope["output"] == "Simulated reply to: ping"
+    finally:
+        await connector.stop()
+        await worker.stop()
+        await receiver.stop()
+
+
+def _async(check: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def wrapped() -> Any:
+        return check()
+
+    return wrapped
