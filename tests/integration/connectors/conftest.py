@@ -20,6 +20,7 @@ from app.project.project import Project
 from app.streams import TopicNames, apply_topics
 from app.streams.topic_plan import plan_topics
 from tests.integration.kafka_helpers import produce, unique
+from tests.integration.streams.conftest import make_worker, simulator  # noqa: F401 - fixtures of the worker test
 
 SECRET = "whsec_integration"
 ROOT = Path(__file__).resolve().parents[3]
