@@ -18,8 +18,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,16 +69,6 @@ class Destination:
     guarded: bool  # whether the SSRF rule applies (callback URLs)
     retry: RetryPolicy
     timeout_s: float
-
-    @property
-    def kind(self) -> Literal["callback", "connector"]:
-        return "callback" if self.identity.startswith(f"{CALLBACK}:") else "connector"
-
-    @property
-    def host_key(self) -> str:
-        """What the per-destination concurrency limit counts by: the receiver's host and port."""
-        parts = urlsplit(self.url)
-        return f"{parts.hostname}:{parts.port or ''}"
 
     def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
         env = os.environ if environ is None else environ

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -98,7 +99,7 @@ class Deliverer:
             retry_after: str | None = None
             network_error: str | None = None
             try:
-                async with self._slot(destination.host_key):
+                async with self._slot(_host_key(url)):
                     status, retry_after = await self._post(destination, url, body, secret, delivery_id)
             except CallbackRefused as exc:
                 return Outcome(False, attempt, f"refused: {exc.reason}")
@@ -141,6 +142,12 @@ class Deliverer:
             slot = self._slots[host_key] = asyncio.Semaphore(self.per_destination)
         async with slot:
             yield
+
+
+def _host_key(url: str) -> str:
+    """What the per-destination limit counts by: the receiver's host and port (after `${ENV}`)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or ''}"
 
 
 def _describe(exc: BaseException) -> str:
