@@ -1,12 +1,16 @@
 """A `RunTrace` drawn for a terminal: one line per step, box-drawing branches.
 
     invoice-extractor  run 5b1c…  ✓ completed  1.20 s  300 in / 100 out  $0.000123
-    ├─ llm gpt-4o-mini  ✓ 820 ms  300 in / 100 out  $0.000123  2 attempts
+    ├─ llm gpt-4o-mini  ✓ 820 ms  300 in / 100 out  $0.000123  2 of 3 attempts
     │  ├─ attempt 1 gpt-4o-mini  ✗ rate_limit  12 ms  429 Too Many Requests
     │  ├─ wait 1.00 s after attempt 1: rate_limit, Retry-After 1 s
     │  └─ attempt 2 gpt-4o-mini  ✓ 800 ms  300 in / 100 out
     ├─ tool extract_text(path="a.pdf")  ✓ 120 ms  → 2,345 chars
     └─ output validation  ✓ valid
+
+A failed LLM step says why it gave up (`gave up: Retry-After 120.00 s would pass the
+deadline (30.00 s left)`) and why the fallback was not tried; a rejected answer hangs
+under its output validation step (`answer: …`, clipped here, whole in `--json`).
 
 A run's own span is folded into the header (its children hang from it directly); a
 pipeline's stages hang from the pipeline's header, each with its own steps.
@@ -21,7 +25,7 @@ from typing import Any
 
 from app.cli.history_format import Paint, count, duration, money, when
 from app.contracts import SpanKind
-from app.contracts.spans import SpanAttr
+from app.contracts.spans import FallbackSkip, GiveUp, SpanAttr
 from app.observability.history.records import RunRecord, SpanRecord
 from app.observability.history.trace_tree import RunTrace, SpanNode
 
@@ -31,10 +35,17 @@ _ERROR_MESSAGE = SpanAttr.ERROR_MESSAGE
 _PROMPT_TOKENS = SpanAttr.PROMPT_TOKENS
 _COMPLETION_TOKENS = SpanAttr.COMPLETION_TOKENS
 _COST = SpanAttr.COST_USD
-_TOOL_ARGUMENT_KEYS = ("tool.arguments", "tool.args", "arguments")
+_TOOL_ARGUMENT_KEYS = (SpanAttr.TOOL_ARGUMENTS, "tool.args", "arguments")
 
 _MESSAGE_CHARS = 160
 _ARGUMENT_CHARS = 100
+_ANSWER_CHARS = 300
+
+_FALLBACK_SKIPPED = {
+    FallbackSkip.NOT_CONFIGURED.value: "no fallback model",
+    FallbackSkip.NOT_A_PROVIDER_ERROR.value: "fallback not tried: not a provider error",
+    FallbackSkip.DEADLINE_PASSED.value: "fallback not tried: deadline passed",
+}
 
 
 @dataclass
@@ -107,7 +118,17 @@ def _fold_run_span(roots: list[SpanNode]) -> list[SpanNode]:
 
 
 def _span_lines(nodes: list[SpanNode], paint: Paint) -> list[_Line]:
-    return [_Line(_span_text(node, paint), _span_lines(node.children, paint)) for node in nodes]
+    return [_Line(_span_text(node, paint), _answer_lines(node) + _span_lines(node.children, paint)) for node in nodes]
+
+
+def _answer_lines(node: SpanNode) -> list[_Line]:
+    """The answer an output validation step rejected, as a line of its own."""
+    answer = node.span.attributes.get(SpanAttr.LAST_ANSWER)
+    if node.span.kind != SpanKind.OUTPUT_VALIDATION.value or not isinstance(answer, str):
+        return []
+    length = node.span.attributes.get(SpanAttr.LAST_ANSWER_CHARS)
+    size = f"  ({count(int(length))} chars)" if isinstance(length, int) and length > _ANSWER_CHARS else ""
+    return [_Line(f"answer: {_clip(answer, _ANSWER_CHARS)}{size}")]
 
 
 def _span_text(node: SpanNode, paint: Paint) -> str:
@@ -119,9 +140,18 @@ def _span_text(node: SpanNode, paint: Paint) -> str:
         text = f"llm {span.model or '?'}  {mark}  " + _usage(
             span.duration_ms, span.prompt_tokens, span.completion_tokens, span.cost_usd, priced=span.status == "ok"
         )
-        text += f"  {attempts} attempt{'s' if attempts != 1 else ''}"
+        used, allowed = _int(attrs.get(SpanAttr.ATTEMPTS)), _int(attrs.get(SpanAttr.ATTEMPTS_ALLOWED))
+        used = attempts if used is None else used
+        total = allowed or used
+        text += f"  {used} of {allowed}" if allowed else f"  {used}"
+        text += f" attempt{'s' if total != 1 else ''}"
         if attrs.get(SpanAttr.FALLBACK_MODEL):
             text += f"  fallback → {attrs[SpanAttr.FALLBACK_MODEL]} after {attrs.get(SpanAttr.FALLBACK_REASON, '?')}"
+        skipped = attrs.get(SpanAttr.FALLBACK_SKIPPED)
+        if skipped:
+            text += f"  {_FALLBACK_SKIPPED.get(str(skipped), f'fallback not tried: {skipped}')}"
+        if attrs.get(SpanAttr.GIVE_UP):
+            text += "  " + paint.fail(f"gave up: {_give_up(attrs, span, allowed)}")
     elif kind == SpanKind.LLM_ATTEMPT.value:
         text = f"attempt {attrs.get(SpanAttr.ATTEMPT, '?')} {span.model or '?'}  {mark}  {duration(span.duration_ms)}"
         if span.prompt_tokens is not None or span.completion_tokens is not None:
@@ -171,6 +201,24 @@ def _span_text(node: SpanNode, paint: Paint) -> str:
     if span.status != "ok" and message:
         text += "  " + paint.dim(_clip(str(message)))
     return text
+
+
+def _give_up(attrs: Mapping[str, Any], span: SpanRecord, allowed: int | None) -> str:
+    """Why an LLM step stopped retrying, in words."""
+    reason = str(attrs[SpanAttr.GIVE_UP])
+    left = attrs.get(SpanAttr.GIVE_UP_REMAINING_SECONDS)
+    left_text = f" ({_secs(left)} left)" if left is not None else ""
+    if reason == GiveUp.RETRY_AFTER_PAST_DEADLINE.value:
+        wait = attrs.get(SpanAttr.RETRY_AFTER_SECONDS, attrs.get(SpanAttr.GIVE_UP_WAIT_SECONDS))
+        return f"Retry-After {_secs(wait)} would pass the deadline{left_text}"
+    if reason == GiveUp.BACKOFF_PAST_DEADLINE.value:
+        return f"the {_secs(attrs.get(SpanAttr.GIVE_UP_WAIT_SECONDS))} back-off would pass the deadline{left_text}"
+    if reason == GiveUp.ATTEMPTS_EXHAUSTED.value:
+        return f"all {allowed} attempts used" if allowed else "attempts exhausted"
+    if reason == GiveUp.NOT_RETRYABLE.value:
+        category = span.error_category or attrs.get(_ERROR_CATEGORY) or "this error"
+        return f"{category} is not retried"
+    return reason
 
 
 def _mark(span: SpanRecord, paint: Paint) -> str:

@@ -47,7 +47,9 @@ layers; each layer's own errors subclass them where they are raised (module in b
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from app.contracts.spans import LAST_ANSWER_CHARS
 
 
 class ErrorCategory(StrEnum):
@@ -136,7 +138,25 @@ class ToolTimeoutError(ToolError):
 
 
 class OutputValidationError(FerryError):
+    """`last_answer` is the model's rejected text: kept so a prompt can be debugged from it."""
+
     category = ErrorCategory.OUTPUT_VALIDATION
+
+    def __init__(self, message: str, last_answer: str | None = None) -> None:
+        super().__init__(message)
+        self.last_answer = last_answer
+
+    @property
+    def details(self) -> dict[str, Any] | None:
+        """The run result's `error.details`: the last answer, clipped, and its full length."""
+        if self.last_answer is None:
+            return None
+        return {"last_answer": clip_answer(self.last_answer), "last_answer_chars": len(self.last_answer)}
+
+
+def clip_answer(text: str) -> str:
+    """A model's answer as results and spans keep it: at most `LAST_ANSWER_CHARS` characters."""
+    return text if len(text) <= LAST_ANSWER_CHARS else text[: LAST_ANSWER_CHARS - 1] + "…"
 
 
 class BudgetExceededError(FerryError):

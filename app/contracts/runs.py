@@ -112,10 +112,20 @@ class RunError(_Wire):
     category: ErrorCategory
     message: str
     retryable: bool = False
+    details: dict[str, Any] | None = None
+    """What helps debug the failure, by category; new in schema 1 (absent in older records).
+    output_validation: `last_answer` (the model's rejected text, at most 4000 characters)
+    and `last_answer_chars` (its full length)."""
 
     @classmethod
     def from_exception(cls, exc: FerryError) -> RunError:
-        return cls(category=exc.category, message=exc.message, retryable=exc.retryable)
+        details = getattr(exc, "details", None)
+        return cls(
+            category=exc.category,
+            message=exc.message,
+            retryable=exc.retryable,
+            details=dict(details) if isinstance(details, Mapping) else None,
+        )
 
 
 class Usage(BaseModel):

@@ -47,6 +47,21 @@ class SpanAttr:
     FALLBACK_MODEL: Final = "fallback_model"
     FALLBACK_REASON: Final = "fallback_reason"
     ATTEMPT: Final = "attempt"
+    # llm_call: attempts against the policy, the fallback, and why the step gave up
+    ATTEMPTS: Final = "llm.attempts"
+    """Attempts made by the step, the primary's and the fallback's together."""
+    ATTEMPTS_ALLOWED: Final = "llm.attempts_allowed"
+    """Attempts the retry policy allowed the step (with a fallback: 1 for the primary + the fallback's)."""
+    FALLBACK_TRIED: Final = "fallback.tried"
+    """Set when the primary failed and a fallback exists or could have: whether it was called."""
+    FALLBACK_SKIPPED: Final = "fallback.skipped"
+    """Why the fallback was not called after the primary failed: a `FallbackSkip` value."""
+    GIVE_UP: Final = "llm.give_up"
+    """On a failed step: why it stopped retrying, a `GiveUp` value."""
+    GIVE_UP_WAIT_SECONDS: Final = "llm.give_up.wait_seconds"
+    """The wait the next attempt needed (Retry-After or back-off) when it would pass the deadline."""
+    GIVE_UP_REMAINING_SECONDS: Final = "llm.give_up.remaining_seconds"
+    """Time left before the run's deadline when the step gave up for it."""
     # retry_wait
     WAIT_SECONDS: Final = "wait_seconds"
     AFTER_ATTEMPT: Final = "after_attempt"
@@ -56,11 +71,47 @@ class SpanAttr:
     TOOL: Final = "tool"
     TOOL_CALL_ID: Final = "tool.call_id"
     TOOL_RESULT_CHARS: Final = "tool.result_chars"
+    TOOL_ARGUMENTS: Final = "tool.arguments"
+    """The model's arguments as JSON, secret ones masked, clipped (`TOOL_ARGUMENTS_CHARS`);
+    absent for a tool that declares every argument secret."""
     # output_validation
     VALID: Final = "valid"
     REASK: Final = "reask"
+    LAST_ANSWER: Final = "output.last_answer"
+    """On a rejected answer: the model's text, redacted and clipped to `LAST_ANSWER_CHARS`."""
+    LAST_ANSWER_CHARS: Final = "output.last_answer_chars"
+    """The rejected answer's full length, so a reader knows whether it was clipped."""
     # pipeline_step (with AGENT: the stage's agent)
     STAGE: Final = "stage"
+
+
+#: Longest `SpanAttr.TOOL_ARGUMENTS` value; longer ones end in "…".
+TOOL_ARGUMENTS_CHARS: Final = 2000
+#: Longest last answer kept in a span and in an output_validation result's error details.
+LAST_ANSWER_CHARS: Final = 4000
+
+
+class GiveUp(StrEnum):
+    """Why an LLM step (or a tool agent's call) stopped retrying."""
+
+    NOT_RETRYABLE = "not_retryable"
+    """The error's category is never retried (auth, llm_bad_request, …)."""
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    RETRY_AFTER_PAST_DEADLINE = "retry_after_past_deadline"
+    """The provider's Retry-After would have the next attempt start after the run's deadline."""
+    BACKOFF_PAST_DEADLINE = "backoff_past_deadline"
+    """The back-off wait would have the next attempt start after the run's deadline."""
+
+
+class FallbackSkip(StrEnum):
+    """Why the fallback model was not called after the primary failed."""
+
+    NOT_CONFIGURED = "not_configured"
+    """The agent has no `fallback_model`."""
+    NOT_A_PROVIDER_ERROR = "not_a_provider_error"
+    """The primary failed with a category another provider would not fix (internal, …)."""
+    DEADLINE_PASSED = "deadline_passed"
+    """The run's deadline had passed when the primary gave up."""
 
 
 class GenAIAttr:

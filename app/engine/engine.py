@@ -205,7 +205,9 @@ class Engine:
         """The result's error, masked as the run's spans are: a provider's refusal may quote
         the API key, and a result travels to every consumer of runs.results."""
         found = RunError.from_exception(error)
-        return found.model_copy(update={"message": self._tracing.redactor.text(found.message)})
+        redactor = self._tracing.redactor
+        details = redactor.mapping(found.details) if found.details is not None else None
+        return found.model_copy(update={"message": redactor.text(found.message), "details": details})
 
     @staticmethod
     def _timed_out(

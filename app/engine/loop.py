@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.contracts import SpanKind
-from app.contracts.errors import OutputValidationError
+from app.contracts.errors import OutputValidationError, clip_answer
+from app.contracts.spans import SpanAttr
 from app.engine.model import ToolCall
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
@@ -72,9 +73,17 @@ async def run_llm_agent(
             if result.ok:
                 return result.value
             error = result.error or "invalid answer"
+            rejected = OutputValidationError(error, last_answer=response.text or "")
+            # The rejected text, so a prompt can be debugged from the trace (redacted on export).
+            span.set(
+                **{
+                    SpanAttr.LAST_ANSWER: clip_answer(response.text or ""),
+                    SpanAttr.LAST_ANSWER_CHARS: len(response.text or ""),
+                }
+            )
             if state.validation_retries_used + 1 >= options.attempts:
-                raise OutputValidationError(error)
-            span.fail(OutputValidationError(error))
+                raise rejected
+            span.fail(rejected)
         state.validation_retries_used += 1
         state.messages.append(reask_message(error))
 

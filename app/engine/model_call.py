@@ -9,6 +9,12 @@
 `fallback_model`: after the primary fails once with a provider error (any LLM
 category, retryable or not — another provider may well accept the request), the
 fallback model gets the whole retry budget. Without a fallback the primary gets it.
+No fallback is called once the run's deadline has passed.
+
+The llm_call span explains the step: attempts made against attempts allowed, whether
+the fallback was tried (and why not), and on failure why the step gave up (`GiveUp`:
+a Retry-After or back-off past the deadline, attempts exhausted, a category never
+retried), so a trace answers "why did this run stop retrying?".
 
 The call is priced here, once for every client: the project's prices first, then the
 cost the client reported, then litellm's price map (`CostModel.call_cost`).
@@ -21,11 +27,12 @@ from typing import Any
 
 from app.contracts import SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError
+from app.contracts.spans import FallbackSkip, SpanAttr
 from app.engine.budget import Budget
 from app.engine.model import LLMRequest, LLMResponse
-from app.engine.retry import RetryPolicy, call_with_retries, traced_sleeper
+from app.engine.retry import RetryPolicy, RetryRecord, call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
-from app.observability.tracing import usage_attributes
+from app.observability.tracing import SpanHandle, usage_attributes
 
 _PROVIDER_CATEGORIES = frozenset(
     {
@@ -93,17 +100,40 @@ async def call_model(
             return attempt
 
         primary_policy = policy.with_attempts(1) if fallback_model else policy
+        primary, fallback = RetryRecord(), RetryRecord()
+        span.set(**{SpanAttr.ATTEMPTS_ALLOWED: primary_policy.attempts + (policy.attempts if fallback_model else 0)})
         try:
-            response = await call_with_retries(
-                attempt_on(model), policy=primary_policy, deadline=deps.deadline, rng=deps.rng, sleeper=sleeper
-            )
-        except FerryError as exc:
-            if fallback_model is None or exc.category not in _PROVIDER_CATEGORIES:
-                raise
-            span.set(fallback_model=fallback_model, fallback_reason=exc.category.value)
-            response = await call_with_retries(
-                attempt_on(fallback_model), policy=policy, deadline=deps.deadline, rng=deps.rng, sleeper=sleeper
-            )
+            try:
+                response = await call_with_retries(
+                    attempt_on(model),
+                    policy=primary_policy,
+                    deadline=deps.deadline,
+                    rng=deps.rng,
+                    sleeper=sleeper,
+                    record=primary,
+                )
+            except FerryError as exc:
+                skip = _fallback_skip(fallback_model, exc, deps.deadline.expired())
+                span.set(**{SpanAttr.FALLBACK_TRIED: skip is None, SpanAttr.FALLBACK_SKIPPED: skip})
+                if skip is not None:
+                    _explain_give_up(span, primary)
+                    raise
+                span.set(fallback_model=fallback_model, fallback_reason=exc.category.value)
+                assert fallback_model is not None
+                try:
+                    response = await call_with_retries(
+                        attempt_on(fallback_model),
+                        policy=policy,
+                        deadline=deps.deadline,
+                        rng=deps.rng,
+                        sleeper=sleeper,
+                        record=fallback,
+                    )
+                except FerryError:
+                    _explain_give_up(span, fallback)
+                    raise
+        finally:
+            span.set(**{SpanAttr.ATTEMPTS: primary.attempts + fallback.attempts})
 
         reported = response.usage
         call_usage = Usage(
@@ -124,3 +154,25 @@ async def call_model(
         )
         budget.check_after_response(state.usage)
         return response
+
+
+def _fallback_skip(fallback_model: str | None, error: FerryError, deadline_passed: bool) -> FallbackSkip | None:
+    """Why the fallback is not called after the primary failed with `error`; None: call it."""
+    if fallback_model is None:
+        return FallbackSkip.NOT_CONFIGURED
+    if error.category not in _PROVIDER_CATEGORIES:
+        return FallbackSkip.NOT_A_PROVIDER_ERROR
+    if deadline_passed:
+        return FallbackSkip.DEADLINE_PASSED
+    return None
+
+
+def _explain_give_up(span: SpanHandle, record: RetryRecord) -> None:
+    span.set(
+        **{
+            SpanAttr.GIVE_UP: record.give_up.value if record.give_up else None,
+            SpanAttr.GIVE_UP_WAIT_SECONDS: record.wait_seconds,
+            SpanAttr.GIVE_UP_REMAINING_SECONDS: record.remaining_seconds,
+            SpanAttr.RETRY_AFTER_SECONDS: record.retry_after_seconds,
+        }
+    )

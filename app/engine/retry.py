@@ -12,6 +12,8 @@ Semantics of an agent's `retry_options` (AGENT_FORMAT.md):
 - only retryable categories (rate_limit, llm_timeout, llm_unavailable) are retried.
 
 Waits go through the run's `Clock`, so tests control time and assert exact waits.
+What the loop did (attempts made, and why it gave up: `GiveUp`) is kept in a
+`RetryRecord`, which the caller writes on its span so a trace explains a give-up.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_any
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from tenacity.stop import stop_base
 
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError
+from app.contracts.spans import GiveUp
 from app.engine.clock import Clock, Deadline
 from app.observability.tracing import RunTracer
 
@@ -79,15 +82,45 @@ class RetryPolicy:
         return RetryPolicy(attempts, self.initial_delay, self.max_delay, self.jitter)
 
 
-class _PastDeadline(stop_base):
-    """Stop when the next attempt could only start after the run's deadline."""
+@dataclass
+class RetryRecord:
+    """What one `call_with_retries` did: attempts made and, when it failed, why it stopped."""
 
-    def __init__(self, deadline: Deadline) -> None:
+    attempts: int = 0
+    give_up: GiveUp | None = None
+    wait_seconds: float | None = None
+    """The wait the next attempt needed, when that wait would have passed the deadline."""
+    remaining_seconds: float | None = None
+    """Time left before the deadline then."""
+    retry_after_seconds: float | None = None
+    """The provider's Retry-After on the error given up on, when it sent one."""
+
+
+class _RecordedStop(stop_base):
+    """Stop after the policy's attempts, or when the next attempt could only start after
+    the run's deadline; note which in the record."""
+
+    def __init__(self, attempts: int, deadline: Deadline, record: RetryRecord) -> None:
+        self._attempts = attempts
         self._deadline = deadline
+        self._record = record
 
     def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(error, "retry_after_seconds", None)
+        self._record.retry_after_seconds = float(retry_after) if isinstance(retry_after, int | float) else None
+        if retry_state.attempt_number >= self._attempts:
+            self._record.give_up = GiveUp.ATTEMPTS_EXHAUSTED
+            return True
         remaining = self._deadline.remaining()
-        return remaining is not None and retry_state.upcoming_sleep >= remaining
+        wait = retry_state.upcoming_sleep
+        if remaining is None or wait < remaining:
+            return False
+        by_retry_after = self._record.retry_after_seconds is not None and self._record.retry_after_seconds >= wait
+        self._record.give_up = GiveUp.RETRY_AFTER_PAST_DEADLINE if by_retry_after else GiveUp.BACKOFF_PAST_DEADLINE
+        self._record.wait_seconds = round(wait, 3)
+        self._record.remaining_seconds = round(max(remaining, 0.0), 3)
+        return True
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -102,12 +135,15 @@ async def call_with_retries(
     rng: random.Random,
     sleeper: Sleeper,
     retry_on: Callable[[BaseException], bool] | None = None,
+    record: RetryRecord | None = None,
 ) -> T:
     """Run `attempt(n)` (n = 1, 2, …) until it succeeds or the policy says stop.
 
     The last error is re-raised unchanged, so the caller sees the provider's category.
     `retry_on` replaces the default "retryable category" test (tool agents retry tool errors).
+    `record`, when given, is filled in with the attempts made and why the loop gave up.
     """
+    record = record if record is not None else RetryRecord()
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -126,16 +162,22 @@ async def call_with_retries(
         await sleeper(seconds, error, attempt_no if isinstance(attempt_no, int) else 0)
 
     retrying = AsyncRetrying(
-        stop=stop_any(stop_after_attempt(policy.attempts), _PastDeadline(deadline)),
+        stop=_RecordedStop(policy.attempts, deadline, record),
         wait=wait,
         retry=retry_if_exception(retry_on or _is_retryable),
         before_sleep=remember,
         sleep=sleep,
         reraise=True,
     )
-    number = 0
-    async for attempt_state in retrying:
-        with attempt_state:
-            number += 1
-            return await attempt(number)
+    try:
+        async for attempt_state in retrying:
+            with attempt_state:
+                record.attempts += 1
+                return await attempt(record.attempts)
+    except Exception as exc:
+        if record.give_up is None:  # tenacity re-raises at once what it may not retry
+            record.give_up = GiveUp.NOT_RETRYABLE
+            retry_after = getattr(exc, "retry_after_seconds", None)
+            record.retry_after_seconds = float(retry_after) if isinstance(retry_after, int | float) else None
+        raise
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover

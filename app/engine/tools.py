@@ -14,6 +14,14 @@ Where a call runs:
 - `isolation: process` tools in a fresh limited subprocess (see isolation.py).
 The `context` parameter is always the run's own context: a `context` argument written
 by the model is dropped, so no model output can impersonate another tenant.
+
+The tool_call span carries the model's arguments (`tool.arguments`, JSON) with every
+secret masked: arguments whose names say secret (api_key, password, token…), the
+arguments a tool declares secret, and then the span redactor's own rules. A tool
+declares secret arguments with an attribute on its function, no import needed:
+
+    def charge(card_number: str, amount: float) -> dict: ...
+    charge.secret_arguments = ["card_number"]   # or True: no argument is ever shown
 """
 
 from __future__ import annotations
@@ -26,14 +34,16 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
+from app.contracts.spans import TOOL_ARGUMENTS_CHARS, SpanAttr
 from app.engine.isolation import ProcessIsolation
 from app.engine.model import ToolCall
+from app.observability.redaction import REDACTED, Redactor
 from app.observability.tracing import RunTracer
 from app.project.tooldef import ToolDef
 
@@ -108,10 +118,12 @@ class ToolExecutor:
             try:
                 tool = tools.get(call.name)
                 if tool is None:
+                    span.set(**{SpanAttr.TOOL_ARGUMENTS: traced_arguments(None, call.arguments)})
                     raise ToolError(
                         f"unknown tool {call.name!r}: this agent's tools are {sorted(tools) or 'none'}",
                         call.name,
                     )
+                span.set(**{SpanAttr.TOOL_ARGUMENTS: traced_arguments(tool, call.arguments)})
                 kwargs = parse_arguments(tool, call.arguments)
                 value = await self.invoke(tool, kwargs, context=context, timeout=timeout, isolation=isolation)
                 content = value if isinstance(value, str) else json.dumps(value, default=str)
@@ -143,3 +155,42 @@ def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ToolError(f"invalid arguments for {tool.name!r} at {path}: {exc.message}", tool.name) from None
     return parsed
+
+
+#: The attribute of a tool function naming its secret arguments (a list, or True for all).
+SECRET_ARGUMENTS_ATTRIBUTE = "secret_arguments"
+_KEY_RULES = Redactor()  # no values of its own: the key-name and credential-shape rules
+
+
+def declared_secret_arguments(tool: ToolDef | None) -> frozenset[str] | Literal[True]:
+    """The argument names `tool` declares secret, or True when it declares them all."""
+    declared = getattr(tool.func, SECRET_ARGUMENTS_ATTRIBUTE, None) if tool is not None else None
+    if declared is True:
+        return True
+    if isinstance(declared, str):
+        return frozenset({declared})
+    if isinstance(declared, list | tuple | set | frozenset):
+        return frozenset(str(name) for name in declared)
+    return frozenset()
+
+
+def traced_arguments(tool: ToolDef | None, arguments: str) -> str | None:
+    """The model's arguments as a span shows them: secrets masked, clipped; None when
+    the tool declares all of its arguments secret, or some and the text is no JSON object
+    (nothing then tells the secret part from the rest)."""
+    secret = declared_secret_arguments(tool)
+    if secret is True:
+        return None
+    try:
+        parsed: Any = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        if secret:
+            return None
+        text = _KEY_RULES.text(arguments) if parsed is None else json.dumps(_KEY_RULES.value(parsed), default=str)
+    else:
+        parsed.pop("context", None)
+        masked = {key: REDACTED if key in secret else value for key, value in parsed.items()}
+        text = json.dumps(_KEY_RULES.mapping(masked), ensure_ascii=False, default=str)
+    return text if len(text) <= TOOL_ARGUMENTS_CHARS else text[: TOOL_ARGUMENTS_CHARS - 1] + "…"
