@@ -212,3 +212,33 @@ async def _ferry(*args: str) -> tuple[int, str]:
     assert process.returncode is not None
     assert "Traceback" not in err.decode(), err.decode()
     return process.returncode, out.decode()
+
+
+async def test_deliveries_cut_short_by_a_stop_are_delivered_by_the_next_connector_under_the_same_id(
+    kafka_bootstrap: str,
+    prefix: str,
+    app_id: str,
+    project: Project,
+    receiver: Receiver,
+    secret: str,
+    connectors: list[WebhookConnector],
+) -> None:
+    names = TopicNames(prefix)
+    run_ids = [f"run-{i}" for i in range(4)]
+    receiver.status = 500
+    await produce_results(kafka_bootstrap, names, [result(run_id, receiver.url) for run_id in run_ids])
+    settings = _settings(app_id, max_attempts=50).model_copy(update={"stop_timeout_s": 0.1})
+    first = await _start(connectors, kafka_bootstrap, prefix, project, settings)
+    await wait_for(
+        lambda: len({r.delivery for r in receiver.requests}) == len(run_ids), 60, what="every result to be attempted"
+    )
+    await first.stop()  # retries still under way: cut short, their offsets not committed
+    connectors.remove(first)
+    assert first.stats.delivered == first.stats.dead_lettered == 0
+    receiver.status = 204
+    await _start(connectors, kafka_bootstrap, prefix, project, settings)
+    expected = {delivery_id(run_id, f"callback:{receiver.url}") for run_id in run_ids}
+    await wait_for(
+        lambda: {r.delivery for r in receiver.accepted()} == expected, 60, what="the next connector to deliver them"
+    )
+    assert {r.delivery for r in receiver.requests} == expected  # before and after the stop: one id per run
