@@ -12,6 +12,8 @@ they change rarely enough that a migration is for when they do.
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, Index, String, delete, select, update
@@ -58,11 +60,19 @@ class SubmissionRow(_Base):
 
 
 class ApiStore:
-    """Synchronous, like the history store: the API calls it from a thread."""
+    """Synchronous, like the history store: the API calls it from threads.
+
+    On SQLite, writes from this process take a lock first: SQLite lets one writer in at a
+    time and makes the others sleep and poll, which under concurrent POSTs cost more than
+    the writes themselves (p99 ×3 measured in bench/bench_api.py). PostgreSQL needs none.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
         _Base.metadata.create_all(engine, checkfirst=True)
 
     # -- keys ------------------------------------------------------------------------
@@ -71,7 +81,7 @@ class ApiStore:
         row = KeyRow(
             key_id=key_id, tenant=tenant, admin=admin, secret_sha256=secret_sha256, created_at=_now(), revoked_at=None
         )
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             session.add(row)
         return row
 
@@ -86,7 +96,7 @@ class ApiStore:
     def revoke_key(self, key_id: str) -> bool:
         """True when a live key was revoked; False when there is none by that id (or it was already)."""
         statement = update(KeyRow).where(KeyRow.key_id == key_id, KeyRow.revoked_at.is_(None)).values(revoked_at=_now())
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             return bool(connection.execute(statement).rowcount)
 
     # -- submissions -----------------------------------------------------------------
@@ -95,7 +105,7 @@ class ApiStore:
         """Record a submission: (it, True); or (the one already there for its run id or its
         (tenant, idempotency key), False). The first writer wins; whoever asks second learns of it."""
         try:
-            with self._sessions.begin() as session:
+            with self._write_lock, self._sessions.begin() as session:
                 session.add(row)
             return row, True
         except IntegrityError:
@@ -106,13 +116,13 @@ class ApiStore:
 
     def release(self, run_id: str) -> None:
         """Forget a submission that never reached Kafka, so that a retry claims it afresh."""
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             connection.execute(
                 delete(SubmissionRow).where(SubmissionRow.run_id == run_id, SubmissionRow.queued.is_(False))
             )
 
     def mark_queued(self, run_id: str) -> None:
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             session.execute(update(SubmissionRow).where(SubmissionRow.run_id == run_id).values(queued=True))
 
     def submission(self, run_id: str) -> SubmissionRow | None:

@@ -86,11 +86,12 @@ async def accept(
             "use a new key for a new request",
             run_id=claimed.run_id,
         )
-    finished = await finished_run(services, run_id)
-    if finished is not None or claimed.queued:
-        return run_id, finished
-    if not ours and await _queued_by_the_first(services, run_id):
-        return run_id, None
+    if not ours:  # a retry: the run may have finished, or be on its way already
+        finished = await finished_run(services, run_id)
+        if finished is not None or claimed.queued:
+            return run_id, finished
+        if await _queued_by_the_first(services, run_id):
+            return run_id, None
     request = RunRequest.new(
         agent,
         payload,

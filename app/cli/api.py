@@ -80,7 +80,8 @@ async def _run(
     from app.api import ApiServices, ApiStore, create_app
     from app.streams import Submitter, TopicNames
 
-    async with Submitter(bootstrap, project, TopicNames(args.topic_prefix)) as submitter:
+    # No linger: a client waits on each request; concurrent ones still share a batch in flight.
+    async with Submitter(bootstrap, project, TopicNames(args.topic_prefix), linger_ms=0) as submitter:
 
         @asynccontextmanager
         async def already_open() -> AsyncIterator[Submitter]:
