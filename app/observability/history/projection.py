@@ -10,7 +10,7 @@ them, and both backends must hold the same history).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, overload
 
 from app.contracts import RunResult, SpanEvent, SpanKind
@@ -33,8 +33,28 @@ _PRICED_KINDS = frozenset({SpanKind.LLM_CALL.value, SpanKind.LLM_ATTEMPT.value})
 _INT64_MAX = 2**63 - 1
 
 
-def run_values(result: RunResult) -> dict[str, Any]:
-    """The `ferry_runs` row of a result."""
+#: The column order of `run_row`'s tuples (the `ferry_runs` columns; the key first).
+RUN_COLUMNS = (
+    "run_id", "kind", "agent", "status", "tenant", "deployment", "trigger_source", "trigger_metadata",
+    "pipeline", "stage", "root_run_id", "parent_run_id", "queued_at", "started_at", "ended_at",
+    "duration_ms", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "llm_calls",
+    "tool_calls", "error_category", "error_message", "error_retryable", "partial", "output",
+)  # fmt: skip
+#: The column order of `span_row`'s tuples (the `ferry_spans` columns; the key first).
+SPAN_COLUMNS = (
+    "span_id", "trace_id", "parent_span_id", "run_id", "kind", "name", "status", "start_time",
+    "end_time", "duration_ms", "model", "prompt_tokens", "completion_tokens", "cost_usd",
+    "error_category", "attributes",
+)  # fmt: skip
+
+Row = tuple[Any, ...]
+
+
+def run_row(result: RunResult) -> Row:
+    """The `ferry_runs` row of a result, in `RUN_COLUMNS` order.
+
+    A tuple rather than a dict: the projector builds one per run a worker finishes, and
+    the store hands tuples to the driver as they are."""
     ctx = result.pipeline
     if ctx is None:
         kind, root, parent, pipeline, stage = RUN, result.run_id, None, None, None
@@ -43,69 +63,80 @@ def run_values(result: RunResult) -> dict[str, Any]:
         kind, root, parent, pipeline, stage = PIPELINE, result.run_id, None, ctx.pipeline, None
     else:
         kind, root, parent, pipeline, stage = STAGE, ctx.root_run_id, ctx.parent_run_id, ctx.pipeline, ctx.stage
-    usage, error = result.usage, result.error
-    return {
-        "run_id": _clean(result.run_id),
-        "kind": kind,
-        "agent": _clean(result.agent),
-        "status": result.status.value,
-        "tenant": _clean(result.tenant),
-        "deployment": _clean(result.deployment),
-        "trigger_source": _clean(result.trigger.source),
-        "trigger_metadata": dict(result.trigger.metadata),
-        "pipeline": _clean(pipeline),
-        "stage": None if stage is None else _bounded(stage),
-        "root_run_id": _clean(root),
-        "parent_run_id": _clean(parent),
+    usage, error, trigger = result.usage, result.error, result.trigger
+    return (
+        _clean(result.run_id),
+        kind,
+        _clean(result.agent),
+        result.status.value,
+        _clean(result.tenant),
+        _clean(result.deployment),
+        _clean(trigger.source),
+        dict(trigger.metadata),
+        _clean(pipeline),
+        None if stage is None else _bounded(stage),
+        _clean(root),
+        _clean(parent),
         # RunResult (schema 1) does not carry the request's created_at; the column waits for it.
-        "queued_at": None,
-        "started_at": result.started_at,
-        "ended_at": result.ended_at,
-        "duration_ms": result.duration_ms,
-        "prompt_tokens": _bounded(usage.prompt_tokens),
-        "completion_tokens": _bounded(usage.completion_tokens),
-        "total_tokens": _bounded(usage.total_tokens),
-        "cost_usd": usage.cost_usd,
-        "llm_calls": _bounded(usage.llm_calls),
-        "tool_calls": _bounded(usage.tool_calls),
-        "error_category": error.category.value if error else None,
-        "error_message": _clean(error.message) if error else None,
-        "error_retryable": error.retryable if error else False,
-        "partial": result.partial,
-        "output": result.output,
-    }
+        None,
+        result.started_at,
+        result.ended_at,
+        result.duration_ms,
+        _bounded(usage.prompt_tokens),
+        _bounded(usage.completion_tokens),
+        _bounded(usage.total_tokens),
+        usage.cost_usd,
+        _bounded(usage.llm_calls),
+        _bounded(usage.tool_calls),
+        error.category.value if error else None,
+        _clean(error.message) if error else None,
+        error.retryable if error else False,
+        result.partial,
+        result.output,
+    )
+
+
+def span_row(event: SpanEvent) -> Row:
+    """The `ferry_spans` row of a span event, in `SPAN_COLUMNS` order."""
+    attributes = event.attributes
+    priced = event.kind.value in _PRICED_KINDS
+    return (
+        _clean(event.span_id),
+        _clean(event.trace_id),
+        _clean(event.parent_span_id),
+        _clean(event.run_id),
+        event.kind.value,
+        _clean(event.name),
+        event.status.value,
+        event.start,
+        event.end,
+        event.duration_ms,
+        _text(attributes.get(ATTR_MODEL)),
+        _int(attributes.get(ATTR_PROMPT_TOKENS)) if priced else None,
+        _int(attributes.get(ATTR_COMPLETION_TOKENS)) if priced else None,
+        _float(attributes.get(ATTR_COST)) if priced else None,
+        _text(attributes.get(ATTR_ERROR_CATEGORY)),
+        dict(attributes),
+    )
+
+
+def run_values(result: RunResult) -> dict[str, Any]:
+    """`run_row` by column name (for readers of one row, such as tests)."""
+    return dict(zip(RUN_COLUMNS, run_row(result), strict=True))
 
 
 def span_values(event: SpanEvent) -> dict[str, Any]:
-    """The `ferry_spans` row of a span event."""
-    attributes = event.attributes
-    priced = event.kind.value in _PRICED_KINDS
-    return {
-        "span_id": _clean(event.span_id),
-        "trace_id": _clean(event.trace_id),
-        "parent_span_id": _clean(event.parent_span_id),
-        "run_id": _clean(event.run_id),
-        "kind": event.kind.value,
-        "name": _clean(event.name),
-        "status": event.status.value,
-        "start_time": event.start,
-        "end_time": event.end,
-        "duration_ms": event.duration_ms,
-        "model": _text(attributes.get(ATTR_MODEL)),
-        "prompt_tokens": _int(attributes.get(ATTR_PROMPT_TOKENS)) if priced else None,
-        "completion_tokens": _int(attributes.get(ATTR_COMPLETION_TOKENS)) if priced else None,
-        "cost_usd": _float(attributes.get(ATTR_COST)) if priced else None,
-        "error_category": _text(attributes.get(ATTR_ERROR_CATEGORY)),
-        "attributes": dict(attributes),
-    }
+    """`span_row` by column name."""
+    return dict(zip(SPAN_COLUMNS, span_row(event), strict=True))
 
 
-def latest_by(rows: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
-    """One row per key, the last one seen: a batch upsert may not touch a row twice."""
-    latest: dict[Any, dict[str, Any]] = {}
+def latest_by_key(rows: Iterable[Row]) -> list[Row]:
+    """One row per key (a row's first value), the last one seen: a batch upsert may not
+    touch a row twice, and the latest result of a run is the one that counts."""
+    latest: dict[Any, Row] = {}
     for row in rows:
-        latest.pop(row[key], None)  # re-insert so the order is that of the last occurrence
-        latest[row[key]] = dict(row)
+        latest.pop(row[0], None)  # re-insert so the order is that of the last occurrence
+        latest[row[0]] = row
     return list(latest.values())
 
 

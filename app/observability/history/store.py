@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, create_engine, delete, event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,10 +24,11 @@ from app.contracts import RunResult, SpanEvent
 from app.contracts.errors import ConfigError, ServiceUnreachableError
 from app.observability.history import queries
 from app.observability.history.migrate import upgrade
-from app.observability.history.projection import latest_by, run_values, span_values
+from app.observability.history.projection import RUN_COLUMNS, SPAN_COLUMNS, latest_by_key, run_row, span_row
 from app.observability.history.records import PruneReport, RunRecord, SpanRecord, UsageLine
 from app.observability.history.schema import RunRow, SpanRow
 from app.observability.history.settings import DATABASE_URL_ENV, database_url, describe
+from app.observability.history.upsert import CompiledUpsert
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class HistoryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._upsert_runs = CompiledUpsert(RunRow.__table__, RUN_COLUMNS, engine.dialect)  # type: ignore[arg-type]
+        self._upsert_spans = CompiledUpsert(SpanRow.__table__, SPAN_COLUMNS, engine.dialect)  # type: ignore[arg-type]
 
     @classmethod
     def open(cls, url: URL | str | None = None, *, create: bool = True) -> HistoryStore:
@@ -75,13 +77,13 @@ class HistoryStore:
 
     def write(self, results: Sequence[RunResult] = (), spans: Sequence[SpanEvent] = ()) -> None:
         """Upsert a batch in one transaction: all of it is stored, or none."""
-        runs = latest_by((run_values(r) for r in results), "run_id")
-        span_rows = latest_by((span_values(s) for s in spans), "span_id")
+        runs = latest_by_key(map(run_row, results))
+        span_rows = latest_by_key(map(span_row, spans))
         if not runs and not span_rows:
             return
         with self.engine.begin() as connection:
-            _upsert(connection, RunRow.__table__, runs, "run_id")  # type: ignore[arg-type]
-            _upsert(connection, SpanRow.__table__, span_rows, "span_id")  # type: ignore[arg-type]
+            self._upsert_runs.execute(connection, runs)
+            self._upsert_spans.execute(connection, span_rows)
 
     def write_each(
         self, results: Sequence[RunResult] = (), spans: Sequence[SpanEvent] = ()
@@ -182,15 +184,6 @@ def _prepare_sqlite_file(url: URL, create: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the run-history folder {path.parent}: {exc.strerror or exc}") from None
-
-
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    updates = {column.name: statement.excluded[column.name] for column in table.columns if column.name != key}
-    connection.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates), rows)
 
 
 def _delete_chunks(engine: Engine, table: Table, key: Any, age: Any, before: datetime) -> int:
