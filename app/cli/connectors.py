@@ -1,8 +1,12 @@
-"""`ferry connectors run` and `ferry webhooks replay`: the webhook connector on its own.
+"""`ferry connectors run|apply` and `ferry webhooks replay`: Ferry's connectors on their own.
 
 `connectors run` delivers `runs.results` to callback URLs and webhook connectors
 (docs/webhooks.md) until SIGTERM / SIGINT, in the consumer group `<app-id>.webhooks`,
-after creating the results and `webhooks.dlq` topics if missing. `webhooks replay` sends
+after creating the results and `webhooks.dlq` topics if missing. When the project has
+them it also feeds the topics of fed Kafka Connect sinks (group `<app-id>.sinks`) and
+turns records of inbound topics into runs (group `<app-id>.inbound`); see
+connectors/README.md. `connectors apply` registers the project's Kafka Connect
+connectors with a Connect cluster (exit 0 all RUNNING, 1 otherwise). `webhooks replay` sends
 the DLQ's entries again (exit 0 all delivered, 1 some back in the DLQ). Both exit 2 with
 one line when the broker is unreachable or the project is broken.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ferry.webhooks")
 
+DEFAULT_CONNECT_URL = "http://127.0.0.1:8083"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     connectors = subparsers.add_parser("connectors", help="run Ferry's outbound connectors")
@@ -31,6 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = actions.add_parser("run", help="deliver run results to webhooks until stopped")
     _add_options(run)
     run.set_defaults(handler=_run)
+    apply = actions.add_parser("apply", help="register or update the Kafka Connect connectors of connectors/")
+    apply.add_argument("--project", default=os.environ.get("FERRY_PROJECT", "."), help="project folder")
+    apply.add_argument(
+        "--connect-url",
+        default=os.environ.get("FERRY_CONNECT_URL", DEFAULT_CONNECT_URL),
+        help=f"Kafka Connect REST API (default: $FERRY_CONNECT_URL or {DEFAULT_CONNECT_URL})",
+    )
+    apply.add_argument(
+        "--topic-prefix", default=os.environ.get("FERRY_TOPIC_PREFIX", ""), help="namespace of Ferry's topics"
+    )
+    apply.add_argument("--wait", type=float, default=30.0, help="seconds to wait for each connector to settle")
+    apply.set_defaults(handler=_apply)
 
     webhooks = subparsers.add_parser("webhooks", help="webhook deliveries")
     webhook_actions = webhooks.add_subparsers(dest="action", metavar="ACTION")
@@ -70,29 +89,69 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, bootstrap: str) -> int:
+    from app.connectors.inbound import InboundConnector, inbound_group, inbound_specs
+    from app.connectors.sinks import SinkFeeder, feeds_of, sinks_group
     from app.connectors.webhook import WebhookConnector, destinations_for
     from app.project import load_project
     from app.streams import TopicNames, apply_topics
-    from app.streams.topic_plan import plan_topics
+    from app.streams.connect import topic_partitions
+    from app.streams.topic_plan import plan_topic, plan_topics
 
     project = load_project(args.project)
     names = TopicNames(args.topic_prefix)
-    own = {names.results, names.webhooks_dlq}
-    await apply_topics(bootstrap, [t for t in plan_topics(project, names, (), args.replication) if t.name in own])
+    feeds = feeds_of(project, names)
+    inbound = inbound_specs(project)
+    inbound_agents = sorted({spec.agent for spec in inbound})
+    own = {names.results, names.webhooks_dlq} | {names.request(agent) for agent in inbound_agents}
+    planned = [t for t in plan_topics(project, names, inbound_agents, args.replication) if t.name in own]
+    planned += [plan_topic(project, names, topic, args.replication) for topic in sorted({f.topic for f in feeds})]
+    await apply_topics(bootstrap, planned)
+    for topic in sorted({spec.topic for spec in inbound}):
+        await topic_partitions(bootstrap, topic)  # an inbound topic is the user's: it must exist
     settings = _settings(args)
-    connector = WebhookConnector(bootstrap, names, destinations_for(project, settings), settings)
+    webhooks = WebhookConnector(bootstrap, names, destinations_for(project, settings), settings)
+    feeder = SinkFeeder(bootstrap, names, feeds, group_id=sinks_group(args.app_id)) if feeds else None
+    triggers = (
+        InboundConnector(bootstrap, project, names, inbound, group_id=inbound_group(args.app_id)) if inbound else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await connector.start()
+    await webhooks.start()
     log.info("webhooks: delivering %s in group %s (DLQ %s)", names.results, settings.group_id, names.webhooks_dlq)
-    await stop.wait()
-    await connector.stop()
-    log.info(
-        "webhooks: stopped (%d delivered, %d to the DLQ)", connector.stats.delivered, connector.stats.dead_lettered
-    )
+    try:
+        if feeder is not None:
+            await feeder.start()
+            log.info("sinks: feeding %s from %s", ", ".join(feeder.topics), names.results)
+        if triggers is not None:
+            await triggers.start()
+            log.info("inbound: %s run %s", ", ".join(triggers.topics), ", ".join(triggers.agents))
+        await stop.wait()
+    finally:
+        if triggers is not None:
+            await triggers.stop()
+        if feeder is not None:
+            await feeder.stop()
+        await webhooks.stop()
+    log.info("webhooks: stopped (%d delivered, %d to the DLQ)", webhooks.stats.delivered, webhooks.stats.dead_lettered)
     return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from app.connectors.sinks import ConnectClient, apply_connectors
+    from app.project import KafkaConnectSpec, load_project
+    from app.streams import TopicNames
+
+    project = load_project(args.project)
+    specs = [spec for spec in project.connectors.values() if isinstance(spec, KafkaConnectSpec)]
+    if not specs:
+        print("no Kafka Connect connectors in connectors/")
+        return 0
+    states = apply_connectors(ConnectClient(args.connect_url), specs, TopicNames(args.topic_prefix), wait_s=args.wait)
+    for state in states:
+        print(state.line())
+    return 0 if all(state.ok for state in states) else 1
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -10,7 +10,14 @@ The format is described in docs/project-format.md.
 
 from app.project.conditions import ConditionError, evaluate_condition, parse_condition
 from app.project.config import ModelOverrides, ProjectConfig
-from app.project.connectors import ConnectorSpec, KafkaConnectSpec, WebhookConnectorSpec
+from app.project.connectors import (
+    ConnectorSpec,
+    FeedColumn,
+    FeedSpec,
+    InboundConnectorSpec,
+    KafkaConnectSpec,
+    WebhookConnectorSpec,
+)
 from app.project.lint import LintReport, lint_project
 from app.project.loader import ProjectNotFoundError, load_project
 from app.project.models import (
@@ -35,6 +42,9 @@ __all__ = [
     "ConcurrencySpec",
     "ConditionError",
     "ConnectorSpec",
+    "FeedColumn",
+    "FeedSpec",
+    "InboundConnectorSpec",
     "KafkaConnectSpec",
     "LLMAgentSpec",
     "LintReport",

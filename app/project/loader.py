@@ -92,7 +92,7 @@ def collect(path: str | Path) -> LoadState:
 
     config = load_config(files, problems)
     topics = load_topics(files, problems)
-    connectors = load_connectors(files, problems)
+    connectors = load_connectors(files, problems, set(by_name))
 
     if not problems.has_errors:
         state.project = Project(

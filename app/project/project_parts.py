@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.project.agent_files import parse_yaml_file
 from app.project.config import ProjectConfig
-from app.project.connectors import CONNECTOR_CLASSES, ConnectorSpec
+from app.project.connectors import CONNECTOR_CLASSES, ConnectorSpec, InboundConnectorSpec, KafkaConnectSpec
 from app.project.files import ProjectFiles
 from app.project.problems import Problems
 from app.project.schemas import read_json_file
@@ -79,7 +80,10 @@ def load_topics(files: ProjectFiles, problems: Problems) -> tuple[TopicSpec, ...
     return tuple(topics)
 
 
-def load_connectors(files: ProjectFiles, problems: Problems) -> dict[str, ConnectorSpec]:
+def load_connectors(
+    files: ProjectFiles, problems: Problems, agents: Collection[str] | None = None
+) -> dict[str, ConnectorSpec]:
+    """The connector files; with `agents`, an inbound or fed connector naming another agent is an error."""
     connectors: dict[str, ConnectorSpec] = {}
     for path in files.discover("connectors", (".yaml", ".yml", ".json"), recursive=False):
         read = _read_map(path, files, problems)
@@ -90,10 +94,12 @@ def load_connectors(files: ProjectFiles, problems: Problems) -> dict[str, Connec
         model = CONNECTOR_CLASSES.get(kind) if isinstance(kind, str) else None
         if model is None:
             node, _ = shadow.find(("type",))
-            problems.error(node.loc, f"must be 'kafka-connect' or 'webhook' (got {kind!r})", "type")
+            problems.error(node.loc, f"must be 'kafka-connect', 'webhook' or 'inbound' (got {kind!r})", "type")
             continue
         spec = _validate(model, data, shadow, problems)
         if spec is None:
+            continue
+        if agents is not None and not _agents_known(spec, agents, shadow, problems):
             continue
         if spec.name in connectors:
             node, _ = shadow.find(("name",))
@@ -101,3 +107,18 @@ def load_connectors(files: ProjectFiles, problems: Problems) -> dict[str, Connec
             continue
         connectors[spec.name] = spec
     return connectors
+
+
+def _agents_known(spec: ConnectorSpec, agents: Collection[str], shadow: Shadow, problems: Problems) -> bool:
+    named: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(spec, InboundConnectorSpec):
+        named.append((("agent",), spec.agent))
+    elif isinstance(spec, KafkaConnectSpec) and spec.feed is not None:
+        named.extend((("feed", "agents", i), agent) for i, agent in enumerate(spec.feed.agents))
+    known = True
+    for path, agent in named:
+        if agent not in agents:
+            node, _ = shadow.find(path)
+            problems.error(node.loc, f"no agent named {agent!r} in agents/", ".".join(str(p) for p in path))
+            known = False
+    return known

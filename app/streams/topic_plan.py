@@ -40,6 +40,7 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec.model_validate(
         {"class": "dlq", "name": "webhooks.dlq", "partitions": 1, "retention_ms": 2_592_000_000}
     ),
+    TopicSpec.model_validate({"class": "results", "pattern": "sink.*", "partitions": 6, "cleanup_policy": "compact"}),
 )
 
 
@@ -98,6 +99,11 @@ def _planned(
         cleanup_policy=spec.cleanup_policy,
         **binding,  # type: ignore[arg-type]
     )
+
+
+def plan_topic(project: Project, names: TopicNames, topic: str, replication: int | None = None) -> PlannedTopic:
+    """Any other topic Ferry produces (a connector's `sink.*` feed topic), with its spec's settings."""
+    return _planned(names, topic, project.topics, None, replication)
 
 
 def plan_topics(
