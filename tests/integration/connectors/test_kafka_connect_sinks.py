@@ -1,0 +1,185 @@
+"""Run results reach PostgreSQL through Ferry's sink feeder, Kafka Connect and the Debezium JDBC sink.
+
+The example project's two connectors (connectors/*.yaml) are applied as written, only
+renamed (connector and table) so the test never meets another run's rows. Run without
+FERRY_BROKER: the `kafka_connect` fixture's Connect talks to the dev stack's own Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+import pytest
+
+from app.connectors.sinks import ConnectClient, SinkFeeder, apply_connectors, feeds_of
+from app.contracts import RunResult, RunStatus
+from app.contracts.errors import ErrorCategory
+from app.contracts.runs import PipelineContext, RunError, Usage
+from app.devstack.errors import DevStackError
+from app.devstack.postgres import query
+from app.devstack.service import ServiceInfo
+from app.project import KafkaConnectSpec, load_project
+from app.project.project import Project
+from app.streams import TopicNames, apply_topics
+from app.streams.topic_plan import plan_topic, plan_topics
+from tests.integration.connectors.conftest import ROOT, produce_results
+from tests.integration.kafka_helpers import unique, wait_for
+
+pytestmark = pytest.mark.integration
+
+RUNS = 12
+
+
+@pytest.fixture
+def example() -> Project:
+    return load_project(ROOT)
+
+
+@pytest.fixture
+async def feeder(kafka_bootstrap: str, example: Project, prefix: str) -> AsyncIterator[SinkFeeder]:
+    names = TopicNames(prefix)
+    feeds = feeds_of(example, names)
+    shared = [t for t in plan_topics(example, names, (), 1) if t.name == names.results]
+    await apply_topics(kafka_bootstrap, shared + [plan_topic(example, names, f.topic, 1) for f in feeds])
+    made = SinkFeeder(kafka_bootstrap, names, feeds, group_id=unique("ferry-sinks"))
+    await made.start()
+    yield made
+    await made.stop()
+
+
+def _renamed(spec: KafkaConnectSpec, table: str) -> KafkaConnectSpec:
+    config = dict(spec.config) | {"collection.name.format": table}
+    return spec.model_copy(update={"name": unique(spec.name), "config": config})
+
+
+def _result(index: int, **fields: object) -> RunResult:
+    now = datetime.now(UTC)
+    base: dict[str, object] = {
+        "run_id": f"run-{index:03d}",
+        "agent": "invoice-extractor",
+        "status": RunStatus.COMPLETED,
+        "output": {"n": index},
+        "usage": Usage(prompt_tokens=10, completion_tokens=index, total_tokens=10 + index, cost_usd=0.001, llm_calls=1),
+        "started_at": now,
+        "ended_at": now,
+        "duration_ms": 12.5,
+        "tenant": "acme",
+    }
+    return RunResult.model_validate(base | fields)
+
+
+def _invoice(number: str, total: object) -> dict[str, object]:
+    return {
+        "record_type": "invoice",
+        "record_key": f"key-{number}",
+        "vendor": "ACME GmbH",
+        "invoice_number": number,
+        "invoice_date": "2026-11-30",
+        "currency": "EUR",
+        "subtotal": "100.00",
+        "tax": "19.00",
+        "total": total,
+        "line_items": [{"description": "Widget", "quantity": "2", "unit_price": "50.00", "amount": "100.00"}],
+        "line_item_count": 1,
+        "validation_status": "valid",
+        "needs_review": False,
+        "run_id": "stage-run",
+    }
+
+
+def _rows(port: int, sql: str) -> list[list[str]]:
+    try:
+        return query(port, sql)
+    except DevStackError:  # the table appears with the sink's first batch
+        return []
+
+
+async def test_every_run_result_and_every_invoice_lands_in_postgres(
+    kafka_bootstrap: str,
+    postgres: ServiceInfo,
+    kafka_connect: ServiceInfo,
+    example: Project,
+    feeder: SinkFeeder,
+    prefix: str,
+) -> None:
+    pg = urlparse(postgres.address)
+    port = int(pg.port or 5432)
+    runs_table, invoices_table = unique("ferry_runs").replace("-", "_"), unique("invoices").replace("-", "_")
+    specs = {name: spec for name, spec in example.connectors.items() if isinstance(spec, KafkaConnectSpec)}
+    applied = [
+        _renamed(specs["ferry-runs-postgres"], runs_table),
+        _renamed(specs["ferry-invoices-postgres"], invoices_table),
+    ]
+    environ = {
+        "FERRY_SINK_JDBC_URL": f"jdbc:postgresql://{pg.hostname}:{port}{pg.path}",
+        "FERRY_SINK_DB_USER": pg.username or "postgres",
+        "FERRY_SINK_DB_PASSWORD": "unused-with-trust-auth",
+    }
+    client = ConnectClient(kafka_connect.address)
+    states = await asyncio.to_thread(apply_connectors, client, applied, TopicNames(prefix), environ=environ, wait_s=60)
+    assert all(state.ok for state in states), [state.line() for state in states]
+    # Applying again only updates: still one connector each, still running.
+    again = await asyncio.to_thread(apply_connectors, client, applied, TopicNames(prefix), environ=environ, wait_s=60)
+    assert [state.state for state in again] == ["RUNNING", "RUNNING"]
+
+    results = [_result(i) for i in range(RUNS)]
+    failed = _result(
+        RUNS,
+        status=RunStatus.FAILED,
+        output=None,
+        error=RunError(category=ErrorCategory.TOOL_ERROR, message="parse_pdf: not a PDF"),
+    )
+    pipeline_ctx = PipelineContext(pipeline="invoice-pipeline", stage=2, root_run_id="pipe-1")
+    invoices = [
+        _result(
+            100, run_id="pipe-1", agent="invoice-pipeline", output=_invoice("INV-1", "119.00"), pipeline=pipeline_ctx
+        ),
+        _result(101, run_id="pipe-2", agent="invoice-pipeline", output=_invoice("INV-2", "unclear")),
+        _result(102, run_id="pipe-3", agent="invoice-pipeline", status=RunStatus.FAILED, output=_invoice("INV-3", "1")),
+    ]
+    # run-000 twice: the later result wins and no row is doubled.
+    rerun = _result(0, status=RunStatus.FAILED, output=None)
+    await produce_results(kafka_bootstrap, TopicNames(prefix), [*results, failed, *invoices, rerun])
+
+    every = RUNS + 1 + len(invoices)
+
+    async def runs_arrived() -> bool:
+        rows = _rows(port, f"select count(*) from {runs_table} where run_id = 'run-000' and status = 'failed'")
+        count = _rows(port, f"select count(*) from {runs_table}")
+        return rows == [["1"]] and count == [[str(every)]]
+
+    await wait_for(runs_arrived, 180, interval=0.5, what=f"{every} rows in {runs_table}")
+    row = _rows(
+        port,
+        f"select agent, status, tenant, total_tokens, cost_usd, output::text, started_at is not null"
+        f" from {runs_table} where run_id = 'run-007'",
+    )
+    assert row == [["invoice-extractor", "completed", "acme", "17", "0.001", '{"n": 7}', "t"]]
+    assert _rows(port, f"select error_category, error_message from {runs_table} where run_id = 'run-{RUNS:03d}'") == [
+        ["tool_error", "parse_pdf: not a PDF"]
+    ]
+    assert _rows(port, f"select pipeline, root_run_id from {runs_table} where run_id = 'pipe-1'") == [
+        ["invoice-pipeline", "pipe-1"]
+    ]
+
+    async def invoices_arrived() -> bool:
+        return len(_rows(port, f"select record_key from {invoices_table}")) == 2
+
+    await wait_for(invoices_arrived, 120, interval=0.5, what=f"2 rows in {invoices_table}")
+    rows = _rows(
+        port,
+        f"select invoice_number, vendor, invoice_date, currency, subtotal, tax, coalesce(total::text, 'null'),"
+        f" line_item_count, needs_review, run_id, line_items::text from {invoices_table} order by invoice_number",
+    )
+    assert [r[:10] for r in rows] == [
+        ["INV-1", "ACME GmbH", "2026-11-30", "EUR", "100", "19", "119", "1", "f", "pipe-1"],
+        ["INV-2", "ACME GmbH", "2026-11-30", "EUR", "100", "19", "null", "1", "f", "pipe-2"],  # "unclear" → null
+    ]
+    assert json.loads(rows[0][10]) == _invoice("INV-1", "119.00")["line_items"]
+    assert feeder.stats.undecodable == 0
+    for spec in applied:
+        client.call("DELETE", f"/connectors/{spec.name}")
