@@ -118,7 +118,9 @@ def configure_logging(log_format: str | None = None, *, ferry_level: int = loggi
 
 
 def _worker(args: argparse.Namespace) -> int:
-    configure_logging(args.log_format, ferry_level=logging.getLevelName(args.log_level.upper()))
+    level = logging.getLevelName(args.log_level.upper())
+    configure_logging(args.log_format, ferry_level=level)
+    log.setLevel(min(level, logging.INFO))  # the worker's start and stop lines, whatever the level
     bootstrap = resolve_broker(args)
     return run_main(_run(args, bootstrap))
 

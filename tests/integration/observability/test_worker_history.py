@@ -42,6 +42,7 @@ async def ferry_worker(*options: str, env: dict[str, str]) -> AsyncIterator[asyn
         while b"consuming" not in (line := await process.stderr.readline()):
             assert line, "the worker exited before consuming: " + b"".join(seen).decode()
             seen.append(line)
+    seen.append(line)
     rest = asyncio.ensure_future(process.stderr.read())  # keep the pipe from filling
     try:
         yield process
@@ -51,6 +52,7 @@ async def ferry_worker(*options: str, env: dict[str, str]) -> AsyncIterator[asyn
         async with asyncio.timeout(60):
             await process.wait()
         err = (b"".join(seen) + await rest).decode()
+        process.captured_stderr = err  # type: ignore[attr-defined]
         assert process.returncode == 0, err
         assert "Traceback" not in err, err
 
@@ -132,13 +134,19 @@ async def test_a_worker_projects_its_runs_into_the_history_and_ferry_runs_lists_
         assert run["prompt_tokens"] > 0
 
 
-async def test_no_history_records_nothing(tmp_path: Path, kafka_bootstrap: str, simulator: LLMSimulator) -> None:
+async def test_no_history_records_nothing_and_warning_level_logs_no_run_line(
+    tmp_path: Path, kafka_bootstrap: str, simulator: LLMSimulator
+) -> None:
     prefix = unique("wn") + "."
     write_project(tmp_path / "project", {"echo": llm_agent()})
     env = _env(tmp_path, kafka_bootstrap, prefix, simulator)
 
-    async with ferry_worker("--project", str(tmp_path / "project"), "--no-history", "--no-metrics", env=env):
+    options = ("--project", str(tmp_path / "project"), "--no-history", "--no-metrics", "--log-level", "warning")
+    async with ferry_worker(*options, env=env) as worker:
         await _run_two(kafka_bootstrap, tmp_path / "project", TopicNames(prefix))
+    # --log-level warning: the start and stop lines, no line per completed run
+    assert "consuming" in worker.captured_stderr and "stopping" in worker.captured_stderr
+    assert "run finished" not in worker.captured_stderr
 
     assert not (tmp_path / "home").exists() or os.listdir(tmp_path / "home") == []
     code, _, err = await _ferry_runs(env)
