@@ -119,6 +119,7 @@ async def measure(config: str, round_no: int, args: argparse.Namespace) -> dict[
                 while projector.stats.runs < WARM_UP:  # noqa: ASYNC110 (a counter, sampled: no event to wait on)
                     await asyncio.sleep(0.01)
                 baseline = projector.stats.runs
+            batches0 = projector.stats.batches if projector is not None else 0
             sampler = asyncio.create_task(sample()) if projector is not None else None
             cpu0 = time.process_time()
             t0, last_read, run_ids = await batch(args.runs)
@@ -139,6 +140,8 @@ async def measure(config: str, round_no: int, args: argparse.Namespace) -> dict[
             row["cpu_ms_per_run"] = round((time.process_time() - cpu0) * 1000 / args.runs, 3)
             if projector is not None:
                 row.update(history_lag(samples, baseline, sorted(watcher.arrivals[r] for r in run_ids), last_read))
+                # Runs per stored batch: the store's per-batch costs (a transaction, an offset commit) spread over them.
+                row["runs_per_batch"] = round(args.runs / max(1, projector.stats.batches - batches0), 1)
     return row
 
 
