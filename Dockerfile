@@ -14,6 +14,7 @@ COPY agents ./agents
 COPY tools ./tools
 COPY schemas ./schemas
 COPY topics ./topics
+COPY connectors ./connectors
 COPY ferry.yaml ./ferry.yaml
 ENV LITELLM_LOCAL_MODEL_COST_MAP=True \
     PYTHONUNBUFFERED=1 \
