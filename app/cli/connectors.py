@@ -126,7 +126,11 @@ async def _serve(args: argparse.Namespace, bootstrap: str) -> int:
             log.info("sinks: feeding %s from %s", ", ".join(feeder.topics), names.results)
         if triggers is not None:
             await triggers.start()
-            log.info("inbound: %s run %s", ", ".join(triggers.topics), ", ".join(triggers.agents))
+            try:  # a new group starts at the topics' end: say when that end is fixed
+                await triggers.wait_ready()
+            except TimeoutError:
+                log.warning("inbound: no partitions assigned yet; records before that may be skipped")
+            log.info("inbound: records of %s run %s", ", ".join(triggers.topics), ", ".join(triggers.agents))
         await stop.wait()
     finally:
         if triggers is not None:

@@ -1,9 +1,11 @@
-"""A record on a configured inbound topic becomes a run request of its agent, and a run."""
+"""A record on a configured inbound topic becomes a run request of its agent, and a run;
+`ferry connectors run` does it (and feeds the sink topics) as a process of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ from app.devstack.llm_sim import LLMSimulator
 from app.project.project import Project
 from app.streams import ResultWatcher, TopicNames, apply_topics
 from app.streams.topic_plan import plan_topics
-from tests.integration.kafka_helpers import create_topics, produce, unique
+from tests.integration.connectors.conftest import ROOT, child_env, ferry_command, produce_results, result
+from tests.integration.kafka_helpers import collect, create_topics, produce, unique
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 pytestmark = pytest.mark.integration
@@ -108,3 +111,46 @@ async def test_an_inbound_record_runs_its_agent_with_its_kafka_metadata(
     assert {r.status for r in results.values()} == {RunStatus.COMPLETED}, results
     assert len(results) == 2
     assert inbound.submitted == 2
+
+
+async def _line(stream: asyncio.StreamReader, text: str, timeout: float) -> str:
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while line := (await stream.readline()).decode():
+                seen.append(line)
+                if text in line:
+                    return line
+    except TimeoutError:
+        pass
+    raise AssertionError(f"no line with {text!r} within {timeout:g}s; got {''.join(seen)[-2000:]}")
+
+
+async def test_ferry_connectors_run_triggers_inbound_runs_and_feeds_sink_topics(
+    kafka_bootstrap: str, project: Project, orders_topic: str, prefix: str
+) -> None:
+    names = TopicNames(prefix)
+    fed = {
+        "name": "echo-rows",
+        "feed": {"agents": ["echo"], "columns": {"run_id": "run_id", "answer": "output.answer"}},
+        "config": {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": "sink.echo"},
+    }
+    (project.root / "connectors" / "echo-rows.yaml").write_text(yaml.safe_dump(fed))
+    process = await asyncio.create_subprocess_exec(
+        *ferry_command("connectors", "run", "--project", str(project.root), "--broker", kafka_bootstrap,
+                       "--topic-prefix", prefix, "--app-id", unique("ferry-cli")),
+        cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        await _line(process.stderr, "inbound: records of", 90)
+        await produce(kafka_bootstrap, orders_topic, [(b"k", b'{"order_id": 1}')])
+        [(key, request)] = await _requests(kafka_bootstrap, names.request("echo"), 1)
+        assert key == "k" and request.input["order_id"] == 1 and request.input["_kafka"]["topic"] == orders_topic
+        await produce_results(kafka_bootstrap, names, [result("run-fed", None)])
+        [row] = await collect(kafka_bootstrap, prefix + "sink.echo", 1, 60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert json.loads(row)["payload"] == {"run_id": "run-fed", "answer": "run-fed"}
