@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -94,4 +95,7 @@ def names(prefix: str) -> TopicNames:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # A CLI worker keeps its run history under the Ferry home: a home of its own, so test
+    # workers never share (or leave behind) the checkout's `.ferry/dev/history.db`.
+    env.setdefault("FERRY_HOME", tempfile.mkdtemp(prefix="ferry-test-home-"))
     return env
