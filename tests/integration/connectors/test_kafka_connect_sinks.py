@@ -183,3 +183,31 @@ async def test_every_run_result_and_every_invoice_lands_in_postgres(
     assert feeder.stats.undecodable == 0
     for spec in applied:
         client.call("DELETE", f"/connectors/{spec.name}")
+
+
+async def test_apply_reports_a_connector_that_fails_and_one_connect_refuses(
+    kafka_connect: ServiceInfo, postgres: ServiceInfo, prefix: str
+) -> None:
+    unreachable_db = KafkaConnectSpec.model_validate(
+        {
+            "name": unique("no-db"),
+            "config": {
+                "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+                "topics": unique("nothing"),
+                "connection.url": "jdbc:postgresql://127.0.0.1:1/none",
+                "connection.username": "${NOBODY_USER}",
+            },
+        }
+    )
+    unknown_class = KafkaConnectSpec.model_validate(
+        {"name": unique("no-class"), "config": {"connector.class": "com.example.NoSuchConnector", "topics": "x"}}
+    )
+    client = ConnectClient(kafka_connect.address)
+    states = await asyncio.to_thread(
+        apply_connectors, client, [unreachable_db, unknown_class], TopicNames(prefix), environ={"NOBODY_USER": "u"}
+    )
+    failed, refused = states
+    assert failed.state == "FAILED" and not failed.ok, failed
+    assert failed.reason and "\n" not in failed.reason  # the trace's first line
+    assert refused.state == "REJECTED" and "NoSuchConnector" in refused.reason, refused
+    client.call("DELETE", f"/connectors/{unreachable_db.name}")
