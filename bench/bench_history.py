@@ -9,7 +9,10 @@ two configurations measured in the same invocation, alternating (on, off, off, o
          Prometheus metrics (`/metrics` on a free local port) beside the agents;
   - off: `Worker(history=None, metrics=None)`: no projector, no metrics kept;
   - history / metrics (with `--configs on,off,history,metrics`): one of the two alone,
-    to see which costs what.
+    to see which costs what;
+  - replay: as off, then a projector alone stores the round's runs from the topics (in
+    batches of ~100 runs, as the live one's linger gathers them at this load) and its CPU
+    per run is reported beside the worker's: the projector's own cost, measured directly.
 Each round uses fresh topics (a unique prefix), sends 20 warm-up runs, then `--runs`
 requests at once; runs/s is from the first send to the last result read, CPU/run is
 this process's CPU time (all threads; the simulator is another process) over the burst
@@ -47,6 +50,7 @@ from app.contracts import RunRequest  # noqa: E402
 from app.devstack.llm_sim import start_simulator_process  # noqa: E402
 from app.observability.history import HistorySettings  # noqa: E402
 from app.observability.history.projector import HistoryProjector  # noqa: E402
+from app.observability.history.store import HistoryStore  # noqa: E402
 from app.observability.metrics import MetricsEndpoint  # noqa: E402
 from app.streams import ResultWatcher, StreamSettings, Submitter, TopicNames, Worker, apply_topics  # noqa: E402
 from app.streams.topic_plan import plan_topics  # noqa: E402
@@ -138,11 +142,35 @@ async def measure(config: str, round_no: int, args: argparse.Namespace) -> dict[
             # CPU of this process (every thread) per run, the history's catch-up included:
             # steadier than runs/s on a shared machine, and what a CPU-bound worker's rate follows.
             row["cpu_ms_per_run"] = round((time.process_time() - cpu0) * 1000 / args.runs, 3)
+            if config == "replay":
+                row["projector_cpu_ms_per_run"] = await replay_cpu(args, names, tmp, prefix, WARM_UP + args.runs)
             if projector is not None:
                 row.update(history_lag(samples, baseline, sorted(watcher.arrivals[r] for r in run_ids), last_read))
                 # Runs per stored batch: the store's per-batch costs (a transaction, an offset commit) spread over them.
                 row["runs_per_batch"] = round(args.runs / max(1, projector.stats.batches - batches0), 1)
     return row
+
+
+async def replay_cpu(args: argparse.Namespace, names: TopicNames, tmp: Path, prefix: str, runs: int) -> float:
+    """CPU ms per run of a projector alone storing the round's runs from the topics, in
+    batches of 500 records (~100 runs, the size the live projector's linger gathers at
+    this load): the projector's own cost, without the noise of two whole-worker rounds."""
+    store = HistoryStore.open(f"sqlite:///{tmp / 'replay.db'}")  # migrations not counted
+    projector = HistoryProjector(
+        args.broker, names, HistorySettings(group_id=f"{prefix}replay", batch_size=500, linger_ms=0), store=store
+    )
+    loop = asyncio.get_running_loop()
+    cpu0 = time.process_time()
+    await projector.start()
+    deadline = loop.time() + args.timeout
+    while projector.stats.runs < runs and loop.time() < deadline:  # noqa: ASYNC110 (a counter, sampled)
+        await asyncio.sleep(0.01)
+    cpu = time.process_time() - cpu0
+    await projector.stop()
+    store.close()
+    if projector.stats.runs < runs:
+        raise RuntimeError(f"replay: only {projector.stats.runs}/{runs} runs stored")
+    return round(cpu * 1000 / runs, 3)
 
 
 def history_lag(
@@ -199,6 +227,12 @@ async def main(args: argparse.Namespace) -> None:
                 f"CPU/run {100 * (cpu / median('off', 'cpu_ms_per_run') - 1):+.1f} % higher"
             )
         print(line)
+    replayed = [r["projector_cpu_ms_per_run"] / r["cpu_ms_per_run"] for r in rows if "projector_cpu_ms_per_run" in r]
+    if replayed:
+        print(
+            f"  replay: the projector alone costs a median {100 * statistics.median(replayed):.1f} % of the "
+            f"worker's CPU/run of the same round (range {100 * min(replayed):.1f}–{100 * max(replayed):.1f} %)"
+        )
 
 
 if __name__ == "__main__":
