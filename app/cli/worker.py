@@ -6,7 +6,8 @@ left to Kafka for redelivery, then the worker exits 0. A worker that cannot star
 broker, broker unreachable, a topic conflicting with its spec, a broken project) says
 why in one line and exits 2, with whatever it had started stopped again.
 
-Beside its agents a worker runs the run-history projector (`--no-history`), serves
+Beside its agents a worker runs the run-history projector (`--no-history`) and the
+webhook connector (`--no-webhooks`, docs/webhooks.md), serves
 Prometheus metrics on `/metrics` (`--metrics-port`, `--no-metrics`) and logs one line
 per finished run (`--log-format json` for one JSON object per line); each is part of
 the worker's own ordered start, so a failing one stops the start and undoes the rest.
@@ -26,7 +27,10 @@ from app.cli.history import add_history_options, projector_from_args
 from app.cli.process_main import run_main
 
 if TYPE_CHECKING:
+    from app.connectors.webhook import WebhookConnector
     from app.observability.metrics import MetricsEndpoint
+    from app.project import Project
+    from app.streams import StreamSettings
 
 log = logging.getLogger("ferry.worker")
 
@@ -44,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="broker fetch wait: lower is lower latency, higher is less idle CPU",
     )
     add_history_options(parser)
+    parser.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="deliver no run results to callback URLs and webhook connectors (run `ferry connectors run` instead)",
+    )
     parser.add_argument(
         "--metrics-port",
         type=_port,
@@ -137,6 +146,18 @@ def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
     return MetricsEndpoint(host=args.metrics_host, port=args.metrics_port)
 
 
+def webhook_connector(project: Project, bootstrap: str, settings: StreamSettings) -> WebhookConnector:
+    """The connector delivering this app's results, in the group `<app-id>.webhooks` that
+    every worker of the app shares (and that `ferry connectors run` joins too)."""
+    from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for, webhooks_group
+    from app.streams import TopicNames
+
+    webhook_settings = WebhookSettings(group_id=webhooks_group(settings.app_id))
+    return WebhookConnector(
+        bootstrap, TopicNames(settings.topic_prefix), destinations_for(project, webhook_settings), webhook_settings
+    )
+
+
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.project import load_project
     from app.streams import StreamSettings, TopicNames, Worker
@@ -156,7 +177,9 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     history = projector_from_args(
         args, bootstrap, TopicNames(settings.topic_prefix), settings.app_id, project.config.history.retention_days
     )
-    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args))
+    webhooks = None if args.no_webhooks else webhook_connector(project, bootstrap, settings)
+    services = [webhooks] if webhooks is not None else []
+    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args), services=services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,6 +198,8 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
             worker.history.store.describe(),
             worker.history.settings.group_id,
         )
+    if webhooks is not None:
+        log.info("webhooks: delivering %s in group %s", worker.names.results, webhooks.settings.group_id)
     if worker.metrics_server is not None:
         log.info("metrics: serving %s:%d/metrics", worker.metrics_server.endpoint.host, worker.metrics_server.port)
     await stop.wait()

@@ -18,8 +18,10 @@ stack, so stop is start in reverse:
     4. result index                   (caught up with `runs.results`: redelivery checks)
     5. history projector              (when given: store opened and migrated, its consumer
                                        started; an unreachable database stops the start
-                                       here, before any run)
-    6. engine                         (litellm loaded, tools' thread pool); with spend
+                                       here, before any run), then the other services
+                                       given (the webhook connector), in their order
+    6. engine                         (model clients, litellm only when a model needs it,
+                                       tools' thread pool); with spend
                                        limits, the spend ledger caught up with the
                                        period's results and its guard before every run
     7. processor and one lane per agent
@@ -40,13 +42,13 @@ import contextlib
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 
 from app.engine import Engine, EngineSettings
-from app.engine.llm import load_litellm
 from app.observability.history.projector import HistoryProjector
 from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetrics
 from app.observability.run_observer import RunObserver
@@ -68,6 +70,15 @@ from app.streams.topic_plan import agent_partitions
 log = logging.getLogger(__name__)
 
 
+class Service(Protocol):
+    """A long-lived part run beside the agents (the webhook connector): its own Kafka
+    clients and consumer group, so the worker only starts it and stops it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Worker:
     def __init__(
         self,
@@ -78,9 +89,11 @@ class Worker:
         runner: Runner | None = None,
         history: HistoryProjector | None = None,
         metrics: MetricsEndpoint | None = None,
+        services: Sequence[Service] = (),
     ) -> None:
         """`history`: a projector (not started) run beside the agents; `metrics`: where to
-        serve `/metrics` (None: no metrics are kept at all)."""
+        serve `/metrics` (None: no metrics are kept at all); `services`: other parts (not
+        started) run beside the agents, started in order after the projector."""
         self.project = project
         self.settings = settings
         self.names = TopicNames(settings.topic_prefix)
@@ -96,6 +109,7 @@ class Worker:
         self.datadir: str | None = None
         self.rate_limiter = ModelRateLimiter.from_config(project.config, share=settings.rate_share)
         self.history = history
+        self.services = tuple(services)
         # Spend limits or alerts in ferry.yaml (else None): every worker's spend guards each run.
         self.spend = SpendControl.for_project(project, settings.bootstrap, self.names, app_id=settings.app_id)
         self.metrics = WorkerMetrics(self) if metrics is not None else None
@@ -142,6 +156,9 @@ class Worker:
             if self.history is not None:
                 await self.history.start()
                 stack.push_async_callback(self.history.stop)
+            for service in self.services:
+                await service.start()
+                stack.push_async_callback(service.stop)
             # 6. Engine (or the runner the caller brought, which the caller closes).
             runner = self._runner
             if runner is None:
@@ -174,9 +191,8 @@ class Worker:
             await running.aclose()
 
     def _make_engine(self) -> Engine:
-        # litellm's import takes seconds of CPU: pay it now, not inside the first run while
-        # the consumer loop waits on the same thread.
-        load_litellm()
+        # The engine imports litellm now, at start, only when one of the project's models
+        # needs it (not inside the first run, while the consumer loop waits on the thread).
         # Every LLM attempt of every run passes the worker's shared model rate limits.
         return Engine(
             self.project,

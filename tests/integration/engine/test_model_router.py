@@ -2,7 +2,7 @@
 
 Each case runs in a fresh interpreter, since whether litellm was imported is a fact of
 the whole process: the worker's modules are imported, an engine is built for the
-project and one run goes to the simulator.
+project as a worker builds it and one run goes to the simulator.
 """
 
 from __future__ import annotations
@@ -26,14 +26,18 @@ import asyncio, json, os, sys
 import app.cli.worker, app.streams.worker  # the worker's own modules: none may import litellm
 from app.contracts import RunRequest
 from app.devstack.llm_sim import LLMSimulator, Rule, TextReply
-from app.engine import Engine, EngineSettings
+from app.engine import EngineSettings
 from app.project import load_project
+from app.streams import StreamSettings, Worker
 
 async def main(root, use_base_url):
     async with LLMSimulator([Rule(reply=TextReply(text="done"))]) as sim:
         os.environ["OPENAI_BASE_URL"] = sim.base_url  # where openai/... goes without FERRY_LLM_BASE_URL
         base_url = sim.base_url if use_base_url == "yes" else None
-        engine = Engine(load_project(root), settings=EngineSettings(llm_base_url=base_url, llm_api_key="k"))
+        settings = EngineSettings(llm_base_url=base_url, llm_api_key="k")
+        # The engine exactly as a worker builds it at start (no broker is reached for that).
+        worker = Worker(load_project(root), StreamSettings(bootstrap="127.0.0.1:1"), engine_settings=settings)
+        engine = worker._make_engine()
         after_start = "litellm" in sys.modules
         result = await engine.run(RunRequest.new("a", "hi"))
         await engine.aclose()

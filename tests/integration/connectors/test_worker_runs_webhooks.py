@@ -1,0 +1,85 @@
+"""`ferry worker` delivers its results to callback URLs itself (the webhook connector runs
+beside the agents), and `--no-webhooks` leaves that to `ferry connectors run`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.connectors.webhook import verify
+from app.contracts import RunRequest
+from app.devstack.llm_sim import LLMSimulator
+from app.streams import Submitter, TopicNames
+from tests.integration.connectors.conftest import SECRET, Receiver, child_env, ferry_command
+from tests.integration.kafka_helpers import wait_for
+from tests.integration.streams.conftest import llm_agent, write_project
+
+pytestmark = pytest.mark.integration
+
+
+async def _start_worker(
+    project_dir: Path, bootstrap: str, prefix: str, app_id: str, sim_url: str, *extra: str
+) -> tuple[asyncio.subprocess.Process, list[str]]:
+    process = await asyncio.create_subprocess_exec(
+        *ferry_command(
+            "worker", "--project", str(project_dir), "--broker", bootstrap, "--topic-prefix", prefix,
+            "--app-id", app_id, "--no-history", "--no-metrics", *extra,
+        ),
+        env=child_env(FERRY_LLM_BASE_URL=sim_url, FERRY_HOME=str(project_dir / ".home")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines: list[str] = []
+    while not any("consuming" in line for line in lines):
+        line = (await asyncio.wait_for(process.stderr.readline(), 120)).decode()
+        assert line, f"worker exited before consuming: {''.join(lines)}"
+        lines.append(line)
+    return process, lines
+
+
+async def _stop(process: asyncio.subprocess.Process, lines: list[str]) -> str:
+    """Stop the worker; its whole stderr, start to end."""
+    assert process.stderr is not None
+    process.send_signal(signal.SIGTERM)
+    rest = (await asyncio.wait_for(process.stderr.read(), 60)).decode()
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+    return "".join(lines) + rest
+
+
+async def test_a_worker_delivers_its_results_to_callback_urls(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    prefix: str,
+    app_id: str,
+    simulator: LLMSimulator,
+    receiver: Receiver,
+    secret: str,  # FERRY_WEBHOOK_SECRET in the worker's environment
+) -> None:
+    project = write_project(tmp_path, {"echo": llm_agent()}, {"webhooks": {"allow_private": ["127.0.0.1/32"]}})
+    process, lines = await _start_worker(tmp_path, kafka_bootstrap, prefix, app_id, simulator.base_url)
+    try:
+        request = RunRequest.new("echo", {"message": "call me back"}, callback_url=receiver.url)
+        async with Submitter(kafka_bootstrap, project, TopicNames(prefix)) as submitter:
+            await submitter.submit(request)
+        await wait_for(lambda: len(receiver.accepted()) == 1, 60, what="the run's result at its callback URL")
+    finally:
+        log = await _stop(process, lines)
+    assert f"webhooks: delivering {prefix}runs.results in group {app_id}.webhooks" in log
+    [got] = receiver.requests
+    assert got.signature is not None and verify(SECRET, got.timestamp, got.body, got.signature)
+    assert json.loads(got.body)["run_id"] == request.run_id
+
+
+async def test_no_webhooks_leaves_delivery_to_the_connector(
+    tmp_path: Path, kafka_bootstrap: str, prefix: str, app_id: str, simulator: LLMSimulator
+) -> None:
+    write_project(tmp_path, {"echo": llm_agent()})
+    process, lines = await _start_worker(tmp_path, kafka_bootstrap, prefix, app_id, simulator.base_url, "--no-webhooks")
+    log = await _stop(process, lines)
+    assert "consuming" in log and "webhooks:" not in log
