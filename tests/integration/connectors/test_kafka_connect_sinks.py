@@ -15,19 +15,23 @@ from urllib.parse import urlparse
 
 import pytest
 
+from app.cli.demo import invoice_samples
 from app.connectors.sinks import ConnectClient, SinkFeeder, apply_connectors, feeds_of
-from app.contracts import RunResult, RunStatus
+from app.contracts import RunRequest, RunResult, RunStatus
 from app.contracts.errors import ErrorCategory
 from app.contracts.runs import PipelineContext, RunError, Usage
 from app.devstack.errors import DevStackError
+from app.devstack.llm_sim import LLMSimulator
 from app.devstack.postgres import query
+from app.devstack.scenarios.invoice import invoice_rules
 from app.devstack.service import ServiceInfo
 from app.project import KafkaConnectSpec, load_project
 from app.project.project import Project
-from app.streams import TopicNames, apply_topics
+from app.streams import Submitter, TopicNames, apply_topics
 from app.streams.topic_plan import plan_topic, plan_topics
 from tests.integration.connectors.conftest import ROOT, produce_results
 from tests.integration.kafka_helpers import unique, wait_for
+from tests.integration.streams.conftest import WorkerFactory
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +187,53 @@ async def test_every_run_result_and_every_invoice_lands_in_postgres(
     assert feeder.stats.undecodable == 0
     for spec in applied:
         client.call("DELETE", f"/connectors/{spec.name}")
+
+
+async def test_the_invoice_pipeline_run_on_the_samples_fills_the_invoices_table(
+    kafka_bootstrap: str,
+    postgres: ServiceInfo,
+    kafka_connect: ServiceInfo,
+    example: Project,
+    feeder: SinkFeeder,
+    make_worker: WorkerFactory,
+    prefix: str,
+) -> None:
+    pg = urlparse(postgres.address)
+    port = int(pg.port or 5432)
+    table = unique("invoices").replace("-", "_")
+    spec = example.connectors["ferry-invoices-postgres"]
+    assert isinstance(spec, KafkaConnectSpec)
+    environ = {
+        "FERRY_SINK_JDBC_URL": f"jdbc:postgresql://{pg.hostname}:{port}{pg.path}",
+        "FERRY_SINK_DB_USER": pg.username or "postgres",
+        "FERRY_SINK_DB_PASSWORD": "unused-with-trust-auth",
+    }
+    client = ConnectClient(kafka_connect.address)
+    applied = _renamed(spec, table)
+    [state] = await asyncio.to_thread(apply_connectors, client, [applied], TopicNames(prefix), environ=environ)
+    assert state.ok, state.line()
+
+    samples = invoice_samples(ROOT / "samples" / "invoices")
+    rules = [rule for sample in samples for rule in invoice_rules(example, sample.payload)]
+    async with LLMSimulator(rules, latency_ms=0) as sim:
+        worker = make_worker(example, sim.base_url, agents=("invoice-pipeline",))
+        await worker.start()
+        async with Submitter(kafka_bootstrap, example, TopicNames(prefix)) as submitter:
+            for sample in samples:
+                await submitter.submit(RunRequest.new("invoice-pipeline", sample.payload, tenant="acct"))
+
+        async def every_invoice() -> bool:
+            return len(_rows(port, f"select record_key from {table}")) == len(samples)
+
+        await wait_for(every_invoice, 240, interval=0.5, what=f"{len(samples)} rows in {table}")
+    rows = _rows(port, f"select invoice_number, vendor, total, tenant, line_item_count > 0 from {table}")
+    got = {row[0]: row[1:] for row in rows}
+    for sample in samples:
+        expected = sample.expected
+        vendor, total, tenant, has_items = got[expected["invoice_number"]]
+        assert vendor == expected["vendor"] and tenant == "acct" and has_items == "t"
+        assert float(total) == pytest.approx(expected["total"])
+    client.call("DELETE", f"/connectors/{applied.name}")
 
 
 async def test_apply_reports_a_connector_that_fails_and_one_connect_refuses(
