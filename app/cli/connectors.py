@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     apply.add_argument(
         "--topic-prefix", default=os.environ.get("FERRY_TOPIC_PREFIX", ""), help="namespace of Ferry's topics"
     )
-    apply.add_argument("--wait", type=float, default=30.0, help="seconds to wait for each connector to settle")
+    apply.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the connectors to settle")
     apply.set_defaults(handler=_apply)
 
     webhooks = subparsers.add_parser("webhooks", help="webhook deliveries")

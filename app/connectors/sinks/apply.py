@@ -116,7 +116,7 @@ def apply_connectors(
     specs: Sequence[KafkaConnectSpec],
     names: TopicNames,
     *,
-    wait_s: float = 30.0,
+    wait_s: float = 60.0,
     environ: Mapping[str, str] | None = None,
 ) -> list[ConnectorState]:
     """PUT every config (after resolving them all), then wait up to `wait_s` for each to settle."""

@@ -255,7 +255,12 @@ async def test_apply_reports_a_connector_that_fails_and_one_connect_refuses(
     )
     client = ConnectClient(kafka_connect.address)
     states = await asyncio.to_thread(
-        apply_connectors, client, [unreachable_db, unknown_class], TopicNames(prefix), environ={"NOBODY_USER": "u"}
+        apply_connectors,
+        client,
+        [unreachable_db, unknown_class],
+        TopicNames(prefix),
+        environ={"NOBODY_USER": "u"},
+        wait_s=180,  # the sink's task gives up on the database after ~30 s of Hibernate retries
     )
     failed, refused = states
     assert failed.state == "FAILED" and not failed.ok, failed
