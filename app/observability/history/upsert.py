@@ -43,6 +43,8 @@ class CompiledUpsert:
         if dialect.positional:
             # The order the placeholders appear in, as indexes into a row.
             order = tuple(position[name] for name in compiled.positiontup or ())
+            if sorted(order) != list(range(len(columns))):
+                raise ValueError(f"the upsert of {table.name} does not bind each column once: {compiled.positiontup}")
             self._order: tuple[int, ...] | None = None if order == tuple(range(len(columns))) else order
             self._positional = True
             self._names: tuple[str, ...] = ()
