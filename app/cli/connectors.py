@@ -89,31 +89,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, bootstrap: str) -> int:
-    from app.connectors.inbound import InboundConnector, inbound_group, inbound_specs
-    from app.connectors.sinks import SinkFeeder, feeds_of, sinks_group
-    from app.connectors.webhook import WebhookConnector, destinations_for
+    from app.connectors.services import prepare_connectors
     from app.project import load_project
-    from app.streams import TopicNames, apply_topics
-    from app.streams.connect import topic_partitions
-    from app.streams.topic_plan import plan_topic, plan_topics
+    from app.streams import TopicNames
 
     project = load_project(args.project)
     names = TopicNames(args.topic_prefix)
-    feeds = feeds_of(project, names)
-    inbound = inbound_specs(project)
-    inbound_agents = sorted({spec.agent for spec in inbound})
-    own = {names.results, names.webhooks_dlq} | {names.request(agent) for agent in inbound_agents}
-    planned = [t for t in plan_topics(project, names, inbound_agents, args.replication) if t.name in own]
-    planned += [plan_topic(project, names, topic, args.replication) for topic in sorted({f.topic for f in feeds})]
-    await apply_topics(bootstrap, planned)
-    for topic in sorted({spec.topic for spec in inbound}):
-        await topic_partitions(bootstrap, topic)  # an inbound topic is the user's: it must exist
     settings = _settings(args)
-    webhooks = WebhookConnector(bootstrap, names, destinations_for(project, settings), settings)
-    feeder = SinkFeeder(bootstrap, names, feeds, group_id=sinks_group(args.app_id)) if feeds else None
-    triggers = (
-        InboundConnector(bootstrap, project, names, inbound, group_id=inbound_group(args.app_id)) if inbound else None
+    services = await prepare_connectors(
+        project, names, bootstrap, args.app_id, webhooks=settings, replication=args.replication
     )
+    webhooks, feeder, triggers = services.webhooks, services.feeder, services.inbound
+    assert webhooks is not None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,8 +6,9 @@ left to Kafka for redelivery, then the worker exits 0. A worker that cannot star
 broker, broker unreachable, a topic conflicting with its spec, a broken project) says
 why in one line and exits 2, with whatever it had started stopped again.
 
-Beside its agents a worker runs the run-history projector (`--no-history`) and the
-webhook connector (`--no-webhooks`, docs/webhooks.md), serves
+Beside its agents a worker runs the run-history projector (`--no-history`), the
+webhook connector (`--no-webhooks`, docs/webhooks.md) and, when connectors/ configures
+them, the Kafka Connect sink feeds and inbound-topic triggers (`--no-connectors`), serves
 Prometheus metrics on `/metrics` (`--metrics-port`, `--no-metrics`) and logs one line
 per finished run (`--log-format json` for one JSON object per line); each is part of
 the worker's own ordered start, so a failing one stops the start and undoes the rest.
@@ -27,10 +28,7 @@ from app.cli.history import add_history_options, projector_from_args
 from app.cli.process_main import run_main
 
 if TYPE_CHECKING:
-    from app.connectors.webhook import WebhookConnector
     from app.observability.metrics import MetricsEndpoint
-    from app.project import Project
-    from app.streams import StreamSettings
 
 log = logging.getLogger("ferry.worker")
 
@@ -52,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--no-webhooks",
         action="store_true",
         help="deliver no run results to callback URLs and webhook connectors (run `ferry connectors run` instead)",
+    )
+    parser.add_argument(
+        "--no-connectors",
+        action="store_true",
+        help="run neither the Kafka Connect sink feeds nor the inbound-topic triggers of connectors/",
     )
     parser.add_argument(
         "--metrics-port",
@@ -146,19 +149,9 @@ def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
     return MetricsEndpoint(host=args.metrics_host, port=args.metrics_port)
 
 
-def webhook_connector(project: Project, bootstrap: str, settings: StreamSettings) -> WebhookConnector:
-    """The connector delivering this app's results, in the group `<app-id>.webhooks` that
-    every worker of the app shares (and that `ferry connectors run` joins too)."""
-    from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for, webhooks_group
-    from app.streams import TopicNames
-
-    webhook_settings = WebhookSettings(group_id=webhooks_group(settings.app_id))
-    return WebhookConnector(
-        bootstrap, TopicNames(settings.topic_prefix), destinations_for(project, webhook_settings), webhook_settings
-    )
-
-
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
+    from app.connectors.services import prepare_connectors
+    from app.connectors.webhook import WebhookSettings, webhooks_group
     from app.project import load_project
     from app.streams import StreamSettings, TopicNames, Worker
 
@@ -177,14 +170,26 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     history = projector_from_args(
         args, bootstrap, TopicNames(settings.topic_prefix), settings.app_id, project.config.history.retention_days
     )
-    webhooks = None if args.no_webhooks else webhook_connector(project, bootstrap, settings)
-    services = [webhooks] if webhooks is not None else []
-    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args), services=services)
+    connectors = await prepare_connectors(
+        project,
+        TopicNames(settings.topic_prefix),
+        bootstrap,
+        settings.app_id,
+        webhooks=None if args.no_webhooks else WebhookSettings(group_id=webhooks_group(settings.app_id)),
+        sinks_and_inbound=not args.no_connectors,
+        replication=args.replication,
+    )
+    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args), services=connectors.all())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()  # a failed start has stopped what it started, then raises
+    if connectors.inbound is not None:
+        try:  # a new inbound group starts at the topics' end: say "consuming" once that end is fixed
+            await connectors.inbound.wait_ready()
+        except TimeoutError:
+            log.warning("inbound: no partitions assigned yet; records before that may be skipped")
     log.info(
         "worker %s consuming %d topics on %s: %s",
         settings.app_id,
@@ -198,8 +203,14 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
             worker.history.store.describe(),
             worker.history.settings.group_id,
         )
-    if webhooks is not None:
-        log.info("webhooks: delivering %s in group %s", worker.names.results, webhooks.settings.group_id)
+    if connectors.webhooks is not None:
+        log.info("webhooks: delivering %s in group %s", worker.names.results, connectors.webhooks.settings.group_id)
+    if connectors.feeder is not None:
+        log.info("sinks: feeding %s from %s", ", ".join(connectors.feeder.topics), worker.names.results)
+    if connectors.inbound is not None:
+        log.info(
+            "inbound: records of %s run %s", ", ".join(connectors.inbound.topics), ", ".join(connectors.inbound.agents)
+        )
     if worker.metrics_server is not None:
         log.info("metrics: serving %s:%d/metrics", worker.metrics_server.endpoint.host, worker.metrics_server.port)
     await stop.wait()

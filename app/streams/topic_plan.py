@@ -37,9 +37,7 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec.model_validate(
         {"class": "alerts", "name": "ferry.alerts", "partitions": 1, "retention_ms": 7_776_000_000}
     ),
-    TopicSpec.model_validate(
-        {"class": "dlq", "name": "webhooks.dlq", "partitions": 1, "retention_ms": 2_592_000_000}
-    ),
+    TopicSpec.model_validate({"class": "dlq", "name": "webhooks.dlq", "partitions": 1, "retention_ms": 2_592_000_000}),
     TopicSpec.model_validate({"class": "results", "pattern": "sink.*", "partitions": 6, "cleanup_policy": "compact"}),
 )
 

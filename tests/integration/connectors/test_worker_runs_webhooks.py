@@ -1,5 +1,6 @@
-"""`ferry worker` delivers its results to callback URLs itself (the webhook connector runs
-beside the agents), and `--no-webhooks` leaves that to `ferry connectors run`."""
+"""`ferry worker` runs the connectors beside its agents: it delivers its results to callback
+URLs itself (`--no-webhooks` leaves that to `ferry connectors run`) and turns records of
+the project's inbound topics into runs."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app.connectors.webhook import verify
 from app.contracts import RunRequest
 from app.devstack.llm_sim import LLMSimulator
-from app.streams import Submitter, TopicNames
+from app.streams import ResultWatcher, Submitter, TopicNames
 from tests.integration.connectors.conftest import SECRET, Receiver, child_env, ferry_command
-from tests.integration.kafka_helpers import wait_for
+from tests.integration.kafka_helpers import create_topics, produce, unique, wait_for
 from tests.integration.streams.conftest import llm_agent, write_project
 
 pytestmark = pytest.mark.integration
@@ -83,3 +85,26 @@ async def test_no_webhooks_leaves_delivery_to_the_connector(
     process, lines = await _start_worker(tmp_path, kafka_bootstrap, prefix, app_id, simulator.base_url, "--no-webhooks")
     log = await _stop(process, lines)
     assert "consuming" in log and "webhooks:" not in log
+
+
+async def test_a_worker_runs_the_agent_of_a_record_on_an_inbound_topic(
+    tmp_path: Path, kafka_bootstrap: str, prefix: str, app_id: str, simulator: LLMSimulator
+) -> None:
+    orders = unique("shop.orders")
+    await create_topics(kafka_bootstrap, [orders], partitions=2)
+    (tmp_path / "connectors").mkdir()
+    inbound = {"type": "inbound", "name": "orders", "topic": orders, "agent": "echo", "tenant": "shop"}
+    (tmp_path / "connectors" / "orders.yaml").write_text(yaml.safe_dump(inbound))
+    write_project(tmp_path, {"echo": llm_agent()})
+    process, lines = await _start_worker(tmp_path, kafka_bootstrap, prefix, app_id, simulator.base_url)
+    try:
+        async with ResultWatcher(kafka_bootstrap, TopicNames(prefix)) as watcher:
+            await produce(kafka_bootstrap, orders, [(b"order-1", b'{"order": 1}')])
+            async with asyncio.timeout(60):  # the inbound record's run result
+                while not any(r.agent == "echo" and r.tenant == "shop" for r in watcher.results.values()):
+                    await watcher.poll()
+        [result] = watcher.results.values()
+        assert result.status == "completed" and result.trigger.source == "kafka"
+    finally:
+        log = await _stop(process, lines)
+    assert f"inbound: records of {orders} run echo" in log
