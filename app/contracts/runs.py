@@ -171,6 +171,7 @@ class RunResult(_Wire):
     trigger: Trigger = Field(default_factory=Trigger)
     pipeline: PipelineContext | None = None
     callback_url: str | None = None  # new in schema 1: the request's, for the webhook connector
+    queued_at: datetime | None = None  # new in schema 1: the request's created_at (queue wait = started - queued)
 
     @classmethod
     def for_request(
@@ -194,6 +195,7 @@ class RunResult(_Wire):
             "trigger": request.trigger,
             "pipeline": request.pipeline,
             "callback_url": request.callback_url,
+            "queued_at": request.created_at,
         }
         if duration_ms is None:
             duration_ms = max(0.0, (ended_at - started_at).total_seconds() * 1000.0)

@@ -101,4 +101,5 @@ def pipeline_result(request: RunRequest, result: RunResult) -> RunResult:
         error=result.error,
         usage=_add(ctx.usage, result.usage),
         pipeline=ended_pipeline_context(ctx),
+        queued_at=None,  # the submitted request's time is not carried; its stage-0 run has its own
     )

@@ -77,8 +77,7 @@ def run_row(result: RunResult) -> Row:
         None if stage is None else _bounded(stage),
         _clean(root),
         _clean(parent),
-        # RunResult (schema 1) does not carry the request's created_at; the column waits for it.
-        None,
+        result.queued_at,  # None in results written before it was carried
         result.started_at,
         result.ended_at,
         result.duration_ms,

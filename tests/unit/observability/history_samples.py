@@ -52,6 +52,7 @@ def result(
         tenant=tenant,
         trigger={"source": trigger, "metadata": {"topic": "orders"}},
         pipeline=pipeline,
+        queued_at=start - timedelta(seconds=0.25),
     )
 
 

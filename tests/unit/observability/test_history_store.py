@@ -78,6 +78,7 @@ def test_a_run_row_holds_what_a_user_asks_about(store: HistoryStore) -> None:
     assert (run.agent, run.status, run.tenant, run.trigger_source) == ("summarizer", "failed", "acme", "kafka")
     assert run.trigger_metadata == {"topic": "orders"}
     assert run.started_at == T0 and run.ended_at == T0 + timedelta(seconds=1.5)
+    assert run.queued_at == T0 - timedelta(seconds=0.25)  # the request's created_at: 250 ms in the queue
     assert run.started_at.tzinfo is not None  # SQLite keeps no zone; the store gives UTC back
     assert (run.prompt_tokens, run.completion_tokens, run.total_tokens, run.cost_usd) == (120, 30, 150, 0.000045)
     assert (run.error_category, run.error_message) == ("tool_error", "tool_error happened")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, timedelta
 
 import pytest
 
-from app.contracts import RunRequest
+from app.contracts import RunRequest, RunResult, RunStatus
 from app.streams.messages import DeadLetter, PoisonRecord, decode_request
 
 AGENTS = frozenset({"echo"})
@@ -46,3 +47,12 @@ def test_a_dead_letter_keeps_the_original_bytes() -> None:
     letter = DeadLetter.for_record("bad", "t", 1, 7, b"k", b"\x00\xffraw")
     again = DeadLetter.model_validate_json(letter.model_dump_json())
     assert again.original_value() == b"\x00\xffraw" and again.category == "bad_input"
+
+
+def test_a_result_carries_when_its_request_was_queued() -> None:
+    request = RunRequest.new("echo", {"message": "hi"})
+    later = request.created_at + timedelta(seconds=2)
+    result = RunResult.for_request(request, RunStatus.COMPLETED, started_at=later, ended_at=later)
+    assert result.queued_at == request.created_at and result.queued_at.tzinfo is UTC
+    old = RunResult.model_validate_json(result.model_dump_json(exclude={"queued_at"}))  # written before the field
+    assert old.queued_at is None
