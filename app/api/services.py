@@ -26,6 +26,8 @@ class RequestSink(Protocol):
 
     async def submit(self, request: RunRequest, key: str | None = None) -> None: ...
 
+    async def cancel(self, run_id: str, *, tenant: str | None = None, source: str = "cli") -> None: ...
+
 
 @dataclass
 class ApiServices:

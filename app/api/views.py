@@ -26,6 +26,13 @@ class RunAccepted(BaseModel):
     status: Literal["queued"] = "queued"
 
 
+class CancelAccepted(BaseModel):
+    """A cancel on its way to the workers: the run ends `cancelled` (or finishes first)."""
+
+    run_id: str
+    status: Literal["cancelling"] = "cancelling"
+
+
 class RunErrorView(BaseModel):
     category: str
     message: str

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.demo",
     "app.cli.worker",
     "app.cli.submit",
+    "app.cli.cancel",
     "app.cli.topics",
     "app.cli.runs",
     "app.cli.trace",

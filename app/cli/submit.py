@@ -3,7 +3,9 @@
 `--input @file.json` reads JSON; `@file` of any other type (a PDF, a scan) is sent as a
 document, `{"files": [{name, mime_type, data}]}`. `--key` sets the Kafka record key
 (default: the agent's concurrency key value, else the run id); `--idempotency-key`
-makes the run id deterministic, so submitting twice is one run. A `TRACEPARENT` (and
+makes the run id deterministic, so submitting twice is one run; with `--wait`, a run of
+that key that already finished prints its result at once (read back from `runs.results`,
+compacted by run id) instead of waiting for a new one. A `TRACEPARENT` (and
 `TRACESTATE`) in the environment, as OpenTelemetry passes trace context to a process,
 makes the run part of that trace.
 """
@@ -67,10 +69,19 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
             await submitter.submit(request, key=args.key, trace=trace)
             print(request.run_id)
             return 0
-        async with ResultWatcher(bootstrap, names) as watcher:
-            await submitter.submit(request, key=args.key, trace=trace)
-            print(f"ferry: submitted run {request.run_id}; waiting for its result…", file=sys.stderr)
-            results = await watcher.wait_for([request.run_id], timeout=args.timeout)
+        # A keyed run may have finished already: read its result back from the start of
+        # runs.results (the watcher then follows new results, so nothing slips by).
+        keyed = args.idempotency_key is not None
+        async with ResultWatcher(bootstrap, names, from_beginning=keyed, only=[request.run_id]) as watcher:
+            if keyed:
+                await watcher.read_to_end(timeout=args.timeout)
+            if request.run_id in watcher.results:
+                print(f"ferry: run {request.run_id} had already finished", file=sys.stderr)
+                results = dict(watcher.results)
+            else:
+                await submitter.submit(request, key=args.key, trace=trace)
+                print(f"ferry: submitted run {request.run_id}; waiting for its result…", file=sys.stderr)
+                results = await watcher.wait_for([request.run_id], timeout=args.timeout)
     result = results.get(request.run_id)
     if result is None:
         print(

@@ -70,6 +70,7 @@ def plan_for_bindings(
     project: Project, names: TopicNames, bindings: Iterable[Binding], replication: int | None
 ) -> list[PlannedTopic]:
     """The topics behind `bindings` plus the shared run topics (see `topic_plan.plan_topics`)."""
-    wanted = {b.topic for b in bindings} | {names.results, names.traces, names.dlq, names.alerts, names.webhooks_dlq}
+    shared = {names.results, names.traces, names.dlq, names.alerts, names.webhooks_dlq, names.cancellations}
+    wanted = {b.topic for b in bindings} | shared
     every = plan_topics(project, names, None, replication)
     return [t for t in every if t.name in wanted]

@@ -6,7 +6,8 @@ sends the W3C trace context of the span the run continues in the record's header
 one given, else the caller's current OpenTelemetry span, else none (the run starts a
 new trace).
 `ResultWatcher` starts reading `runs.results` at its end *before* anything is
-submitted, so no result can slip by between submit and wait.
+submitted, so no result can slip by between submit and wait; `from_beginning` with
+`only` finds the result of a run that finished before (the topic is compacted by run id).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from app.contracts import RunRequest, RunResult
 from app.contracts.trace_context import TraceContext
 from app.project.project import Project
+from app.streams.cancellations import CancelRequest
 from app.streams.connect import start_client, topic_partitions
 from app.streams.keys import concurrency_key
 from app.streams.naming import TopicNames
@@ -69,6 +71,16 @@ class Submitter:
         )
         return delivery
 
+    async def cancel(self, run_id: str, *, tenant: str | None = None, source: str = "cli") -> None:
+        """Ask every worker to cancel `run_id` (a queued run never starts, a running one
+        stops); returns once the broker has the request."""
+        cancel = CancelRequest(run_id=run_id, tenant=tenant, source=source)
+        await (
+            await self._producer.send(
+                self.names.cancellations, key=run_id.encode(), value=cancel.model_dump_json().encode()
+            )
+        )
+
     async def send_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         await (await self._producer.send(topic, key=key, value=value))
 
@@ -77,8 +89,17 @@ class Submitter:
 
 
 class ResultWatcher:
-    def __init__(self, bootstrap: str, names: TopicNames | None = None, *, from_beginning: bool = False) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        names: TopicNames | None = None,
+        *,
+        from_beginning: bool = False,
+        only: Iterable[str] | None = None,
+    ) -> None:
+        """`only`: keep the results of these run ids alone (the others are skipped by key, unparsed)."""
         self.names = names or TopicNames()
+        self._only = {run_id.encode() for run_id in only} if only is not None else None
         self._bootstrap = bootstrap
         self._from_beginning = from_beginning
         self._consumer = AIOKafkaConsumer(
@@ -120,7 +141,7 @@ class ResultWatcher:
         loop = asyncio.get_running_loop()
         for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():
             for record in records:
-                if record.value is None:
+                if record.value is None or (self._only is not None and record.key not in self._only):
                     continue
                 result = RunResult.model_validate_json(record.value)
                 if result.run_id in self.results:

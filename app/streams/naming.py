@@ -14,6 +14,7 @@ TRACES = "runs.traces"
 DLQ = "runs.dlq"
 ALERTS = "ferry.alerts"
 WEBHOOKS_DLQ = "webhooks.dlq"
+CANCELLATIONS = "runs.cancellations"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class TopicNames:
     @property
     def webhooks_dlq(self) -> str:
         return self.prefix + WEBHOOKS_DLQ
+
+    @property
+    def cancellations(self) -> str:
+        return self.prefix + CANCELLATIONS
 
     def unprefixed(self, topic: str) -> str:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic

@@ -4,8 +4,14 @@
                      ├─ pipeline request ─► stage 0 request ─► ack
                      ├─ already has a result / in flight ────► ack (redelivery)
                      └─ lane.submit ─┬─ dropped (key busy) ──► cancelled result, ack
-                                     └─ run ─► engine.run ─► [next stage request |
-                                               pipeline result] ─► result ─► ack
+                                     └─ start ─┬─ cancelled already ─► cancelled result, ack
+                                               └─ engine.run ─► [next stage request |
+                                                   pipeline result] ─► result ─► ack
+
+A cancel (see `cancellations.py`) is a run id in `cancelled`: a run checks it as it
+starts and ends `cancelled` without running; `cancel` stops one running here through
+`cancel_running` (the engine's `cancel`: its result keeps the usage so far). A
+pipeline's stages answer to the pipeline's run id too.
 
 "Fail the message, not the runtime": nothing here raises into the consumer loop. A
 run's failure is its result; a broken record is a DLQ record; if Kafka itself refuses a
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -96,7 +102,11 @@ class Processor:
         max_request_bytes: int,
         emit_traces: bool = True,
         observer: RunObserver | None = None,
+        cancelled: Container[str] = frozenset(),
+        cancel_running: Callable[[str], bool] | None = None,
     ) -> None:
+        """`cancelled`: run ids cancelled (kept current by the cancellations feed);
+        `cancel_running`: stops a running run so that its `run` returns it cancelled."""
         self.project = project
         self.runner = runner
         self.outbox = outbox
@@ -107,7 +117,16 @@ class Processor:
         self._lanes: dict[str, Lane[Job]] = {}
         self._agent_of_topic: dict[str, str] = {}
         self._acks = InOrderAcks()
-        self.counts: dict[str, int] = {"results": 0, "dlq": 0, "duplicates": 0, "dropped": 0, "routed": 0}
+        self.cancelled = cancelled
+        self.cancel_running = cancel_running
+        self.counts: dict[str, int] = {
+            "results": 0,
+            "dlq": 0,
+            "duplicates": 0,
+            "dropped": 0,
+            "routed": 0,
+            "cancelled": 0,
+        }
 
     def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
         """Run `agent`'s records (those of `topics`) under `core`'s cap and read-ahead window."""
@@ -201,10 +220,37 @@ class Processor:
             self._skip(record, request, "already queued or running")
         # Admission.CLOSED: the worker is stopping; the record stays unacked for redelivery.
 
+    def is_cancelled(self, request: RunRequest) -> bool:
+        """Cancelled by its own run id or, for a pipeline stage, by the pipeline's."""
+        root = request.pipeline.root_run_id if request.pipeline is not None else None
+        return request.run_id in self.cancelled or (root is not None and root in self.cancelled)
+
+    def cancel(self, run_id: str) -> int:
+        """Stop the runs running here that answer to `run_id` (queued ones see `cancelled`
+        as they start); how many were stopped."""
+        if self.cancel_running is None:
+            return 0
+        stopped = 0
+        for lane in self._lanes.values():
+            for ticket in lane.core.running_tickets():
+                job = ticket.payload
+                if job is None:
+                    continue
+                request = job.request
+                root = request.pipeline.root_run_id if request.pipeline is not None else None
+                if run_id in (request.run_id, root) and self.cancel_running(request.run_id):
+                    stopped += 1
+                    log.info("run %s: cancelled while running", request.run_id)
+        return stopped
+
     async def execute(self, ticket: Ticket[Job]) -> None:
         """The lane's callback: run, emit, ack."""
         job = ticket.payload
         assert job is not None
+        if self.is_cancelled(job.request):
+            self.counts["cancelled"] += 1
+            await self._finish(job, _cancelled(job.request, "the run was cancelled before it started"))
+            return
         # The run's log fields hold for the rest of this task (the lane's task of this run alone).
         on_span = self.observer.started(job.request, self.outbox.span if self.emit_traces else None)
         # A pipeline stage keeps its run span: the next stage's request continues it.

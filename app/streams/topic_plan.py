@@ -2,7 +2,8 @@
 
 Every agent gets `agent.<name>.requests`; every sequential pipeline gets one topic per
 stage, `pipeline.<p>.<i>.<agent>`; all share `runs.results`, `runs.traces`, `runs.dlq`
-and `ferry.alerts` (spend alerts), and `webhooks.dlq` (failed webhook deliveries).
+and `ferry.alerts` (spend alerts), `webhooks.dlq` (failed webhook deliveries) and
+`runs.cancellations` (cancel requests, read by every worker).
 Settings come from the first matching spec in the project's `topics/`, else from the
 defaults below (the same as the example project's `topics/ferry.yaml`).
 
@@ -38,6 +39,9 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
         {"class": "alerts", "name": "ferry.alerts", "partitions": 1, "retention_ms": 7_776_000_000}
     ),
     TopicSpec.model_validate({"class": "dlq", "name": "webhooks.dlq", "partitions": 1, "retention_ms": 2_592_000_000}),
+    TopicSpec.model_validate(
+        {"class": "other", "name": "runs.cancellations", "partitions": 1, "cleanup_policy": "compact"}
+    ),
     TopicSpec.model_validate({"class": "results", "pattern": "sink.*", "partitions": 6, "cleanup_policy": "compact"}),
 )
 
@@ -140,6 +144,6 @@ def plan_topics(
         else:
             partitions = agent_partitions(project, names, name)
             plan.append(_planned(names, names.request(name), specs, partitions, replication, agent=name))
-    for shared in (names.results, names.traces, names.dlq, names.alerts, names.webhooks_dlq):
+    for shared in (names.results, names.traces, names.dlq, names.alerts, names.webhooks_dlq, names.cancellations):
         plan.append(_planned(names, shared, specs, None, replication))
     return plan

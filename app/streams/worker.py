@@ -15,7 +15,9 @@ stack, so stop is start in reverse:
     2. metrics endpoint               (when given: `/metrics` listening; a taken port is a
                                        `ConfigError` before anything else holds a resource)
     3. outbox                         (producer: results, next stages, DLQ, spans)
-    4. result index                   (caught up with `runs.results`: redelivery checks)
+    4. result index                   (caught up with `runs.results`: redelivery checks),
+                                       then the cancellations feed (`runs.cancellations`
+                                       read to its end: a cancel before a restart holds)
     5. history projector              (when given: store opened and migrated, its consumer
                                        started; an unreachable database stops the start
                                        here, before any run), then the other services
@@ -42,7 +44,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -55,6 +57,7 @@ from app.observability.run_observer import RunObserver
 from app.observability.spend import SpendControl
 from app.project.project import Project
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
+from app.streams.cancellations import CancellationFeed
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
 from app.streams.keys import on_conflict
 from app.streams.lane_core import LaneCore
@@ -104,6 +107,7 @@ class Worker:
         # Built here, started in `start`: neither holds a connection before then.
         self.outbox = Outbox(settings.bootstrap, self.names)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
+        self.cancellations = CancellationFeed(settings.bootstrap, self.names.cancellations, on_cancel=self._cancel)
         self.processor: Processor | None = None
         self.app: FerryApp | None = None
         self.datadir: str | None = None
@@ -152,6 +156,8 @@ class Worker:
             # 4. Result index: caught up with runs.results before any record is judged.
             await self.index.start()
             stack.push_async_callback(self.index.stop)
+            await self.cancellations.start()
+            stack.push_async_callback(self.cancellations.stop)
             # 5. History projector: a database it cannot reach or migrate fails the start here.
             if self.history is not None:
                 await self.history.start()
@@ -165,12 +171,14 @@ class Worker:
                 engine = self._make_engine()
                 stack.push_async_callback(engine.aclose)
                 runner = engine
+            # Cancelling a running run is the engine's (its result keeps the usage so far).
+            cancel_running = getattr(runner, "cancel", None)
             if self.spend is not None:  # a restarted worker knows the period's spend before any run
                 await self.spend.start()
                 stack.push_async_callback(self.spend.stop)
                 runner = self.spend.guard(runner)
             # 7. Processor and lanes: nothing runs until partitions are assigned.
-            self.processor = self._make_processor(runner)  # kept after stop: its counts stay readable
+            self.processor = self._make_processor(runner, cancel_running)  # kept after stop: counts stay readable
             stack.callback(self._not_assigned)
             # 8. faust app: joins the consumer group; its state lives in a temp dir of its own.
             self.datadir = tempfile.mkdtemp(prefix="ferry-worker-")
@@ -200,7 +208,11 @@ class Worker:
             llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
         )
 
-    def _make_processor(self, runner: Runner) -> Processor:
+    def _cancel(self, run_id: str) -> None:
+        if self.processor is not None:
+            self.processor.cancel(run_id)
+
+    def _make_processor(self, runner: Runner, cancel_running: Callable[[str], bool] | None = None) -> Processor:
         processor = Processor(
             self.project,
             runner,
@@ -209,6 +221,8 @@ class Worker:
             max_request_bytes=self.settings.max_request_bytes,
             emit_traces=self.settings.emit_traces,
             observer=RunObserver(self.metrics),
+            cancelled=self.cancellations,
+            cancel_running=cancel_running,
         )
         for agent in sorted({b.agent for b in self.bindings if not b.route}):
             spec = self.project.agents[agent]

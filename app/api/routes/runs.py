@@ -1,4 +1,4 @@
-"""Runs: submit one (`POST /v1/agents/{agent}/runs`), read one, list them, trace one."""
+"""Runs: submit one (`POST /v1/agents/{agent}/runs`), read one, list them, trace one, cancel one."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.api.auth import Caller, Services
-from app.api.problems import RUN_NOT_FOUND, ApiProblem
+from app.api.problems import RUN_FINISHED, RUN_NOT_FOUND, UNAVAILABLE, ApiProblem
 from app.api.routes.agents import known_agent
 from app.api.run_pages import PageQuery, run_page
-from app.api.submission import accept, visible_run, wait_for_result
-from app.api.views import RunAccepted, RunCreate, RunPage, RunView
+from app.api.submission import PRODUCE_TIMEOUT_S, accept, visible_run, wait_for_result
+from app.api.views import CancelAccepted, RunAccepted, RunCreate, RunPage, RunView
 from app.observability.history import AmbiguousRunId
 from app.observability.history.trace_tree import load_trace
 
@@ -98,3 +98,30 @@ async def get_trace(run_id: str, caller: Caller, services: Services) -> dict[str
     if trace is None or trace.run_id != run_id:
         raise ApiProblem(RUN_NOT_FOUND, f"no trace recorded for run {run_id!r} yet")
     return trace.as_json()
+
+
+@router.post(
+    "/v1/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=CancelAccepted,
+    responses={401: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 429: _PROBLEM, 503: _PROBLEM},
+)
+async def cancel_run(run_id: str, caller: Caller, services: Services) -> JSONResponse:
+    """Cancel a queued or running run: 202 once the cancel is durably in Kafka. A queued run
+    never starts; a running one stops within about a second, `cancelled`, keeping its usage so
+    far. 409 when the run has already finished (its status says how)."""
+    run = await visible_run(services, caller, run_id)  # 404 unless the caller's tenant owns it
+    if run.status != "queued":
+        raise ApiProblem(RUN_FINISHED, f"run {run_id!r} has already finished ({run.status})", status=run.status)
+    if services.sink is None:
+        raise ApiProblem(UNAVAILABLE, "the API is not connected to Kafka yet; retry shortly")
+    try:
+        async with asyncio.timeout(PRODUCE_TIMEOUT_S):
+            await services.sink.cancel(run_id, tenant=run.tenant, source="api")
+    except TimeoutError:
+        raise ApiProblem(UNAVAILABLE, f"Kafka did not take the cancel within {PRODUCE_TIMEOUT_S:g} s; retry") from None
+    return JSONResponse(
+        CancelAccepted(run_id=run_id).model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/runs/{run_id}"},
+    )
