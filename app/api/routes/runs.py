@@ -112,7 +112,7 @@ async def cancel_run(run_id: str, caller: Caller, services: Services) -> JSONRes
     far. 409 when the run has already finished (its status says how)."""
     run = await visible_run(services, caller, run_id)  # 404 unless the caller's tenant owns it
     if run.status != "queued":
-        raise ApiProblem(RUN_FINISHED, f"run {run_id!r} has already finished ({run.status})", status=run.status)
+        raise ApiProblem(RUN_FINISHED, f"run {run_id!r} has already finished ({run.status})", run_status=run.status)
     if services.sink is None:
         raise ApiProblem(UNAVAILABLE, "the API is not connected to Kafka yet; retry shortly")
     try:
