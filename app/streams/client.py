@@ -7,7 +7,9 @@ one given, else the caller's current OpenTelemetry span, else none (the run star
 new trace).
 `ResultWatcher` starts reading `runs.results` at its end *before* anything is
 submitted, so no result can slip by between submit and wait; `from_beginning` with
-`only` finds the result of a run that finished before (the topic is compacted by run id).
+`only` finds the result of a run that finished before (the topic is compacted by run id,
+and a run id's results all land on the one partition its key hashes to: only those
+partitions are read).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 from collections.abc import Iterable
 from types import TracebackType
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 
 from app.contracts import RunRequest, RunResult
 from app.contracts.trace_context import TraceContext
@@ -116,6 +119,8 @@ class ResultWatcher:
     async def __aenter__(self) -> ResultWatcher:
         try:
             tps = await topic_partitions(self._bootstrap, self.names.results)
+            if self._only:
+                tps = _partitions_of(self._only, tps)
         except BaseException:
             await self._consumer.stop()  # built, never started: closed all the same
             raise
@@ -168,3 +173,9 @@ class ResultWatcher:
         except TimeoutError:
             pass
         return {run_id: self.results[run_id] for run_id in wanted if run_id in self.results}
+
+
+def _partitions_of(keys: Iterable[bytes], tps: list[TopicPartition]) -> list[TopicPartition]:
+    """The partitions the producers' default partitioner (Kafka's murmur2) puts `keys` on."""
+    ordered = sorted(tps, key=lambda tp: tp.partition)
+    return sorted({ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)] for key in keys}, key=lambda tp: tp.partition)
