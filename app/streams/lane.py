@@ -60,6 +60,13 @@ class Lane(Generic[P]):
         await self._notify()
         return withdrawn
 
+    async def withdraw(self, where: Callable[[Ticket[P]], bool]) -> list[Ticket[P]]:
+        """Take the queued (not started) runs for which `where` holds out of the queue."""
+        withdrawn = self.core.withdraw(None, where)
+        if withdrawn:
+            await self._notify()  # their read-ahead room is free again
+        return withdrawn
+
     async def drain(self, deadline: float) -> None:
         self._closed = True
         await self.release(None, deadline)

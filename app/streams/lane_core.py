@@ -12,7 +12,7 @@ decides, in this order:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, Literal, TypeVar
@@ -123,10 +123,14 @@ class LaneCore(Generic[P]):
         if ticket.key is not None:
             self._running_keys.discard(ticket.key)
 
-    def withdraw(self, partitions: Iterable[int] | None = None) -> list[Ticket[P]]:
-        """Remove queued (not running) tickets of `partitions` (all when None)."""
+    def withdraw(
+        self, partitions: Iterable[int] | None = None, where: Callable[[Ticket[P]], bool] | None = None
+    ) -> list[Ticket[P]]:
+        """Remove queued (not running) tickets of `partitions` (all when None) for which `where` holds."""
         wanted = None if partitions is None else set(partitions)
-        removed = self._queue.remove_where(lambda t: wanted is None or t.partition in wanted)
+        removed = self._queue.remove_where(
+            lambda t: (wanted is None or t.partition in wanted) and (where is None or where(t))
+        )
         for ticket in removed:
             self._queued_ids.discard(ticket.run_id)
             self._release(ticket)

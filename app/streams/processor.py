@@ -8,9 +8,10 @@
                                                └─ engine.run ─► [next stage request |
                                                    pipeline result] ─► result ─► ack
 
-A cancel (see `cancellations.py`) is a run id in `cancelled`: a run checks it as it
-starts and ends `cancelled` without running; `cancel` stops one running here through
-`cancel_running` (the engine's `cancel`: its result keeps the usage so far). A
+A cancel (see `cancellations.py`) is a run id in `cancelled`, and a call of `cancel` as
+it arrives: runs queued here are taken out of their lane and end `cancelled` at once,
+one running here is stopped through `cancel_running` (the engine's `cancel`: its result
+keeps the usage so far), and a run read later checks `cancelled` as it starts. A
 pipeline's stages answer to the pipeline's run id too.
 
 "Fail the message, not the runtime": nothing here raises into the consumer loop. A
@@ -118,6 +119,7 @@ class Processor:
         self._agent_of_topic: dict[str, str] = {}
         self._acks = InOrderAcks()
         self.cancelled = cancelled
+        self._cancelling: set[asyncio.Task[None]] = set()  # queued runs being ended as cancelled
         self.cancel_running = cancel_running
         self.counts: dict[str, int] = {
             "results": 0,
@@ -163,7 +165,7 @@ class Processor:
 
     async def drain(self, deadline: float) -> None:
         """Stop: refuse new records, let running runs finish within `deadline`, cancel the rest."""
-        await asyncio.gather(*(lane.drain(deadline) for lane in self._lanes.values()))
+        await asyncio.gather(*(lane.drain(deadline) for lane in self._lanes.values()), *self._cancelling)
 
     def _by_agent(self, partitions: Iterable[tuple[str, int]]) -> dict[str, set[int]]:
         found: dict[str, set[int]] = {}
@@ -226,22 +228,30 @@ class Processor:
         return request.run_id in self.cancelled or (root is not None and root in self.cancelled)
 
     def cancel(self, run_id: str) -> int:
-        """Stop the runs running here that answer to `run_id` (queued ones see `cancelled`
-        as they start); how many were stopped."""
-        if self.cancel_running is None:
-            return 0
+        """Stop the runs running here that answer to `run_id` and end the queued ones (in a
+        task: their results are produced); how many were running and stopped."""
         stopped = 0
         for lane in self._lanes.values():
             for ticket in lane.core.running_tickets():
-                job = ticket.payload
-                if job is None:
-                    continue
-                request = job.request
-                root = request.pipeline.root_run_id if request.pipeline is not None else None
-                if run_id in (request.run_id, root) and self.cancel_running(request.run_id):
+                if _answers_to(ticket, run_id) and self.cancel_running and self.cancel_running(ticket.run_id):
                     stopped += 1
-                    log.info("run %s: cancelled while running", request.run_id)
+                    log.info("run %s: cancelled while running", ticket.run_id)
+        if any(lane.core.queued for lane in self._lanes.values()):
+            task = asyncio.create_task(self._end_queued(run_id), name=f"cancel queued {run_id}")
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
         return stopped
+
+    async def _end_queued(self, run_id: str) -> None:
+        for lane in list(self._lanes.values()):
+            for ticket in await lane.withdraw(lambda t: _answers_to(t, run_id)):
+                job = ticket.payload
+                assert job is not None
+                self.counts["cancelled"] += 1
+                try:
+                    await self._finish(job, _cancelled(job.request, "the run was cancelled before it started"))
+                except Exception:
+                    log.exception("run %s: cancelled result not produced; it will be redelivered", ticket.run_id)
 
     async def execute(self, ticket: Ticket[Job]) -> None:
         """The lane's callback: run, emit, ack."""
@@ -318,6 +328,15 @@ class Processor:
         self.counts["duplicates"] += 1
         self.observer.duplicate(request, f"{record.topic}[{record.partition}]@{record.offset}", reason)
         self._acks.done(record)
+
+
+def _answers_to(ticket: Ticket[Job], run_id: str) -> bool:
+    """Whether cancelling `run_id` concerns this run: its own id, or its pipeline's."""
+    job = ticket.payload
+    if job is None:
+        return False
+    pipeline = job.request.pipeline
+    return run_id == ticket.run_id or (pipeline is not None and pipeline.root_run_id == run_id)
 
 
 def _cancelled(request: RunRequest, message: str) -> RunResult:

@@ -68,13 +68,13 @@ async def test_a_running_run_cancelled_stops_within_a_second_keeping_its_usage(
     assert result.usage.tool_calls == 1
 
 
-async def test_a_queued_run_cancelled_never_reaches_the_model(
+async def test_a_queued_run_cancelled_ends_at_once_and_never_reaches_the_model(
     tmp_path: Path, kafka_bootstrap: str, make_worker: WorkerFactory, names: TopicNames
 ) -> None:
     project = write_project(tmp_path, {"single": llm_agent(max_concurrent_runs=1)})
-    rules = [Rule(match=Match(last_user_contains="holder"), reply=TextReply(text="held"), delay_ms=2_000)]
+    rules = [Rule(match=Match(last_user_contains="holder"), reply=TextReply(text="held"), delay_ms=60_000)]
     async with LLMSimulator(rules, record_requests=False) as sim:
-        worker = make_worker(project, sim.base_url)
+        worker = make_worker(project, sim.base_url, drain_seconds=0.5)
         await worker.start()
         await worker.wait_assigned()
         holder = RunRequest.new("single", {"message": "holder"})
@@ -90,8 +90,10 @@ async def test_a_queued_run_cancelled_never_reaches_the_model(
             assert processor is not None
             await wait_for(lambda: processor.held("single") == 2, 60, what="the second run to queue")
             await submitter.cancel(queued.run_id)
-            results = await watcher.wait_for([holder.run_id, queued.run_id], timeout=60)
-    assert results[holder.run_id].status == RunStatus.COMPLETED
+            # Ended at once, while the holder still has the slot (it would answer in a minute).
+            results = await watcher.wait_for([queued.run_id], timeout=30)
+            assert holder.run_id not in watcher.results
+            assert processor.held("single") == 1
     assert results[queued.run_id].status == RunStatus.CANCELLED
     assert results[queued.run_id].usage.llm_calls == 0
     assert sim.calls_total == 1  # the cancelled run never called the model
@@ -126,3 +128,24 @@ async def test_cancelling_a_pipeline_cancels_its_running_stage_and_no_later_stag
     assert results[stage_run_id(request.run_id, 0)].status == RunStatus.CANCELLED
     assert stage_run_id(request.run_id, 1) not in watcher.results
     assert sim.calls_total == 1
+
+
+async def test_a_cancel_sent_while_no_worker_ran_holds_for_the_run_read_later(
+    tmp_path: Path, kafka_bootstrap: str, make_worker: WorkerFactory, names: TopicNames
+) -> None:
+    project = write_project(tmp_path, {"echo": llm_agent()})
+    async with LLMSimulator([], record_requests=False) as sim:
+        first = make_worker(project, sim.base_url)
+        await first.start()  # creates the topics
+        await first.stop()
+        request = RunRequest.new("echo", {"message": "never"})
+        async with Submitter(kafka_bootstrap, project, names) as submitter:
+            await submitter.cancel(request.run_id)
+            worker = make_worker(project, sim.base_url)
+            await worker.start()
+            await worker.wait_assigned()
+            async with ResultWatcher(kafka_bootstrap, names) as watcher:
+                await submitter.submit(request)
+                results = await watcher.wait_for([request.run_id], timeout=60)
+    assert results[request.run_id].status == RunStatus.CANCELLED
+    assert sim.calls_total == 0
