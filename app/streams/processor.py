@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -119,7 +119,9 @@ class Processor:
         self._agent_of_topic: dict[str, str] = {}
         self._acks = InOrderAcks()
         self.cancelled = cancelled
-        self._cancelling: set[asyncio.Task[None]] = set()  # queued runs being ended as cancelled
+        self._cancelling: set[asyncio.Task[None]] = (
+            set()
+        )  # cancels under way (queued runs ended, starting ones stopped)
         self.cancel_running = cancel_running
         self.counts: dict[str, int] = {
             "results": 0,
@@ -233,14 +235,33 @@ class Processor:
         stopped = 0
         for lane in self._lanes.values():
             for ticket in lane.core.running_tickets():
-                if _answers_to(ticket, run_id) and self.cancel_running and self.cancel_running(ticket.run_id):
+                if not _answers_to(ticket, run_id) or self.cancel_running is None:
+                    continue
+                if self.cancel_running(ticket.run_id):
                     stopped += 1
                     log.info("run %s: cancelled while running", ticket.run_id)
+                else:  # started a moment ago: the engine does not hold it yet
+                    self._spawn(self._stop_once_started(lane, ticket), f"cancel starting {ticket.run_id}")
         if any(lane.core.queued for lane in self._lanes.values()):
-            task = asyncio.create_task(self._end_queued(run_id), name=f"cancel queued {run_id}")
-            self._cancelling.add(task)
-            task.add_done_callback(self._cancelling.discard)
+            self._spawn(self._end_queued(run_id), f"cancel queued {run_id}")
         return stopped
+
+    def _spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _stop_once_started(self, lane: Lane[Job], ticket: Ticket[Job], within: float = 1.0) -> None:
+        """A run that passed its start check just before the cancel arrived: stop it as soon
+        as the engine runs it (it may also be finishing already: then it keeps its result)."""
+        assert self.cancel_running is not None
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + within
+        while loop.time() < give_up and ticket in lane.core.running_tickets():
+            await asyncio.sleep(0.02)
+            if self.cancel_running(ticket.run_id):
+                log.info("run %s: cancelled as it started", ticket.run_id)
+                return
 
     async def _end_queued(self, run_id: str) -> None:
         for lane in list(self._lanes.values()):
