@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.contracts import RunRequest, RunStatus
+from app.contracts import RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
 from app.devstack.llm_sim import LLMSimulator, Match, Rule, TextReply, ToolCall, ToolCallsReply
 from app.streams import ResultWatcher, Submitter, TopicNames
@@ -149,3 +152,56 @@ async def test_a_cancel_sent_while_no_worker_ran_holds_for_the_run_read_later(
                 results = await watcher.wait_for([request.run_id], timeout=60)
     assert results[request.run_id].status == RunStatus.CANCELLED
     assert sim.calls_total == 0
+
+
+class _SlowToRegister:
+    """A runner that holds a run for a while before it can be cancelled, as the engine
+    does between the processor's start check and its own bookkeeping of the run."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.registered = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.refused = asyncio.Event()
+
+    def cancel(self, run_id: str) -> bool:
+        if not self.registered.is_set():
+            self.refused.set()
+            return False
+        self.stop.set()
+        return True
+
+    async def run(
+        self, request: RunRequest, *, on_span: Callable[[SpanEvent], None] | None = None, trace_context: Any = None
+    ) -> RunResult:
+        started = datetime.now(UTC)
+        self.entered.set()
+        async with asyncio.timeout(60):
+            await self.refused.wait()  # not cancellable until a cancel came too early
+        self.registered.set()
+        try:
+            async with asyncio.timeout(60):
+                await self.stop.wait()
+        except TimeoutError:
+            return RunResult.for_request(request, RunStatus.COMPLETED, started_at=started, ended_at=datetime.now(UTC))
+        return RunResult.for_request(request, RunStatus.CANCELLED, started_at=started, ended_at=datetime.now(UTC))
+
+
+async def test_a_run_cancelled_as_it_starts_is_stopped_once_the_runner_holds_it(
+    tmp_path: Path, kafka_bootstrap: str, make_worker: WorkerFactory, names: TopicNames
+) -> None:
+    project = write_project(tmp_path, {"echo": llm_agent()})
+    runner = _SlowToRegister()
+    worker = make_worker(project, "http://127.0.0.1:9/v1", runner=runner)
+    await worker.start()
+    await worker.wait_assigned()
+    request = RunRequest.new("echo", {"message": "now"})
+    async with (
+        ResultWatcher(kafka_bootstrap, names) as watcher,
+        Submitter(kafka_bootstrap, project, names) as submitter,
+    ):
+        await submitter.submit(request)
+        await asyncio.wait_for(runner.entered.wait(), 60)
+        await submitter.cancel(request.run_id)
+        results = await watcher.wait_for([request.run_id], timeout=30)
+    assert results[request.run_id].status == RunStatus.CANCELLED
