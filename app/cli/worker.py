@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--fetch-max-wait-ms",
         type=int,
-        default=10,
+        default=100,  # StreamSettings' default (not imported here: app.streams loads faust)
         help="broker fetch wait: lower is lower latency, higher is less idle CPU",
     )
     add_history_options(parser)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class ResultIndex:
-    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = 50) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = 500) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self.capacity = capacity

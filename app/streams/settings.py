@@ -28,7 +28,12 @@ class StreamSettings(BaseModel):
     read_ahead_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Bytes of those runs.")
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger requests go to the DLQ.")
     drain_seconds: float = Field(default=20.0, ge=0, description="On stop or rebalance: time runs get to finish.")
-    fetch_max_wait_ms: int = Field(default=10, ge=0, description="aiokafka fetch wait; faust hard-codes 1500.")
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="aiokafka fetch wait; faust hard-codes 1500. 100: an idle worker ~3 % of a core (10: ~7 %) "
+        "for a hop p50 within noise of 10's at low load (bench/bench_idle.py).",
+    )
     commit_interval_s: float = Field(default=0.5, gt=0, description="faust broker_commit_interval.")
     commit_every: int = Field(default=100, ge=1, description="faust broker_commit_every (acked messages).")
     session_timeout_s: float = Field(default=10.0, gt=0, description="How fast a dead worker's partitions move.")

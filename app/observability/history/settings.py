@@ -99,7 +99,7 @@ class HistorySettings(BaseModel):
         "commit) for at most this much more history lag.",
     )
     fetch_max_wait_ms: int = Field(
-        default=250,
+        default=500,
         ge=0,
         description="aiokafka fetch wait (see PITFALLS): how long the broker holds a fetch of partitions "
         "with nothing new. History tolerates this lag; each fetch the wait saves is CPU the worker keeps.",
