@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from app.contracts import RunRequest, RunResult, RunStatus  # noqa: E402
+from app.contracts.errors import FerryError  # noqa: E402
 
 AGENT = "bench"
 SYSTEM = "Answer briefly."
@@ -242,22 +243,23 @@ async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespa
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     driver: asyncio.subprocess.Process | None = None
+    log = tempfile.NamedTemporaryFile(prefix="ferry-peers-calfkit-", suffix=".log", delete=False)  # noqa: SIM115
     try:
         await wait_consuming(worker, "calfkit")
         driver = await asyncio.create_subprocess_exec(
             python, script, "drive", *common, "--runs", str(args.runs), "--timeout", str(args.timeout),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
         )  # fmt: skip
         assert driver.stdout is not None and driver.stdin is not None
-        if (await driver.stdout.readline()).strip() != b"warm":
-            raise RuntimeError("calfkit driver failed during warm-up")
+        if (await asyncio.wait_for(driver.stdout.readline(), args.timeout)).strip() != b"warm":
+            raise RuntimeError(f"calfkit driver failed during warm-up (its log: {log.name})")
         cpu0 = cpu_seconds(worker.pid)
         driver.stdin.write(b"go\n")
         await driver.stdin.drain()
         line = await asyncio.wait_for(driver.stdout.readline(), args.timeout)
         cpu = cpu_seconds(worker.pid) - cpu0
         if not line:
-            raise RuntimeError("calfkit driver exited without a result")
+            raise RuntimeError(f"calfkit driver exited without a result (its log: {log.name})")
         result = json.loads(line)
         return row(
             "calfkit", latency_ms, args.runs, result["elapsed_s"], result["latencies_ms"], cpu, peak_rss_mb(worker.pid)
@@ -266,6 +268,7 @@ async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespa
         if driver is not None:
             await stop_process(driver)
         await stop_process(worker)
+        log.close()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -280,7 +283,7 @@ async def main(args: argparse.Namespace) -> None:
                     result = await measure_calfkit(latency, sim.base_url, args)
                 else:
                     result = await measure_kafka_side(side, latency, sim.base_url, args)
-            except (RuntimeError, subprocess.CalledProcessError, TimeoutError) as error:
+            except (RuntimeError, OSError, TimeoutError, FerryError) as error:  # a failed cell is a row
                 result = {"side": side, "sim_ms": latency, "error": str(error)}
             finally:
                 sim.stop()
