@@ -296,7 +296,8 @@ async def main(args: argparse.Namespace) -> None:
     print(header)
     for r in rows:
         if "error" in r:
-            print(f"{r['side']:8} {r['sim_ms']:>6}  failed: {r['error']}")
+            last = [line for line in str(r["error"]).splitlines() if line.strip()][-1:] or ["?"]
+            print(f"{r['side']:8} {r['sim_ms']:>6}  failed: {last[0].strip()}")
             continue
         print(
             f"{r['side']:8} {r['sim_ms']:>6} {r['runs_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
