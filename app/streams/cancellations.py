@@ -49,7 +49,9 @@ class CancellationFeed:
         *,
         on_cancel: Callable[[str], None] | None = None,
         capacity: int = 10_000,
-        fetch_max_wait_ms: int = 50,
+        # A fetch returns as soon as a cancel arrives (the topic has one partition), so a
+        # long wait costs no latency, only fewer idle polls.
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
