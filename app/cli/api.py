@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 from app.cli.history import add_database_option
+from app.cli.subparsers import Subparsers
 from app.cli.worker import configure_logging, resolve_broker
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8000
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("api", help="serve the HTTP API: submit runs, read results and traces")
     parser.add_argument("--host", default=os.environ.get("FERRY_API_HOST", "0.0.0.0"), help="address to listen on")
     parser.add_argument(

@@ -13,10 +13,11 @@ import argparse
 import asyncio
 import sys
 
+from app.cli.subparsers import Subparsers
 from app.cli.worker import add_stream_options, resolve_broker
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("cancel", help="cancel a queued or running run")
     parser.add_argument("run_id", help="the run's id (a pipeline's: its current stage is cancelled)")
     parser.add_argument("--wait", action="store_true", help="wait for the run's result and print it")

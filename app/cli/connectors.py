@@ -21,6 +21,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from app.cli.subparsers import Subparsers
 from app.cli.worker import add_stream_options, configure_logging, resolve_broker
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ log = logging.getLogger("ferry.webhooks")
 DEFAULT_CONNECT_URL = "http://127.0.0.1:8083"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     connectors = subparsers.add_parser("connectors", help="run Ferry's outbound connectors")
     actions = connectors.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True

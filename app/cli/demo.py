@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from app.cli.broker import require_broker
 from app.cli.process_main import run_main
+from app.cli.subparsers import Subparsers
 from app.contracts import document_input
 
 PIPELINE = "invoice-pipeline"
@@ -33,7 +34,7 @@ class InvoiceSample(BaseModel):
     expected: dict[str, Any]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("demo", help="run the demo job on the local dev stack")
     parser.add_argument("--project", default=".", help="project folder (default: .)")
     parser.add_argument("--samples", default="samples/invoices", help="folder of sample invoices")

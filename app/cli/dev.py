@@ -11,13 +11,15 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from app.cli.subparsers import Subparsers
+
 if TYPE_CHECKING:
     from app.devstack.stack import DevStack
 
 _HOME_HELP = "state, data and logs folder (default: $FERRY_HOME or .ferry/dev)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("dev", help="start, stop or inspect the local dev stack")
     parser.add_argument("--home", default=None, help=_HOME_HELP)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")

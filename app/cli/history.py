@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from app.cli.broker import broker_address
 from app.cli.history_format import positive_int
+from app.cli.subparsers import Subparsers
 
 if TYPE_CHECKING:
     from app.observability.history import HistoryStore
     from app.observability.history.projector import HistoryProjector, HistoryTopics
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("history", help="the run-history store: run its projector, prune it, locate it")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True

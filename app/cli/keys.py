@@ -11,9 +11,10 @@ import argparse
 import sys
 
 from app.cli.history import add_database_option, open_store
+from app.cli.subparsers import Subparsers
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("keys", help="API keys of `ferry api`: create, list, revoke")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from app.cli.subparsers import Subparsers
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "lint",
         help="check an agent project",

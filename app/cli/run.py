@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.process_main import run_main
 from app.cli.run_input import read_input
+from app.cli.subparsers import Subparsers
 from app.contracts.errors import BadInputError, ConfigError, ServiceUnreachableError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from app.project import Project
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run one agent locally and show its trace",

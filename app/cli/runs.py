@@ -11,13 +11,14 @@ import sys
 
 from app.cli.history import add_database_option, open_store
 from app.cli.history_format import NOTHING, count, duration, money, parse_since, positive_int, table, when
+from app.cli.subparsers import Subparsers
 from app.contracts.errors import ErrorCategory
 from app.contracts.runs import RunStatus
 
 HEADERS = ("RUN ID", "AGENT", "STATUS", "TRIGGER", "STARTED (UTC)", "DURATION", "TOKENS", "COST", "ERROR")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("runs", help="list recent runs from the history store")
     parser.add_argument("--agent", help="only this agent (or pipeline)")
     parser.add_argument("--status", choices=[s.value for s in RunStatus], help="only runs that ended so")

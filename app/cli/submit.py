@@ -19,10 +19,11 @@ import sys
 from typing import Any
 
 from app.cli.run_input import InputError, read_input
+from app.cli.subparsers import Subparsers
 from app.cli.worker import add_stream_options, resolve_broker
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("submit", help="submit a run request to an agent's topic")
     parser.add_argument("agent", help="agent or pipeline name")
     parser.add_argument("--input", required=True, help="JSON text, or @file (JSON, or a document to attach)")

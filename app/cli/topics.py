@@ -14,13 +14,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app.cli.subparsers import Subparsers
 from app.cli.worker import add_stream_options, agents_of, resolve_broker
 
 if TYPE_CHECKING:
     from app.streams.topic_admin import ApplyReport
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("topics", help="plan or apply the project's Kafka topics")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True

@@ -11,9 +11,10 @@ import json
 import sys
 
 from app.cli.history import add_database_option, open_store
+from app.cli.subparsers import Subparsers
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("trace", help="show one run's steps (LLM calls, retries, tools) as a tree")
     parser.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique prefix of one")
     parser.add_argument("--json", action="store_true", help="the tree as JSON: run, spans with children, stages")

@@ -12,9 +12,10 @@ import sys
 
 from app.cli.history import add_database_option, open_store
 from app.cli.history_format import count, money, parse_since, table
+from app.cli.subparsers import Subparsers
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("usage", help="tokens and cost from the history store")
     parser.add_argument(
         "--by", choices=("agent", "model", "tenant", "day"), default="agent", help="group by (default agent)"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from app.cli.broker import require_broker
 from app.cli.history import add_history_options, projector_from_args
 from app.cli.process_main import run_main
+from app.cli.subparsers import Subparsers
 
 if TYPE_CHECKING:
     from app.observability.metrics import MetricsEndpoint
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ferry.worker")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("worker", help="run agents as Kafka stream processors")
     add_stream_options(parser)
     parser.add_argument("--drain-seconds", type=float, default=20.0, help="on stop: time runs get to finish")
