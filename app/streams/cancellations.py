@@ -12,17 +12,15 @@ running here.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.streams.connect import start_client, topic_partitions
+from app.streams.topic_tail import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +51,10 @@ class CancellationFeed:
         # long wait costs no latency, only fewer idle polls.
         fetch_max_wait_ms: int = 500,
     ) -> None:
-        self._bootstrap = bootstrap
-        self._topic = topic
         self.on_cancel = on_cancel
         self.capacity = capacity
-        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._ids: OrderedDict[str, None] = OrderedDict()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tail = TopicTail(bootstrap, topic, self._take, keep=capacity, fetch_max_wait_ms=fetch_max_wait_ms)
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._ids
@@ -82,68 +76,18 @@ class CancellationFeed:
                 log.exception("cancel of run %s failed", run_id)
 
     async def start(self) -> None:
-        """Assign every partition at its recent past; on any failure stop what was started and raise."""
-        tps = await topic_partitions(self._bootstrap, self._topic)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=self._fetch_max_wait_ms,
-            auto_offset_reset="earliest",
-        )
-        await start_client(consumer.start, consumer.stop, self._bootstrap)
-        self._consumer = consumer
-        try:
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            begins = await consumer.beginning_offsets(tps)
-            per_partition = max(1, self.capacity // len(tps))
-            for tp in tps:
-                consumer.seek(tp, max(begins[tp], ends[tp] - per_partition))
-            await self._read_to(ends)
-            self._task = asyncio.create_task(self._follow(), name=f"cancellations {self._topic}")
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _read_to(self, ends: dict[TopicPartition, int], timeout: float = 60.0) -> None:
-        """Read up to `ends` before any run starts: a cancel from before a restart still holds."""
-        assert self._consumer is not None
-        async with asyncio.timeout(timeout):
-            for tp, end in ends.items():
-                while await self._consumer.position(tp) < end:
-                    self._take(await self._consumer.getmany(tp, timeout_ms=200))
-
-    async def _follow(self) -> None:
-        assert self._consumer is not None
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=500)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("cancellations: fetch failed; retrying")
-                await asyncio.sleep(1.0)
-                continue
-            self._take(batch)
-
-    def _take(self, batch: dict[TopicPartition, list[object]]) -> None:
-        for records in batch.values():
-            for record in records:
-                value: bytes | None = getattr(record, "value", None)
-                if value is None:
-                    continue
-                try:
-                    self.add(CancelRequest.model_validate_json(value).run_id)
-                except ValidationError:
-                    log.warning("cancellations: ignored a record that is not a cancel request")
+        """Read the recent cancels up to the end before any run starts (a cancel from before
+        a restart still holds), then follow; on any failure stop what was started and raise."""
+        await self._tail.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        consumer, self._consumer = self._consumer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if consumer is not None:
-            await consumer.stop()
+        await self._tail.stop()
+
+    def _take(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            if record.value is None:
+                continue
+            try:
+                self.add(CancelRequest.model_validate_json(record.value).run_id)
+            except ValidationError:
+                log.warning("cancellations: ignored a record that is not a cancel request")

@@ -1,0 +1,114 @@
+"""`TopicTail`: every partition of one topic, read without a consumer group from a
+bounded distance before its end, then followed.
+
+The worker keeps two indexes of recent run ids this way (results already produced,
+cancels asked for): each needs every partition whatever the group assigned, only the
+recent past, and a way to wait until it has read what was produced before a moment
+(`catch_up`). Records are handed over as they arrive; the owner decides what they mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from app.streams.connect import start_client, topic_partitions
+
+log = logging.getLogger(__name__)
+
+#: How long one fetch of the follow loop may block: bounds nothing but idle wake-ups.
+_POLL_MS = 500
+
+
+class TopicTail:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        on_records: Callable[[Sequence[ConsumerRecord[bytes, bytes]]], None],
+        *,
+        keep: int,
+        fetch_max_wait_ms: int,
+    ) -> None:
+        """`keep`: records read back from the end at start, spread over the partitions."""
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self._on_records = on_records
+        self._keep = keep
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Condition()
+
+    async def start(self) -> None:
+        """Seek every partition to its recent past and read up to the end; on any failure,
+        stop what was started and raise."""
+        tps = await topic_partitions(self.bootstrap, self.topic)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            auto_offset_reset="earliest",
+        )
+        await start_client(consumer.start, consumer.stop, self.bootstrap)
+        self._consumer = consumer
+        try:
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            begins = await consumer.beginning_offsets(tps)
+            per_partition = max(1, self._keep // len(tps))
+            for tp in tps:
+                start = max(begins[tp], ends[tp] - per_partition)
+                consumer.seek(tp, start)
+                self._positions[tp] = start
+            self._task = asyncio.create_task(self._follow(consumer), name=f"tail of {self.topic}")
+            await self.catch_up()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def catch_up(self, timeout: float = 60.0) -> None:
+        """Return once every record produced before this call has been handed over."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        ends = await consumer.end_offsets(list(self._positions))
+        async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(lambda: all(self._positions[tp] >= end for tp, end in ends.items()))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        consumer, self._consumer = self._consumer, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if consumer is not None:
+            await consumer.stop()
+        self._positions.clear()
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            try:
+                batch = await consumer.getmany(timeout_ms=_POLL_MS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: fetch failed; retrying", self.topic)
+                await asyncio.sleep(1.0)
+                continue
+            for tp, records in batch.items():
+                if records:
+                    self._on_records(records)
+                    self._positions[tp] = records[-1].offset + 1
+            for tp in self._positions:
+                with contextlib.suppress(Exception):  # an unassigned partition has no position
+                    self._positions[tp] = max(self._positions[tp], await consumer.position(tp))
+            async with self._progress:
+                self._progress.notify_all()
