@@ -5,7 +5,9 @@ after a change; readers accept every version they know.
 """
 
 from app.contracts.alerts import AlertKind, SpendAlert
+from app.contracts.replies import ReplyEvent
 from app.contracts.runs import (
+    ChatTurn,
     PipelineContext,
     RunError,
     RunRequest,
@@ -19,7 +21,9 @@ from app.contracts.spans import SpanEvent, SpanKind, SpanStatus
 
 __all__ = [
     "AlertKind",
+    "ChatTurn",
     "PipelineContext",
+    "ReplyEvent",
     "RunError",
     "RunRequest",
     "RunResult",

@@ -71,6 +71,13 @@ class PipelineContext(_Wire):
     budget: PipelineBudget | None = None  # new in schema 1: absent in older records = no pipeline budget
 
 
+class ChatTurn(_Wire):
+    """One earlier message of a conversation, as the model sees it (a chat socket's history)."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class RunRequest(_Wire):
     schema_version: Literal[1] = 1
     run_id: str
@@ -85,6 +92,14 @@ class RunRequest(_Wire):
     pipeline: PipelineContext | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
+    # New in schema 1 (absent in older records: no history, no live caller):
+    history: list[ChatTurn] = Field(default_factory=list)
+    """The conversation before this message: the model sees it between the system prompt
+    and the input."""
+    reply_to: str | None = None
+    """A live caller's own topic (one per API instance): the worker also produces the
+    run's answer there as it is written (`stream`) and its result (`app.contracts.replies`)."""
+    stream: bool = False
 
     @field_validator("input", mode="before")
     @classmethod

@@ -137,6 +137,7 @@ class Engine:
                 rng=self._rng,
                 jitter=self.settings.retry_jitter,
                 outer_budget=carried_budget(request.pipeline),  # a pipeline stage's share of its budget
+                history=tuple(turn.model_dump() for turn in request.history),
             )
             status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
             self._annotate(span, status, error, state)

@@ -13,6 +13,7 @@ goes to litellm unchanged, so provider keys in the environment just work.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -20,8 +21,11 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from app.contracts.errors import FerryError, LLMUnavailableError
 from app.engine.error_mapping import map_llm_exception
-from app.engine.model import LLMRequest, LLMResponse, LLMUsage, ToolCall
+from app.engine.model import LLMRequest, LLMResponse, LLMUsage, TextSink, ToolCall
+from app.engine.openai_compat.stream import CompletionFold
+from app.engine.openai_compat.wire import MalformedCompletion, parse_completion
 
 
 @functools.cache
@@ -69,11 +73,35 @@ class LiteLLMClient:
             "response_format": request.response_format,
         }
         kwargs.update({name: value for name, value in optional.items() if value is not None})
+        if request.on_text is not None:
+            return await self._stream(litellm, request, kwargs, request.on_text)
         try:
             raw = await litellm.acompletion(**kwargs)
         except Exception as exc:
             raise map_llm_exception(exc) from exc
         return self._parse(request.model, raw)
+
+    async def _stream(
+        self, litellm: Any, request: LLMRequest, kwargs: dict[str, Any], on_text: TextSink
+    ) -> LLMResponse:
+        """The answer streamed, each text delta handed over; folded as the direct path folds it."""
+        fold = CompletionFold()
+        try:
+            async with asyncio.timeout(request.timeout):
+                chunks = await litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
+                async for chunk in chunks:
+                    text = fold.add(chunk.model_dump())
+                    if text:
+                        await on_text(text)
+        except FerryError:
+            raise
+        except Exception as exc:
+            raise map_llm_exception(exc) from exc
+        try:
+            response = parse_completion(fold.completion(), request.model).response
+        except MalformedCompletion as exc:
+            raise LLMUnavailableError(f"{request.model}: the streamed answer is not a completion ({exc})") from exc
+        return response  # no reported cost: litellm prices streamed calls only in its logging hooks
 
     def _parse(self, model: str, raw: Any) -> LLMResponse:
         choice = raw.choices[0]

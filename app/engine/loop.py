@@ -41,7 +41,7 @@ async def run_llm_agent(
     system = render_system_prompt(agent.system_prompt, deps.context)
     if output_schema is not None:
         system += schema_instruction(output_schema)
-    state.messages.extend(initial_messages(system, payload))
+    state.messages.extend(initial_messages(system, payload, deps.history))
     options = agent.retry_options
     policy = deps.policy(options.attempts, options.initial_delay, options.max_delay)
     budget = budget_for(agent, deps.outer_budget)

@@ -33,6 +33,11 @@ Contract of an implementation (what the engine relies on):
 - **The model that answered.** `response.model` is the model string of the request
   unless the client knows better (a router that picked another model).
 - **Safe for concurrent calls.** One client serves every run of an engine at once.
+- **Streaming.** When `request.on_text` is set, the client may stream the answer and
+  await `on_text(delta)` for each piece of text as it arrives, in order; the response
+  it returns is the whole answer as without streaming (text, tool calls, usage). A
+  client that cannot stream ignores `on_text`: the engine then sends the whole text at
+  once. Wrappers pass the request through unchanged, so streaming survives them.
 
 Closing: an engine closes the client it built itself (when it has an `aclose`); a
 client passed to `Engine(llm=...)` belongs to whoever passed it.
@@ -40,8 +45,8 @@ client passed to `Engine(llm=...)` belongs to whoever passed it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -67,6 +72,10 @@ class LLMUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
+#: Receives the text of an answer piece by piece while the model writes it.
+TextSink = Callable[[str], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LLMRequest:
     """One chat-completion request, in OpenAI chat format (the lingua franca of providers).
@@ -83,6 +92,9 @@ class LLMRequest:
     max_tokens: int | None = None  # cap of the completion
     response_format: dict[str, Any] | None = None  # e.g. {"type": "json_schema", "json_schema": {...}}
     timeout: float = 120.0  # seconds this one call may take
+    #: Set when someone is watching the answer being written (a chat socket): the client
+    #: streams and hands over each text delta. Not part of what is sent or compared.
+    on_text: TextSink | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

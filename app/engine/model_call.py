@@ -32,6 +32,7 @@ from app.engine.budget import Budget
 from app.engine.model import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, RetryRecord, call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
+from app.engine.streaming import watched_answer
 from app.observability.tracing import SpanHandle, usage_attributes
 
 _PROVIDER_CATEGORIES = frozenset(
@@ -75,10 +76,13 @@ async def call_model(
             state.llm_retries += 1
 
         sleeper = traced_sleeper(deps.tracer, deps.clock, on_wait=count_retry)
+        answer = watched_answer()  # a chat socket watching this run: each attempt streams to it
 
         def attempt_on(target: str) -> Callable[[int], Awaitable[LLMResponse]]:
             async def attempt(number: int) -> LLMResponse:
                 timeout = deps.deadline.cap(attempt_timeout)
+                if answer is not None:
+                    await answer.begin()  # text shown by an earlier step or attempt is void
                 with deps.tracer.span(
                     SpanKind.LLM_ATTEMPT, f"attempt {target}", model=target, attempt=number
                 ) as attempt_span:
@@ -89,12 +93,15 @@ async def call_model(
                             tools=tools,
                             temperature=temperature,
                             timeout=max(timeout, 0.001),
+                            on_text=answer.text if answer is not None else None,
                         )
                     )
                     attempt_span.set(
                         llm__prompt_tokens=response.usage.prompt_tokens,
                         llm__completion_tokens=response.usage.completion_tokens,
                     )
+                    if answer is not None and not answer.shown and response.text and not response.tool_calls:
+                        await answer.text(response.text)  # a client that cannot stream: all at once
                     return response
 
             return attempt

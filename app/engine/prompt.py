@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -52,8 +52,12 @@ def user_message_text(payload: Mapping[str, Any]) -> str:
     return text
 
 
-def initial_messages(system_prompt: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+def initial_messages(
+    system_prompt: str, payload: Mapping[str, Any], history: Sequence[Mapping[str, str]] = ()
+) -> list[dict[str, Any]]:
+    """`history`: the conversation before this message (a chat), oldest first."""
     return [
         {"role": "system", "content": system_prompt},
+        *({"role": turn["role"], "content": turn["content"]} for turn in history),
         {"role": "user", "content": user_message_text(payload)},
     ]

@@ -60,6 +60,7 @@ class RunDeps:
     rng: random.Random  # jitter source, shared by the engine's runs (one event-loop thread)
     jitter: float
     outer_budget: Budget | None = None  # a chain's budget, bounding each of its stages
+    history: tuple[dict[str, str], ...] = ()  # a chat's earlier turns, before the input
 
     def policy(self, attempts: int, initial_delay: float, max_delay: float) -> RetryPolicy:
         return RetryPolicy(attempts, initial_delay, max_delay, self.jitter)

@@ -16,13 +16,15 @@ recorded (`requests`), a call takes `latency` seconds on the given clock (the en
 `FakeClock` makes that instant, and exact) and fails with `LLMTimeoutError` when that
 is longer than the request's timeout, and usage is counted: `tokens_per_message` per
 prompt message and per answer unless a reply says otherwise, priced with `price` when
-given (cost None otherwise, as for an unknown model).
+given (cost None otherwise, as for an unknown model). A request with `on_text` gets
+its answer's text streamed word by word before the response returns.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,8 @@ from app.engine.model import LLMRequest, LLMResponse, LLMUsage, ToolCall
 from app.engine.pricing import ModelPrice
 
 __all__ = ["FunctionLLM", "Reply", "ScriptedLLM", "Step", "tool_call"]
+
+_WORDS = re.compile(r"\S+\s*|\s+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +108,11 @@ class FunctionLLM:
         if failure is not None:
             raise failure
         assert outcome is not None
-        return self._response(request, outcome, number)
+        response = self._response(request, outcome, number)
+        if request.on_text is not None and response.text:
+            for piece in _WORDS.findall(response.text):  # streamed word by word, as a model writes
+                await request.on_text(piece)
+        return response
 
     def _response(self, request: LLMRequest, outcome: Outcome, number: int) -> LLMResponse:
         if isinstance(outcome, LLMResponse):

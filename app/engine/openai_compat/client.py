@@ -1,7 +1,9 @@
 """`OpenAICompatClient`: the model interface (`model.py`) spoken directly to OpenAI-protocol servers.
 
 One POST of a chat completion per `complete`, on one pooled aiohttp session per
-client, with no library between the engine and the wire. aiohttp because it was the
+client, with no library between the engine and the wire. With `request.on_text` the
+answer is streamed (server-sent events) and folded back into the same response
+(`stream.py`). aiohttp because it was the
 cheapest client measured here: ~0.2 ms of CPU per call at 64 in flight against ~2–8 ms
 for httpx and the `openai` SDK, whose pool bookkeeping grows with the connections
 (bench/bench_http_clients.py, bench/RESULTS.md). That cost caps a worker's runs/s per core.
@@ -22,9 +24,10 @@ from dataclasses import replace
 import aiohttp
 
 from app.contracts.errors import FerryError
-from app.engine.model import LLMRequest, LLMResponse
+from app.engine.model import LLMRequest, LLMResponse, TextSink
 from app.engine.openai_compat.endpoints import Endpoint, EndpointTable
 from app.engine.openai_compat.errors import error_for_status, error_for_transport, malformed_answer
+from app.engine.openai_compat.stream import CompletionFold
 from app.engine.openai_compat.wire import Completion, MalformedCompletion, parse_completion, request_body
 from app.engine.price_map import ListPrice, list_price
 
@@ -33,6 +36,8 @@ from app.engine.price_map import ListPrice, list_price
 #: descriptors, as the `openai` SDK's default of 1000 does. A call waiting for a
 #: connection waits within its own timeout.
 DEFAULT_CONNECTIONS = 1000
+
+_LINE_LIMIT = 1 << 20
 
 PriceLookup = Callable[[str], ListPrice | None]
 
@@ -68,7 +73,10 @@ class OpenAICompatClient:
                     endpoint.url, data=body, headers=endpoint.headers, proxy=endpoint.proxy
                 ) as answer:
                     status, headers = answer.status, answer.headers
-                    raw = await answer.read()
+                    if request.on_text is None or not 200 <= status < 300:
+                        raw = await answer.read()
+                    else:
+                        raw = await _read_stream(answer, request.on_text, endpoint)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise error_for_transport(exc, url=endpoint.url, timeout=request.timeout) from exc
         if not 200 <= status < 300:
@@ -111,7 +119,11 @@ class OpenAICompatClient:
             # loop (tests, `asyncio.run` twice) gets a new one (the old loop's is gone with it).
             connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
             timeout = aiohttp.ClientTimeout(total=None)  # each call's own timeout applies (complete)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+            # read_bufsize: one SSE line holds a whole chunk, which a long tool argument can
+            # push past aiohttp's 64 KiB line limit.
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=True, read_bufsize=_LINE_LIMIT
+            )
             self._loop = loop
         return self._session
 
@@ -120,6 +132,33 @@ class OpenAICompatClient:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+async def _read_stream(answer: aiohttp.ClientResponse, on_text: TextSink, endpoint: Endpoint) -> bytes:
+    """Hand each text delta to `on_text` as it arrives; return the folded answer as a body.
+
+    A server that ignores `stream` and answers one JSON body is read as such."""
+    if "text/event-stream" not in answer.headers.get("Content-Type", ""):
+        return await answer.read()
+    fold = CompletionFold()
+    async for line in answer.content:
+        if not line.startswith(b"data:"):
+            continue  # blank separators, `event:`/`id:` fields, `: keep-alive` comments
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise malformed_answer(endpoint.url, f"a stream chunk is not JSON ({exc})") from exc
+        if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+            raise _error_in_body(chunk, data, endpoint)  # the provider failed mid-answer
+        text = fold.add(chunk)
+        if text:
+            await on_text(text)
+    if fold.chunks == 0:
+        raise malformed_answer(endpoint.url, "the stream ended before any chunk")
+    return json.dumps(fold.completion()).encode()
 
 
 def _error_in_body(data: dict[str, object], raw: bytes, endpoint: Endpoint) -> FerryError:

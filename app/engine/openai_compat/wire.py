@@ -26,7 +26,7 @@ def is_reasoning_model(name: str) -> bool:
 
 
 def request_body(request: LLMRequest, model_name: str) -> dict[str, Any]:
-    """The JSON body for one non-streaming chat completion."""
+    """The JSON body for one chat completion (streamed when someone watches the text: `on_text`)."""
     body: dict[str, Any] = {"model": model_name, "messages": request.messages}
     if request.tools:
         body["tools"] = request.tools
@@ -39,6 +39,10 @@ def request_body(request: LLMRequest, model_name: str) -> dict[str, Any]:
         body["max_completion_tokens" if reasoning else "max_tokens"] = request.max_tokens
     if request.response_format is not None:
         body["response_format"] = request.response_format
+    if request.on_text is not None:
+        # include_usage: the last chunk carries the usage, so a streamed call is priced too
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     return body
 
 
