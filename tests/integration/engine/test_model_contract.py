@@ -295,3 +295,56 @@ async def test_a_real_providers_call_reports_its_list_price(sim: LLMSimulator, m
             assert response.usage.cost_usd == pytest.approx(price.cost(3, 2)), type(client).__name__
     finally:
         await clients[0].aclose()  # type: ignore[attr-defined]
+
+
+class _Watcher:
+    """Collects the text deltas a streaming call hands over, with when each arrived."""
+
+    def __init__(self) -> None:
+        self.deltas: list[str] = []
+        self.at: list[float] = []
+
+    async def __call__(self, delta: str) -> None:
+        self.deltas.append(delta)
+        self.at.append(time.monotonic())
+
+
+async def test_a_streamed_answer_arrives_in_pieces_and_whole(sim: LLMSimulator, client: LLMClient) -> None:
+    sim.set_rules([Rule(reply=TextReply(text="the quick brown fox jumps"), chunk_delay_ms=50)])
+    watcher = _Watcher()
+    response = await client.complete(ask("one two three", on_text=watcher))
+    assert sim.requests[-1].body["stream"] is True
+    assert len(watcher.deltas) >= 4, watcher.deltas  # piece by piece, not the whole text at the end
+    assert "".join(watcher.deltas) == response.text == "the quick brown fox jumps"
+    assert watcher.at[-1] - watcher.at[0] >= 0.1  # each piece handed over as it came, not all at the end
+    assert response.finish_reason == "stop"
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (3, 5)  # include_usage
+
+
+async def test_a_streamed_tool_call_is_folded_whole(sim: LLMSimulator, client: LLMClient) -> None:
+    calls = [ToolCall(name="add", arguments={"a": i, "b": 10 * i}, id=f"call_{i}") for i in range(2)]
+    sim.set_rules([Rule(reply=ToolCallsReply(calls=calls))])
+    watcher = _Watcher()
+    response = await client.complete(ask("add", tools=[ADD_TOOL], on_text=watcher))
+    assert watcher.deltas == []  # a tool call is not text to show
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("call_0", "add", {"a": 0, "b": 0}),
+        ("call_1", "add", {"a": 1, "b": 10}),
+    ]
+    assert response.finish_reason == "tool_calls"
+
+
+async def test_a_stream_cut_mid_answer_is_unavailable(sim: LLMSimulator, client: LLMClient) -> None:
+    sim.set_rules([Rule(reply=FaultReply(fault=FaultKind.STREAM_CUT))])
+    with pytest.raises(LLMUnavailableError):
+        await client.complete(ask(on_text=_Watcher()))
+
+
+async def test_a_stalled_stream_times_out_at_the_request_timeout(sim: LLMSimulator, client: LLMClient) -> None:
+    sim.set_rules([Rule(reply=TextReply(text="one two three four five six"), chunk_delay_ms=400)])
+    started = time.monotonic()
+    with pytest.raises(LLMTimeoutError):
+        await client.complete(
+            LLMRequest(model=MODEL, messages=[{"role": "user", "content": "hi"}], timeout=0.6, on_text=_Watcher())
+        )
+    assert time.monotonic() - started < 3.0
