@@ -27,7 +27,9 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         settings: StreamSettings = self.app.ferry_settings  # type: ignore[attr-defined]
         # Private attributes of aiokafka's consumer, read in its start(): the only way in.
         consumer._fetch_max_wait_ms = settings.fetch_max_wait_ms
-        consumer._partition_assignment_strategy = (CoPartitionedAssignor,)
+        # The worker's own assignor instance (its caps in the subscription), else a bare one.
+        assignor = getattr(self.app, "ferry_assignor", None) or CoPartitionedAssignor()
+        consumer._partition_assignment_strategy = (assignor,)
         return consumer
 
 
