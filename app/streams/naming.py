@@ -15,6 +15,7 @@ DLQ = "runs.dlq"
 ALERTS = "ferry.alerts"
 WEBHOOKS_DLQ = "webhooks.dlq"
 CANCELLATIONS = "runs.cancellations"
+REPLIES = "ferry.replies."
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class TopicNames:
     @property
     def cancellations(self) -> str:
         return self.prefix + CANCELLATIONS
+
+    def replies(self, instance: str) -> str:
+        """One API instance's own topic for the events of its live callers' runs."""
+        return f"{self.prefix}{REPLIES}{instance}"
 
     def unprefixed(self, topic: str) -> str:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic

@@ -25,7 +25,10 @@ stack, so stop is start in reverse:
     6. engine                         (model clients, litellm only when a model needs it,
                                        tools' thread pool); with spend
                                        limits, the spend ledger caught up with the
-                                       period's results and its guard before every run
+                                       period's results and its guard before every run;
+                                       then the deployments (`ferry.deployments` read to
+                                       its end, the active version loaded: its caps are in
+                                       force before the first run, docs/deployments.md)
     7. processor and one lane per agent
     8. faust app                      (consumer group; records flow from here on)
     9. drain on stop                  (runs get `drain_seconds`, acked offsets committed)
@@ -50,12 +53,15 @@ from typing import Any, Protocol
 
 from aiokafka import TopicPartition
 
+from app.deploy.follower import DeploymentFollower
+from app.deploy.versions import Loaded, VersionedRunner
 from app.engine import Engine, EngineSettings
 from app.observability.history.projector import HistoryProjector
 from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetrics
 from app.observability.run_observer import RunObserver
 from app.observability.spend import SpendControl
 from app.project.project import Project
+from app.streams.assignor import CoPartitionedAssignor
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.cancellations import CancellationFeed
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
@@ -65,6 +71,7 @@ from app.streams.naming import TopicNames
 from app.streams.outbox import Outbox
 from app.streams.processor import Job, Processor, Runner
 from app.streams.ratelimit import ModelRateLimiter, RateLimitedLLM
+from app.streams.replies import ReplyingRunner, ReplyPublisher
 from app.streams.result_index import ResultIndex
 from app.streams.settings import StreamSettings
 from app.streams.topic_admin import ApplyReport, TopicConflictError, apply_topics
@@ -93,11 +100,19 @@ class Worker:
         history: HistoryProjector | None = None,
         metrics: MetricsEndpoint | None = None,
         services: Sequence[Service] = (),
+        follow_deployments: bool = True,
     ) -> None:
         """`history`: a projector (not started) run beside the agents; `metrics`: where to
         serve `/metrics` (None: no metrics are kept at all); `services`: other parts (not
-        started) run beside the agents, started in order after the projector."""
+        started) run beside the agents, started in order after the projector;
+        `follow_deployments`: run the active deployment of `ferry.deployments` (when there
+        is one) instead of `project`'s files, and follow its changes (not with `runner`)."""
         self.project = project
+        self.serving = project  # the project whose caps and keys are in force: the active deployment's
+        self.versions: VersionedRunner | None = None
+        self._follow_deployments = follow_deployments and runner is None
+        self._cores: dict[str, LaneCore[Job]] = {}
+        self.assignor = CoPartitionedAssignor(self.caps)
         self.settings = settings
         self.names = TopicNames(settings.topic_prefix)
         self.bindings: list[Binding] = bindings_for(project, self.names, settings.agents)
@@ -106,6 +121,7 @@ class Worker:
         self.topic_report: ApplyReport | None = None
         # Built here, started in `start`: neither holds a connection before then.
         self.outbox = Outbox(settings.bootstrap, self.names)
+        self.replies = ReplyPublisher(settings.bootstrap)  # live callers' answers (chat)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
         self.cancellations = CancellationFeed(settings.bootstrap, self.names.cancellations, on_cancel=self._cancel)
         self.processor: Processor | None = None
@@ -153,6 +169,8 @@ class Worker:
             # 3. Outbox: every write of the worker goes through its producer.
             await self.outbox.start()
             stack.push_async_callback(self.outbox.stop)
+            await self.replies.start()
+            stack.push_async_callback(self.replies.stop)
             # 4. Result index: caught up with runs.results before any record is judged.
             await self.index.start()
             stack.push_async_callback(self.index.stop)
@@ -168,15 +186,29 @@ class Worker:
             # 6. Engine (or the runner the caller brought, which the caller closes).
             runner = self._runner
             if runner is None:
-                engine = self._make_engine()
+                engine = self._make_engine(self.project)
                 stack.push_async_callback(engine.aclose)
                 runner = engine
+                if self._follow_deployments:
+                    self.versions = VersionedRunner(engine, self._make_engine, on_switch=self._switch)
+                    stack.push_async_callback(self.versions.aclose)
+                    follower = DeploymentFollower(
+                        self.settings.bootstrap,
+                        self.names,
+                        self.versions.follow,
+                        replication=self.settings.replication,
+                        fetch_max_wait_ms=min(100, self.settings.fetch_max_wait_ms),
+                    )
+                    await follower.start()
+                    stack.push_async_callback(follower.stop)
+                    runner = self.versions
             # Cancelling a running run is the engine's (its result keeps the usage so far).
             cancel_running = getattr(runner, "cancel", None)
             if self.spend is not None:  # a restarted worker knows the period's spend before any run
                 await self.spend.start()
                 stack.push_async_callback(self.spend.stop)
                 runner = self.spend.guard(runner)
+            runner = ReplyingRunner(runner, self.replies)  # a chat message's answer streams to its socket
             # 7. Processor and lanes: nothing runs until partitions are assigned.
             self.processor = self._make_processor(runner, cancel_running)  # kept after stop: counts stay readable
             stack.callback(self._not_assigned)
@@ -184,6 +216,7 @@ class Worker:
             self.datadir = tempfile.mkdtemp(prefix="ferry-worker-")
             stack.callback(self._remove_datadir)
             self.app = build_app(self.settings, self.bindings, self.datadir, self._handle)
+            self.app.ferry_assignor = self.assignor  # type: ignore[attr-defined]
             self.app.on_partitions_assigned.connect(self._on_assigned)
             self.app.on_partitions_revoked.connect(self._on_revoked)
             stack.push_async_callback(self._stop_app)  # before start: a half-started app is stopped too
@@ -198,12 +231,13 @@ class Worker:
         if running is not None:
             await running.aclose()
 
-    def _make_engine(self) -> Engine:
+    def _make_engine(self, project: Project) -> Engine:
         # The engine imports litellm now, at start, only when one of the project's models
         # needs it (not inside the first run, while the consumer loop waits on the thread).
         # Every LLM attempt of every run passes the worker's shared model rate limits.
+        # One engine per deployment version: timeouts, retries, models and tools are the version's.
         return Engine(
-            self.project,
+            project,
             settings=self._engine_settings or EngineSettings(),
             llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
         )
@@ -214,7 +248,7 @@ class Worker:
 
     def _make_processor(self, runner: Runner, cancel_running: Callable[[str], bool] | None = None) -> Processor:
         processor = Processor(
-            self.project,
+            self.serving,
             runner,
             self.outbox,
             self.index,
@@ -225,7 +259,7 @@ class Worker:
             cancel_running=cancel_running,
         )
         for agent in sorted({b.agent for b in self.bindings if not b.route}):
-            spec = self.project.agents[agent]
+            spec = self.serving.agents.get(agent) or self.project.agents[agent]
             core: LaneCore[Job] = LaneCore(
                 cap=spec.max_concurrent_runs,
                 partitions=agent_partitions(self.project, self.names, agent),
@@ -233,8 +267,54 @@ class Worker:
                 window=self.settings.read_ahead,
                 window_bytes=self.settings.read_ahead_bytes,
             )
+            self._cores[agent] = core
             processor.open_lane(agent, core, [b.topic for b in self.bindings if b.agent == agent and not b.route])
         return processor
+
+    def caps(self) -> dict[str, int]:
+        """Agent → `max_concurrent_runs` in force here: announced to the group when joining."""
+        return {agent: core.cap for agent, core in self._cores.items()}
+
+    def _switch(self, loaded: Loaded | None) -> None:
+        """A new active deployment is in force: its caps, keys and pipelines from the next run on."""
+        project = loaded.project if loaded is not None else self.project
+        missing = sorted(a for a in self._cores if a not in project.agents)
+        if missing:
+            version = loaded.version if loaded is not None else None
+            log.error("deployment %s lacks agents this worker runs (%s): caps unchanged", version, missing)
+            return
+        self.serving = project
+        if self.processor is not None:
+            self.processor.project = project
+        before = self.caps()
+        for agent, core in self._cores.items():
+            spec = project.agents[agent]
+            core.reconfigure(cap=spec.max_concurrent_runs, on_conflict=on_conflict(spec))  # type: ignore[arg-type]
+        self._rejoin_if_shares_need_it(before)
+
+    def _rejoin_if_shares_need_it(self, before: dict[str, int] | None = None) -> None:
+        """Ask the group to rebalance when the cap no longer fits the holders: a share of 0 here
+        (cap below the holders), or members left out that a raised cap has room for."""
+        for agent, core in self._cores.items():
+            if not core.assigned:
+                continue
+            subscribers = self.assignor.subscribers.get(agent, core.holders)
+            too_few = core.cap < core.holders
+            raised = before is not None and before.get(agent, core.cap) < core.cap
+            if too_few or (raised and core.holders < min(subscribers, core.cap)):
+                log.info("agent %s: cap %d, %d holders: asking the group to rebalance", agent, core.cap, core.holders)
+                self._request_rejoin()
+                return
+
+    def _request_rejoin(self) -> None:
+        app = self.app
+        try:
+            thread: Any = app.consumer._thread if app is not None else None  # faust's consumer thread
+            consumer = thread._ensure_consumer() if thread is not None else None
+            if consumer is not None:
+                thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)
+        except (AttributeError, RuntimeError, AssertionError):
+            log.warning("could not ask the group to rebalance; the shares change at the next rebalance")
 
     def lane_loads(self) -> dict[str, tuple[int, int]]:
         """Agent → (runs running, runs queued): the in-flight and queued gauges."""
@@ -287,7 +367,11 @@ class Worker:
         assigned: set[TopicPartition] = args[1]
         await self.index.catch_up()
         assert self.processor is not None
+        groups = self.assignor.groups  # set in the consumer's thread just before this signal
+        for agent, core in self._cores.items():
+            core.set_group(*groups.get(agent, (0, 1)))
         self.processor.assign((tp.topic, tp.partition) for tp in assigned)
+        self._rejoin_if_shares_need_it()
         self._ready.set()
         if assigned:
             self._assigned.set()
