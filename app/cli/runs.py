@@ -23,6 +23,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--agent", help="only this agent (or pipeline)")
     parser.add_argument("--status", choices=[s.value for s in RunStatus], help="only runs that ended so")
     parser.add_argument("--tenant", help="only this tenant")
+    parser.add_argument("--deployment", help="only runs served by this deployment version")
     parser.add_argument("--category", choices=[c.value for c in ErrorCategory], help="only runs failed so")
     parser.add_argument("--since", type=parse_since, help="started within (30m, 2h, 7d) or since an ISO time")
     parser.add_argument("--limit", type=positive_int, default=50, help="at most this many runs (default 50)")
@@ -44,6 +45,7 @@ def _runs(args: argparse.Namespace) -> int:
                 category=args.category,
                 since=args.since,
                 limit=args.limit,
+                deployment=args.deployment,
             )
         )
     finally:

@@ -18,7 +18,10 @@ from app.cli.subparsers import Subparsers
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("usage", help="tokens and cost from the history store")
     parser.add_argument(
-        "--by", choices=("agent", "model", "tenant", "day"), default="agent", help="group by (default agent)"
+        "--by",
+        choices=("agent", "model", "tenant", "day", "deployment"),
+        default="agent",
+        help="group by (default agent; deployment: compare a canary with the active version)",
     )
     parser.add_argument("--since", type=parse_since, help="started within (30m, 2h, 7d) or since an ISO time")
     parser.add_argument("--json", action="store_true", help="one JSON array of groups")

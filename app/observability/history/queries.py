@@ -29,6 +29,7 @@ class RunFilter:
     category: str | None = None
     since: datetime | None = None
     limit: int = 50
+    deployment: str | None = None
 
 
 class UsageBy(StrEnum):
@@ -36,6 +37,7 @@ class UsageBy(StrEnum):
     MODEL = "model"
     TENANT = "tenant"
     DAY = "day"
+    DEPLOYMENT = "deployment"
 
 
 class AmbiguousRunId(BadInputError):
@@ -56,6 +58,7 @@ def list_runs(session: Session, where: RunFilter) -> list[RunRecord]:
         (RunRow.status, where.status),
         (RunRow.tenant, where.tenant),
         (RunRow.error_category, where.category),
+        (RunRow.deployment, where.deployment),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -159,6 +162,8 @@ def _run_key(by: UsageBy, dialect: str) -> ColumnElement[Any]:
         return RunRow.agent.expression
     if by is UsageBy.TENANT:
         return RunRow.tenant.expression
+    if by is UsageBy.DEPLOYMENT:
+        return func.coalesce(RunRow.deployment, "(none)")
     if dialect == "postgresql":  # a timestamptz's date is the session's zone's: ask for UTC's
         return func.to_char(func.timezone("UTC", RunRow.started_at), "YYYY-MM-DD")
     return func.substr(RunRow.started_at, 1, 10)  # SQLite keeps UTC text, 'YYYY-MM-DD HH:MM:SS…'
