@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from app.api.body_limit import BodyLimit
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import RateLimiter
-from app.api.routes import agents, runs
+from app.api.routes import agents, chat, runs
 from app.api.services import ApiServices
 from app.api.settings import ApiSettings
 
@@ -46,4 +46,5 @@ def create_app(settings: ApiSettings, services: ApiServices) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(runs.router)
     app.include_router(agents.router)
+    app.include_router(chat.router)
     return app

@@ -6,8 +6,9 @@ stores, producer and rate limiter.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,9 +17,17 @@ from fastapi import Request
 from app.api.ratelimit import RateLimiter
 from app.api.settings import ApiSettings
 from app.api.store import ApiStore
-from app.contracts import RunRequest
+from app.contracts import ReplyEvent, RunRequest
 from app.observability.history import HistoryStore
 from app.project.project import Project
+
+
+class ReplyWaiter(Protocol):
+    """Where this instance's live callers get their runs' events: `app.streams.ReplyInbox`."""
+
+    topic: str
+
+    def expect(self, run_id: str) -> AbstractContextManager[asyncio.Queue[ReplyEvent]]: ...
 
 
 class RequestSink(Protocol):
@@ -40,6 +49,8 @@ class ApiServices:
     settings: ApiSettings = field(default_factory=ApiSettings, init=False)
     limiter: RateLimiter | None = field(default=None, init=False)
     sink: RequestSink | None = field(default=None, init=False)
+    #: None: no chat (the server was built without a reply inbox).
+    replies: ReplyWaiter | None = None
 
 
 def services_of(request: Request) -> ApiServices:

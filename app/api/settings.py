@@ -14,3 +14,13 @@ class ApiSettings(BaseModel):
     max_wait_seconds: float = Field(default=60.0, ge=0, description="Cap of `?wait=N` on a POST.")
     wait_poll_seconds: float = Field(default=0.1, gt=0, description="How often `?wait` looks at the run history.")
     page_size_max: int = Field(default=200, ge=1, description="Most runs one `GET /v1/runs` page holds.")
+    chat_idle_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A chat socket with no message for this long is closed."
+    )
+    chat_max_messages: int = Field(default=100, ge=1, description="Messages one chat socket may send.")
+    chat_history_turns: int = Field(
+        default=20, ge=0, description="Earlier exchanges (question and answer) each chat message carries."
+    )
+    chat_reply_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Longest a chat message waits for its run's answer."
+    )

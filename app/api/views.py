@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.contracts import RunResult
 from app.observability.history.records import RunRecord
 
 
@@ -100,6 +101,33 @@ class RunView(BaseModel):
             deployment=run.deployment,
             pipeline=run.pipeline,
             stage=run.stage,
+        )
+
+    @classmethod
+    def of_result(cls, result: RunResult) -> RunView:
+        """A result as it arrives from a worker, before the history has it (a chat answer)."""
+        error = result.error
+        usage = result.usage
+        return cls(
+            run_id=result.run_id,
+            agent=result.agent,
+            tenant=result.tenant,
+            status=result.status.value,
+            output=result.output,
+            partial=result.partial,
+            error=RunErrorView(category=error.category.value, message=error.message, retryable=error.retryable)
+            if error
+            else None,
+            usage=UsageView(**usage.model_dump()),
+            timings=TimingsView(
+                queued_at=result.queued_at,
+                started_at=result.started_at,
+                ended_at=result.ended_at,
+                duration_ms=result.duration_ms,
+            ),
+            deployment=result.deployment,
+            pipeline=result.pipeline.pipeline if result.pipeline else None,
+            stage=result.pipeline.stage if result.pipeline else None,
         )
 
     @classmethod

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
+import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
@@ -79,18 +82,36 @@ async def _run(
     import uvicorn
 
     from app.api import ApiServices, ApiStore, create_app
-    from app.streams import Submitter, TopicNames
+    from app.streams import ReplyInbox, Submitter, TopicNames
 
+    names = TopicNames(args.topic_prefix)
+    inbox = ReplyInbox(bootstrap, names, instance_name())
     # No linger: a client waits on each request; concurrent ones still share a batch in flight.
-    async with Submitter(bootstrap, project, TopicNames(args.topic_prefix), linger_ms=0) as submitter:
+    async with Submitter(bootstrap, project, names, linger_ms=0) as submitter:
 
         @asynccontextmanager
         async def already_open() -> AsyncIterator[Submitter]:
             yield submitter
 
-        services = ApiServices(project=project, history=history, store=ApiStore(history.engine), open_sink=already_open)
-        config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
-        await _server_class()(config).serve()
+        await inbox.start()
+        try:
+            services = ApiServices(
+                project=project,
+                history=history,
+                store=ApiStore(history.engine),
+                open_sink=already_open,
+                replies=inbox,
+            )
+            config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
+            await _server_class()(config).serve()
+        finally:
+            await inbox.stop()
+
+
+def instance_name() -> str:
+    """This API process's name among its peers: its reply topic is named after it."""
+    host = re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname())[:40] or "api"
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def _server_class() -> type:

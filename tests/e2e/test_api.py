@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
+from app.api.services import ReplyWaiter
 from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for, verify
 from app.devstack.llm_sim import LLMSimulator
 from app.observability.history import HistorySettings, HistoryStore
@@ -82,10 +83,16 @@ async def serve_api(
 ) -> AsyncIterator[ServeApi]:
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(settings: ApiSettings | None = None, project: Project = project) -> Api:
+    async def start(
+        settings: ApiSettings | None = None, project: Project = project, replies: ReplyWaiter | None = None
+    ) -> Api:
         store = ApiStore(history.engine)
         services = ApiServices(
-            project=project, history=history, store=store, open_sink=lambda: Submitter(kafka_bootstrap, project, names)
+            project=project,
+            history=history,
+            store=store,
+            open_sink=lambda: Submitter(kafka_bootstrap, project, names),
+            replies=replies,
         )
         port = _free_port()
         config = uvicorn.Config(
