@@ -30,6 +30,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--tenant", default="default")
     parser.add_argument("--key", default=None, help="Kafka record key (default: concurrency key, else run id)")
     parser.add_argument("--idempotency-key", default=None, help="same key, same run id")
+    parser.add_argument("--deployment", default=None, help="run on this deployment version, not the active one")
     parser.add_argument("--wait", action="store_true", help="wait for the result and print it")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait with --wait")
     add_stream_options(parser)
@@ -61,7 +62,12 @@ async def _send(args: argparse.Namespace, bootstrap: str, project: Any, payload:
     names = TopicNames(args.topic_prefix)
     trace = TraceContext.parse(os.environ.get("TRACEPARENT"), os.environ.get("TRACESTATE"))
     request = RunRequest.new(
-        args.agent, payload, tenant=args.tenant, idempotency_key=args.idempotency_key, trigger={"source": "cli"}
+        args.agent,
+        payload,
+        tenant=args.tenant,
+        idempotency_key=args.idempotency_key,
+        trigger={"source": "cli"},
+        deployment=args.deployment,
     )
     # A missing topic is a setup error to say at once (the producer would wait 60 s for it).
     await topic_partitions(bootstrap, names.request(args.agent))
