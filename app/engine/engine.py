@@ -34,6 +34,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from connic.core import StopProcessing
+
+from app.compat.middleware import middleware_error, run_after, run_before, run_cleanup
+from app.compat.runtime import bound
+from app.compat.services import ConnicServices, environment_from
+from app.compat.trigger import AgentTrigger, InProcessTrigger
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import (
     BadInputError,
@@ -77,7 +83,12 @@ class Engine:
         llm: LLMClient | None = None,
         llm_middleware: LLMMiddleware | None = None,
         clock: Clock | None = None,
+        agent_trigger: AgentTrigger | None = None,
+        connic: ConnicServices | None = None,
     ) -> None:
+        """`agent_trigger`: how `trigger_agent` starts a run (a worker's goes through Kafka;
+        None: this engine runs the child itself). `connic`: every backend of Connic's
+        predefined tools at once (tests); None: the run-history database for `db_*`."""
         self.project = project
         self.settings = settings or EngineSettings()
         self._clock: Clock = clock or SystemClock()
@@ -101,6 +112,16 @@ class Engine:
             project_root=project.root,
         )
         self._rng = random.Random(self.settings.random_seed)
+        if connic is None:
+            in_process = None if agent_trigger is not None else InProcessTrigger(self.run)
+            if in_process is not None:
+                self._closers.append(in_process.aclose)
+            connic = ConnicServices(
+                documents=_history_documents(self._closers),
+                trigger=agent_trigger or in_process,
+                environment=environment_from(),
+            )
+        self._connic = connic
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
 
@@ -138,6 +159,7 @@ class Engine:
                 jitter=self.settings.retry_jitter,
                 outer_budget=carried_budget(request.pipeline),  # a pipeline stage's share of its budget
                 history=tuple(turn.model_dump() for turn in request.history),
+                tool_hooks=self.project.tool_hooks,
             )
             status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
             self._annotate(span, status, error, state)
@@ -153,6 +175,8 @@ class Engine:
             error=self._run_error(error) if error else None,
             usage=state.usage,
             pipeline=result_pipeline(request, agent, state, started_at),
+            # StopProcessing(publish_outbound=False): no callback is delivered for this run.
+            callback_url=request.callback_url if state.publish_outbound else None,
         )
 
     def cancel(self, run_id: str) -> bool:
@@ -179,9 +203,24 @@ class Engine:
         task = asyncio.current_task()
         assert task is not None
         self._running[request.run_id] = task
+        middleware = self.project.middleware.get(agent.name)
+        with bound(self._connic.run_for(request, self.project.agents)):  # connic.tools reach this run only
+            outcome = await self._guarded(request, agent, deps, state, timeout, middleware)
+            if middleware is not None and middleware.cleanup is not None:
+                status, output, error, _ = outcome
+                run = {"run_id": request.run_id, "status": status.value, "output": output}
+                run["error"] = error.message if error is not None else None
+                await run_cleanup(middleware, run, deps.context)
+        return outcome
+
+    async def _guarded(
+        self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, timeout: float | None, middleware: Any
+    ) -> tuple[RunStatus, Any, FerryError | None, bool]:
+        task = asyncio.current_task()
+        assert task is not None
         try:
             async with self._clock.timeout(timeout) as scope:
-                output = await execute_agent(deps, state, self.project, agent, request.input)
+                output = await self._middleware_around(request, agent, deps, state, middleware)
             return RunStatus.COMPLETED, output, None, False
         except TimeoutError:
             if not scope.expired():
@@ -201,6 +240,24 @@ class Engine:
         finally:
             self._running.pop(request.run_id, None)
             self._cancel_requested.discard(request.run_id)
+
+    async def _middleware_around(
+        self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, middleware: Any
+    ) -> Any:
+        """The agent between its middleware's before and after; `StopProcessing` from either,
+        or from a tool, ends the run completed with its response."""
+        t0 = self._clock.monotonic()
+        try:
+            payload = await _user_step(run_before(middleware, request.input, deps.context), "before")
+            output = await execute_agent(deps, state, self.project, agent, payload)
+            if middleware is None or middleware.after is None:
+                return output
+            deps.context["token_usage"] = state.usage.model_dump(mode="json")
+            deps.context["duration_ms"] = (self._clock.monotonic() - t0) * 1000.0
+            return await _user_step(run_after(middleware, output, deps.context), "after")
+        except StopProcessing as stop:
+            state.publish_outbound = stop.publish_outbound
+            return stop.response
 
     def _run_error(self, error: FerryError) -> RunError:
         """The result's error, masked as the run's spans are: a provider's refusal may quote
@@ -237,6 +294,8 @@ class Engine:
         context.update(
             run_id=request.pipeline.root_run_id if request.pipeline else request.run_id,  # a stage: the pipeline's
             agent_name=request.agent,
+            connector_id=request.trigger.metadata.get("connector") or request.trigger.source,  # Connic's key
+            timestamp=datetime.now(UTC).isoformat(),
             tenant=request.tenant,
             payload=dict(request.input),
             trigger=request.trigger.model_dump(mode="json"),
@@ -257,6 +316,30 @@ class Engine:
         )
         if error is not None:
             span.fail(error)
+
+
+async def _user_step(step: Awaitable[Any], which: str) -> Any:
+    """A middleware function's outcome; what it raises (but StopProcessing) fails the run, named."""
+    try:
+        return await step
+    except (FerryError, StopProcessing, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        raise middleware_error(f"middleware {which}() raised {type(exc).__name__}: {exc}") from exc
+
+
+def _history_documents(closers: list[Callable[[], Awaitable[None]]]) -> Any:
+    """The `db_*` store on the run-history database, opened on the first call (imported here:
+    SQLAlchemy is loaded only by an engine that is built, not by importing the engine)."""
+    from app.observability.history.documents import SqlDocumentBackend
+
+    backend = SqlDocumentBackend.for_history()
+
+    async def close() -> None:
+        backend.close()
+
+    closers.append(close)
+    return backend
 
 
 def _jsonable(value: Any) -> Any:

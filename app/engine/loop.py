@@ -16,6 +16,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connic.core import StopProcessing
+
 from app.contracts import SpanKind
 from app.contracts.errors import OutputValidationError, clip_answer
 from app.contracts.spans import SpanAttr
@@ -95,21 +97,26 @@ async def _run_tool_calls(
     tools: Mapping[str, Any],
     calls: Sequence[ToolCall],
 ) -> list[ToolOutcome]:
-    """The calls of one model message, concurrently; results in the order asked."""
-    async with asyncio.TaskGroup() as group:
-        tasks = [
-            group.create_task(
-                deps.tools.call(
-                    tools,
-                    call,
-                    context=deps.context,
-                    timeout=deps.deadline.cap(agent.tool_timeout) if agent.tool_timeout else None,
-                    isolation=agent.isolation,
-                    tracer=deps.tracer,
+    """The calls of one model message, concurrently; results in the order asked.
+    A `StopProcessing` from a tool or hook ends the run (the other calls are cancelled)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    deps.tools.call(
+                        tools,
+                        call,
+                        context=deps.context,
+                        timeout=deps.deadline.cap(agent.tool_timeout) if agent.tool_timeout else None,
+                        isolation=agent.isolation,
+                        tracer=deps.tracer,
+                        hook=deps.tool_hooks.get(agent.name),
+                    )
                 )
-            )
-            for call in calls
-        ]
+                for call in calls
+            ]
+    except* StopProcessing as stopped:
+        raise stopped.exceptions[0] from None
     outcomes = [task.result() for task in tasks]
     for outcome in outcomes:
         state.usage.tool_calls += 1

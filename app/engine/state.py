@@ -9,8 +9,11 @@ which are immutable or safe for concurrent use.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from connic.core import ToolHook
 
 from app.contracts import Usage
 from app.engine.budget import Budget
@@ -34,6 +37,7 @@ class RunState:
     last_text: str | None = None
     tool_results: list[dict[str, Any]] = field(default_factory=list)
     stage_outputs: list[Any] = field(default_factory=list)
+    publish_outbound: bool = True  # False after StopProcessing(publish_outbound=False): no callback
 
     def partial_output(self) -> Any:
         """The best output so far: the last assistant text and the tool results gathered."""
@@ -60,6 +64,7 @@ class RunDeps:
     rng: random.Random  # jitter source, shared by the engine's runs (one event-loop thread)
     jitter: float
     outer_budget: Budget | None = None  # a chain's budget, bounding each of its stages
+    tool_hooks: Mapping[str, ToolHook] = field(default_factory=dict)  # the project's hooks/<agent>.py, by agent
     history: tuple[dict[str, str], ...] = ()  # a chat's earlier turns, before the input
 
     def policy(self, attempts: int, initial_delay: float, max_delay: float) -> RetryPolicy:

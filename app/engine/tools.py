@@ -30,14 +30,16 @@ import asyncio
 import contextvars
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
+from connic.core import AbortTool, StopProcessing, ToolHook
 
+from app.compat.hooks import after_tool, before_tool
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.contracts.spans import TOOL_ARGUMENTS_CHARS, SpanAttr
@@ -98,7 +100,7 @@ class ToolExecutor:
                 return await loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
         except TimeoutError:
             raise ToolTimeoutError(tool.name, timeout or 0.0) from None
-        except FerryError:
+        except (FerryError, StopProcessing, AbortTool):  # the last two are Connic's, handled by the caller
             raise
         except Exception as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}", tool.name) from exc
@@ -112,8 +114,10 @@ class ToolExecutor:
         timeout: float | None,
         isolation: str,
         tracer: RunTracer,
+        hook: ToolHook | None = None,
     ) -> ToolOutcome:
-        """One model-requested call, in a tool_call span; never raises a tool failure."""
+        """One model-requested call, in a tool_call span, between the agent's tool hooks;
+        never raises a tool failure (`StopProcessing` from a tool or hook ends the run)."""
         with tracer.span(SpanKind.TOOL_CALL, f"tool {call.name}", tool=call.name, tool__call_id=call.id) as span:
             try:
                 tool = tools.get(call.name)
@@ -125,8 +129,16 @@ class ToolExecutor:
                     )
                 span.set(**{SpanAttr.TOOL_ARGUMENTS: traced_arguments(tool, call.arguments)})
                 kwargs = parse_arguments(tool, call.arguments)
+                kwargs = await _hooked(before_tool(hook, call.name, kwargs, context), call.name, "before")
                 value = await self.invoke(tool, kwargs, context=context, timeout=timeout, isolation=isolation)
+                value = await _hooked(after_tool(hook, call.name, kwargs, value, context), call.name, "after")
                 content = value if isinstance(value, str) else json.dumps(value, default=str)
+            except AbortTool as abort:  # the model gets the hook's result; the trace shows an error
+                aborted = ToolError(f"skipped by a tool hook (AbortTool): {abort.result}", call.name)
+                span.fail(aborted)
+                span.set(tool__aborted=True)
+                result = abort.result if isinstance(abort.result, str) else json.dumps(abort.result, default=str)
+                return ToolOutcome(call, result, value=abort.result, error=aborted)
             except ToolError as exc:
                 span.fail(exc)
                 return ToolOutcome(call, json.dumps({"error": exc.message}), error=exc)
@@ -139,6 +151,16 @@ class ToolExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _hooked(step: Awaitable[Any], tool_name: str, which: str) -> Any:
+    """A hook's outcome; an unexpected exception in it is the call's tool error."""
+    try:
+        return await step
+    except (FerryError, StopProcessing, AbortTool):
+        raise
+    except Exception as exc:
+        raise ToolError(f"the {which} tool hook raised {type(exc).__name__}: {exc}", tool_name) from exc
 
 
 def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.project.agent_view import AgentView
 from app.project.conditions import ConditionError, parse_condition
+from app.project.predefined_tools import UNSUPPORTED, expand, is_predefined, predefined_tool
 from app.project.problems import Loc, Problems
 from app.project.schemas import schema_name_problem
 from app.project.tool_import import ToolImportError
@@ -158,11 +159,14 @@ def agent_tools(
         if missing is not None:
             problems.warning(_at(view, "tools", index), missing, key_path)
             continue
-        try:
-            resolved = resolver.resolve(entry.ref)
-        except ToolRefError as exc:
-            _ref_problem(exc, _at(view, "tools", index), key_path, entry.ref, problems, failures)
-            continue
+        if is_predefined(entry.ref):
+            resolved = _predefined(entry.ref, _at(view, "tools", index), key_path, problems)
+        else:
+            try:
+                resolved = resolver.resolve(entry.ref)
+            except ToolRefError as exc:
+                _ref_problem(exc, _at(view, "tools", index), key_path, entry.ref, problems, failures)
+                continue
         for tool in resolved:
             if tool.name in owner and tool.ref == tools[owner[tool.name][2]].ref:
                 # The same function twice (e.g. `crm.*` and `crm.lookup` from defaults): keep the first.
@@ -182,3 +186,18 @@ def agent_tools(
             owner[tool.name] = (index, entry.ref, len(tools))
             tools.append(replace(tool, condition=entry.condition) if entry.condition else tool)
     return tuple(tools)
+
+
+def _predefined(ref: str, at: Loc, key_path: str, problems: Problems) -> list[ToolDef]:
+    """Connic's predefined tools a bare name or wildcard stands for; the ones Ferry cannot
+    run are a warning each, saying what the LLM will not get."""
+    tools: list[ToolDef] = []
+    for name in expand(ref):
+        if name in UNSUPPORTED:
+            if "*" not in ref:
+                problems.warning(at, UNSUPPORTED[name], key_path)
+            continue
+        tools.append(predefined_tool(name))
+    if not tools and "*" in ref:
+        problems.warning(at, f"{ref} matches only predefined tools Ferry cannot run (browser tools)", key_path)
+    return tools

@@ -1,7 +1,9 @@
 """`load_project`: read a project directory into one immutable `Project`, or report why not.
 
 The load order is the dependency order: files → agents (with defaults) → schemas →
-cross-agent checks → tools → Connic folders Ferry does not run → project-level files.
+cross-agent checks → tools → middleware and tool hooks → Connic folders Ferry does not
+run → project-level files. Connic's predefined tools are installed into `connic.tools`
+before the first project module is imported.
 Every step appends to one problem list and the load fails only at the end, so a single
 run reports every mistake.
 """
@@ -13,9 +15,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from app.compat.runtime import install as install_connic_tools
 from app.project import agent_checks
 from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of
+from app.project.connic_modules import load_agent_modules
 from app.project.files import ProjectFiles
 from app.project.models import AgentSpec
 from app.project.problems import Loc, Problem, Problems, ProjectError
@@ -62,6 +66,7 @@ def collect(path: str | Path) -> LoadState:
     if not (root / "agents").is_dir():
         problems.error(Loc(str(path), 0, 0), "not a Ferry project: no agents/ folder")
         raise ProjectNotFoundError(problems.items)
+    install_connic_tools()  # before any project module runs `from connic.tools import ...`
     files = ProjectFiles(root, problems)
     state = LoadState(files.root, problems, files)
     state.resolver = ToolResolver(ToolModules(files.root, _tool_digest(files)))
@@ -88,6 +93,7 @@ def collect(path: str | Path) -> LoadState:
             specs[view.name] = spec
 
     import_failures.report(problems)
+    middleware, hooks = load_agent_modules(files, set(by_name), problems)
     check_folders(files, problems)
 
     config = load_config(files, problems)
@@ -102,6 +108,8 @@ def collect(path: str | Path) -> LoadState:
             topics=topics,
             connectors=MappingProxyType(dict(sorted(connectors.items()))),
             config=config,
+            middleware=MappingProxyType(middleware),
+            tool_hooks=MappingProxyType(hooks),
             file_hashes=MappingProxyType(dict(sorted(files.hashes.items()))),
             content_hash=files.content_hash(),
             warnings=tuple(dedupe(problems.sorted())),

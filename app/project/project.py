@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connic.core import Middleware, ToolHook
+
 from app.project.conditions import evaluate_condition
 from app.project.config import ProjectConfig
 from app.project.connectors import ConnectorSpec
@@ -33,6 +35,8 @@ class Project:
     config: ProjectConfig
     file_hashes: Mapping[str, str]
     content_hash: str
+    middleware: Mapping[str, Middleware] = field(default_factory=dict, compare=False)  # middleware/<agent>.py
+    tool_hooks: Mapping[str, ToolHook] = field(default_factory=dict, compare=False)  # hooks/<agent>.py
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     def agent(self, name: str) -> AgentSpec:

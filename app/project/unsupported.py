@@ -9,7 +9,6 @@ names follow `connic-composer-sdk` (`connic.core.AgentConfig`, `connic.loader`).
 from __future__ import annotations
 
 import ast
-import fnmatch
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -31,7 +30,8 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
         "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
         "these tools will not be offered to the LLM",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "database": "Ferry has no predefined db_* tools yet — these access rules apply to nothing",
+        "database": "data-access rules are not enforced by Ferry yet — the agent's db_* tools may write and "
+        "delete in every collection",
         "retrieval": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
         "knowledge": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
         "files": "Ferry has no predefined file_* tools yet — these access rules apply to nothing",
@@ -44,7 +44,7 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
 )
 
 _RETRY_KEYS: Mapping[str, str] = MappingProxyType(
-    {"rerun_middleware": "middleware is not run by Ferry yet, so there is nothing to re-run — ignored"}
+    {"rerun_middleware": "Ferry runs middleware once per run, not again on a retry — ignored"}
 )
 
 
@@ -66,62 +66,18 @@ def connic_only_keys(owner: type[BaseModel]) -> frozenset[str]:
     return frozenset(_connic_table(owner))
 
 
-PREDEFINED_TOOLS: frozenset[str] = frozenset(
-    {
-        "trigger_agent",
-        "trigger_agent_at",
-        "retrieval_query",
-        "retrieval_store",
-        "retrieval_delete",
-        "retrieval_list_namespaces",
-        "query_knowledge",
-        "store_knowledge",
-        "delete_knowledge",
-        "kb_list_namespaces",
-        "web_search",
-        "web_read_page",
-        *(
-            f"web_browser_{action}"
-            for action in (
-                "open",
-                "observe",
-                "read",
-                "act",
-                "close",
-                "screenshot",
-                "mouse",
-                "tabs",
-                "dialog",
-                "eval",
-                "console",
-                "network",
-                "upload",
-                "download",
-                "pdf",
-            )
-        ),
-        *(f"db_{op}" for op in ("find", "insert", "update", "upsert", "delete", "count", "list_collections")),
-        *(f"file_{op}" for op in ("list", "read", "write", "update", "delete")),
-    }
-)
-
-
 def unsupported_tool_ref(ref: str) -> str | None:
-    """Why a Connic-only tool ref (a predefined tool, an `api:` tool) gives the LLM nothing in Ferry."""
+    """Why a Connic-only tool ref (an `api:` tool) gives the LLM nothing in Ferry.
+
+    Predefined tools (bare names) are Ferry's own now: see `predefined_tools.py`."""
     if ref.startswith("api:"):
         return f"API-spec tools are not supported by Ferry yet — {ref} will not be offered to the LLM"
-    if "." in ref:
-        return None
-    if ref in PREDEFINED_TOOLS or ("*" in ref and any(fnmatch.fnmatchcase(n, ref) for n in PREDEFINED_TOOLS)):
-        return f"Connic's predefined tool {ref} is not available in Ferry yet — it will not be offered to the LLM"
     return None
 
 
 #: folder → (what Ferry does not do, the functions Connic calls in such a file, what they are, where they run)
 _FOLDERS: Mapping[str, tuple[str, tuple[str, ...], str, str]] = MappingProxyType(
     {
-        "middleware": ("middleware is not run by Ferry yet", ("before", "after", "cleanup"), "hook", ""),
-        "hooks": ("tool hooks are not run by Ferry yet", ("before", "after"), "hook", " around tool calls"),
         "guardrails": ("custom guardrails are not run by Ferry yet", ("check",), "function", ""),
     }
 )
@@ -138,7 +94,7 @@ def _defined(text: str | None, names: tuple[str, ...]) -> list[str]:
 
 
 def check_folders(files: ProjectFiles, problems: Problems) -> None:
-    """A warning per `middleware/`, `hooks/` and `guardrails/` module, saying what will be skipped."""
+    """A warning per `guardrails/` module, saying what will be skipped (middleware and hooks run)."""
     for folder, (missing, functions, noun, where) in _FOLDERS.items():
         for path in files.discover(folder, (".py",), recursive=False):
             if path.name.startswith("_"):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -144,3 +145,25 @@ class SpanRow(Base):
         Index("ix_ferry_spans_end_time", "end_time"),
         Index("ix_ferry_spans_kind_start_time", "kind", "start_time"),
     )
+
+
+DOCUMENTS_TABLE = "ferry_documents"
+#: A document is JSON on SQLite and JSONB on PostgreSQL (indexable, compared by value).
+DOCUMENT_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class DocumentRow(Base):
+    """One document of Connic's `db_*` tools (app/compat/documents.py). The key starts
+    with tenant and environment: every query names both, so no run reads another
+    tenant's collections, and the primary key's index serves every lookup."""
+
+    __tablename__ = DOCUMENTS_TABLE
+
+    tenant: Mapped[str] = mapped_column(String(), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(DOCUMENT_JSON)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -33,7 +33,16 @@ def test_exports() -> None:
 
 def test_engine_signatures() -> None:
     init = inspect.signature(Engine.__init__)
-    assert list(init.parameters) == ["self", "project", "settings", "llm", "llm_middleware", "clock"]
+    assert list(init.parameters) == [
+        "self",
+        "project",
+        "settings",
+        "llm",
+        "llm_middleware",
+        "clock",
+        "agent_trigger",
+        "connic",
+    ]
     assert all(init.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in list(init.parameters)[2:])
     run = inspect.signature(Engine.run)
     assert list(run.parameters) == ["self", "request", "on_span", "trace_context"]

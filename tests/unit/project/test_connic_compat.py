@@ -155,10 +155,10 @@ def test_connic_project_loads_unchanged(connic_root: Path) -> None:
     assert isinstance(ingest, ToolAgentSpec) and ingest.resolved_tools[0].takes_context
     flow = project.agents["outer-flow"]
     assert isinstance(flow, SequentialAgentSpec) and flow.agents == ("support-flow", "support-summary")
-    # The one Connic feature this project uses that Ferry does not run yet is its middleware.
-    assert [str(w) for w in project.warnings] == [
-        "middleware/support-triage.py: middleware is not run by Ferry yet — its before hook will be skipped"
-    ]
+    # Its middleware is run now: imported at load, kept for its agent, and no warning.
+    assert project.warnings == ()
+    middleware = project.middleware["support-triage"]
+    assert middleware.before is not None and middleware.after is None
 
 
 def test_tool_schemas_match_connics_generation(connic_root: Path) -> None:

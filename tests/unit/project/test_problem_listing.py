@@ -11,10 +11,10 @@ from .conftest import HEADER, ProjectFactory
 
 BROKEN = {
     "agents/a.yaml": HEADER + "temprature: 0\n",
-    "middleware/a.py": "def before(content, context):\n    return content\n",
+    "middleware/nobody.py": "def before(content, context):\n    return content\n",
 }
 ERROR_LINE = "agents/a.yaml:6:1 temprature: unknown key `temprature` — did you mean `temperature`?"
-WARNING_LINE = "middleware/a.py: middleware is not run by Ferry yet — its before hook will be skipped [warning]"
+WARNING_LINE = "middleware/nobody.py: no agent named 'nobody': this file is never run [warning]"
 
 
 def test_a_warning_is_tagged_and_an_error_is_not() -> None:

@@ -12,15 +12,13 @@ from .conftest import HEADER, ProjectFactory
 A = "agents/a.yaml"
 
 
-def test_middleware_hooks_and_guardrail_modules_are_warned_about_by_file(make_project: ProjectFactory) -> None:
+def test_guardrail_modules_are_warned_about_and_middleware_hooks_load(make_project: ProjectFactory) -> None:
     root = make_project(
         {
             A: HEADER,
             "middleware/orders.py": "def before(content, context):\n    return content\n\n\n"
             "async def after(response, context):\n    return response\n",
             "middleware/a.py": "def cleanup(run, context):\n    pass\n",
-            "middleware/notes.py": "# nothing Connic would call\nX = 1\n",
-            "middleware/broken.py": "def before(:\n",
             "middleware/_shared.py": "def before(content, context):\n    return content\n",
             "middleware/__init__.py": "",
             "middleware/.draft.py": "def before(content, context):\n    return content\n",
@@ -31,13 +29,26 @@ def test_middleware_hooks_and_guardrail_modules_are_warned_about_by_file(make_pr
     project = load_project(root)  # a warning never stops a load
     assert [str(w) for w in project.warnings] == [
         "guardrails/pii.py: custom guardrails are not run by Ferry yet — its check function will be skipped",
-        "hooks/a.py: tool hooks are not run by Ferry yet — its before hook will be skipped around tool calls",
-        "middleware/a.py: middleware is not run by Ferry yet — its cleanup hook will be skipped",
-        "middleware/broken.py: middleware is not run by Ferry yet — the file is ignored",
-        "middleware/notes.py: middleware is not run by Ferry yet — the file is ignored",
-        "middleware/orders.py: middleware is not run by Ferry yet — its before/after hooks will be skipped",
+        "middleware/orders.py: no agent named 'orders': this file is never run",
     ]
     assert "middleware/orders.py" in project.file_hashes  # it changes what the project would do
+    assert project.middleware["a"].cleanup is not None and project.middleware["a"].before is None
+    assert project.tool_hooks["a"].before is not None
+
+
+def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            A: HEADER,
+            "middleware/a.py": "def before(:\n",
+            "hooks/a.py": "X = 1\nraise RuntimeError('no config')\n",
+        }
+    )
+    problems = [str(p) for p in lint_project(root).problems if p.loc.file.startswith(("hooks/", "middleware/"))]
+    assert problems == [
+        "hooks/a.py:2:1: importing hooks/a.py raised RuntimeError: no config",
+        "middleware/a.py:1:12: importing middleware/a.py raised SyntaxError: invalid syntax",
+    ]
 
 
 UNSUPPORTED_KEYS = [
@@ -48,7 +59,7 @@ UNSUPPORTED_KEYS = [
     ("approval:\n  tools: [good.f]\n", "approval: human approval is not supported by Ferry yet — the listed tools will run without waiting for anyone's approval"),
     ("knowledge:\n  namespaces: {}\n", "knowledge: Ferry has no predefined retrieval tools yet — these access rules apply to nothing"),
     ("reasoning_effort: high\n", "reasoning_effort: reasoning settings are not passed to the model by Ferry yet — the provider's default applies"),
-    ("retry_options:\n  rerun_middleware: true\n", "retry_options.rerun_middleware: middleware is not run by Ferry yet, so there is nothing to re-run — ignored"),
+    ("retry_options:\n  rerun_middleware: true\n", "retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry — ignored"),
 ]  # fmt: skip
 
 
@@ -78,17 +89,27 @@ def test_a_connic_key_on_any_agent_type_is_the_same_warning(make_project: Projec
     ]
 
 
-def test_connic_predefined_and_api_tools_are_warnings_and_the_rest_still_resolve(make_project: ProjectFactory) -> None:
-    root = make_project({A: HEADER + "tools:\n  - web_search\n  - db_*\n  - api:crm.lookup\n  - good.f\n"})
+def test_connic_predefined_tools_resolve_and_api_tools_are_warnings(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {A: HEADER + "tools:\n  - web_search\n  - db_*\n  - api:crm.lookup\n  - good.f\n  - web_browser_open\n"}
+    )
     project = load_project(root)
-    assert [t.ref for t in project.tools_for("a")] == ["good.f"]
+    assert [t.ref for t in project.tools_for("a")] == [
+        "web_search",
+        "db_count",
+        "db_delete",
+        "db_find",
+        "db_insert",
+        "db_list_collections",
+        "db_update",
+        "db_upsert",
+        "good.f",
+    ]
     assert [str(w) for w in project.warnings] == [
-        f"{A}:7:5 tools[0]: Connic's predefined tool web_search is not available in Ferry yet — it will not be "
-        "offered to the LLM",
-        f"{A}:8:5 tools[1]: Connic's predefined tool db_* is not available in Ferry yet — it will not be offered "
-        "to the LLM",
         f"{A}:9:5 tools[2]: API-spec tools are not supported by Ferry yet — api:crm.lookup will not be offered "
         "to the LLM",
+        f"{A}:11:5 tools[4]: browser tools (web_browser_*) need a hosted browser Ferry does not run — "
+        "web_browser_open will not be offered to the LLM",
     ]
 
 
@@ -98,12 +119,15 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     root = make_project(
         {
             A: HEADER + "tools: [good.f, good.g]\nsession: true\n",
-            "middleware/a.py": "def before(content, context):\n    return content\n",
+            "guardrails/a.py": "def check(content, context):\n    return None\n",
         }
     )
     assert main(["lint", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "middleware/a.py: middleware is not run by Ferry yet — its before hook will be skipped [warning]" in out
+    assert (
+        "guardrails/a.py: custom guardrails are not run by Ferry yet — its check function will be skipped [warning]"
+        in out
+    )
     assert (
         f"{A}:7:1 session: sessions are not supported by Ferry yet — every run starts without the history of "
         "earlier runs [warning]"

@@ -1,0 +1,137 @@
+"""The `connic.tools` functions a project imports, made real for the run that calls them.
+
+`connic-composer-sdk` ships `connic.tools` as placeholders that raise until a runtime
+replaces them. User code binds them at import time (`from connic.tools import db_find`),
+so Ferry replaces them once, before it imports any project module (`install`), with
+dispatchers that hold no state at all: each looks up the run it is called from in a
+context variable and calls that run's implementation. Two tenants' runs in one process
+therefore share the dispatcher functions and nothing else: what a call can reach (which
+documents, which agents) is decided by the `ConnicRun` bound to the calling task.
+
+This module is the foundation the project loader needs (names, `install`, the tool
+definitions of predefined tools); it imports nothing of Ferry above `contracts`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import connic.tools as connic_tools
+from connic.loader import PREDEFINED_TOOL_ALIASES, PREDEFINED_TOOL_NAMES
+
+from app.contracts.errors import ToolError
+
+#: Every name a project may list bare in `tools:` or import from `connic.tools` (the SDK's own tables).
+PREDEFINED_NAMES: frozenset[str] = frozenset(PREDEFINED_TOOL_NAMES) | frozenset(PREDEFINED_TOOL_ALIASES)
+ALIASES: Mapping[str, str] = dict(PREDEFINED_TOOL_ALIASES)
+#: Importable from `connic.tools` but not listable in `tools:` (the SDK's loader refuses them there too).
+_IMPORT_ONLY = frozenset(getattr(connic_tools, "__all__", ())) - PREDEFINED_NAMES
+
+Implementation = Callable[..., Awaitable[Any]]
+
+
+def canonical(name: str) -> str:
+    """`query_knowledge` → `retrieval_query`: aliases share one implementation."""
+    return ALIASES.get(name, name)
+
+
+@dataclass
+class ConnicRun:
+    """What `connic.tools` calls may reach during one run: its implementations by
+    canonical name (bound to the run's tenant and environment by whoever built them)."""
+
+    run_id: str
+    agent: str
+    tenant: str
+    implementations: Mapping[str, Implementation] = field(default_factory=dict)
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # name → why it cannot be provided
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        key = canonical(name)
+        implementation = self.implementations.get(key)
+        if implementation is None:
+            why = self.unavailable.get(key) or f"Ferry does not provide the predefined tool {name!r}"
+            raise ToolError(why, name)
+        return await implementation(**arguments)
+
+
+_CURRENT: contextvars.ContextVar[ConnicRun | None] = contextvars.ContextVar("ferry_connic_run", default=None)
+
+
+def current_run(name: str = "connic.tools") -> ConnicRun:
+    run = _CURRENT.get()
+    if run is None:
+        raise ToolError(
+            f"{name} was called outside a Ferry run (e.g. in a tool with `isolation: process`, or at import "
+            "time): predefined tools only work inside a run's own task",
+            name,
+        )
+    return run
+
+
+@contextlib.contextmanager
+def bound(run: ConnicRun) -> Iterator[ConnicRun]:
+    """Bind `run` to the calling task (and every task and thread it starts) until exit."""
+    token = _CURRENT.set(run)
+    try:
+        yield run
+    finally:
+        _CURRENT.reset(token)
+
+
+def _dispatcher(name: str, placeholder: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    signature = inspect.signature(placeholder)
+
+    @functools.wraps(placeholder)
+    async def dispatch(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound_args = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ToolError(f"{name}: {exc}", name) from None
+        bound_args.apply_defaults()
+        return await current_run(name).call(name, dict(bound_args.arguments))
+
+    dispatch.__ferry_predefined__ = name  # type: ignore[attr-defined]
+    return dispatch
+
+
+_INSTALL_LOCK = threading.Lock()
+_DISPATCHERS: dict[str, Callable[..., Awaitable[Any]]] = {}
+
+
+def install() -> None:
+    """Replace every `connic.tools` placeholder by its dispatcher; idempotent, thread-safe.
+
+    Called before any project module is imported. The dispatchers are the same for every
+    project and tenant in the process, and stateless, so installing twice changes nothing.
+    """
+    with _INSTALL_LOCK:
+        if _DISPATCHERS:
+            return
+        names = sorted(PREDEFINED_NAMES | _IMPORT_ONLY)
+        for name in names:
+            placeholder = getattr(connic_tools, name, None)
+            if placeholder is None or not callable(placeholder):
+                continue
+            _DISPATCHERS[name] = _dispatcher(name, placeholder)
+        for name, dispatch in _DISPATCHERS.items():
+            setattr(connic_tools, name, dispatch)
+
+
+def dispatcher(name: str) -> Callable[..., Awaitable[Any]]:
+    """The installed `connic.tools` function `name` (installing first if needed)."""
+    install()
+    return _DISPATCHERS[name]
+
+
+def placeholder_of(name: str) -> Callable[..., Any]:
+    """The SDK's own function: its signature and docstring describe the tool to the LLM."""
+    original: Callable[..., Any] = inspect.unwrap(dispatcher(name))
+    return original

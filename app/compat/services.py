@@ -1,0 +1,81 @@
+"""What the Connic runtime is given (`ConnicServices`, engine-wide) and what one run gets
+from it (`ConnicRun`, built per run, bound to the run's task).
+
+Engine-wide are only the backends: the document store's database, the agent trigger.
+Everything a tool call may reach — which tenant's documents, which run is the parent of
+a triggered one — is fixed per run here, from the run's own request; nothing a run can
+change is shared with another run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.compat.documents import DocumentBackend, Documents, DocumentScope
+from app.compat.runtime import ConnicRun, Implementation
+from app.compat.trigger import AgentTrigger, TriggerTools
+from app.contracts import RunRequest
+
+ENVIRONMENT_ENV = "FERRY_ENVIRONMENT"
+DEFAULT_ENVIRONMENT = "default"
+
+#: Predefined tools Ferry does not provide yet, and what a call gets back instead.
+NOT_YET: dict[str, str] = {
+    "trigger_agent_at": "trigger_agent_at (scheduled runs) is not available in Ferry yet — call trigger_agent "
+    "now, or schedule the run from outside",
+    "send_connector": "send_connector is not available in Ferry: outbound connectors are Kafka Connect sinks "
+    "and webhooks, fed by the run's result",
+    "web_search": "web_search has no provider configured in Ferry — the search was not made",
+    "web_read_page": "web_read_page is not available in Ferry yet — the page was not fetched",
+    **{
+        name: "the knowledge tools (retrieval_*, *_knowledge) are not available in Ferry yet — nothing was "
+        "stored or searched"
+        for name in ("retrieval_query", "retrieval_store", "retrieval_delete", "retrieval_list_namespaces")
+    },
+    **{
+        f"file_{op}": "the file_* tools are not available in Ferry yet — no file was read or written"
+        for op in ("list", "read", "write", "update", "delete")
+    },
+}
+
+
+def environment_from(environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
+
+
+@dataclass
+class ConnicServices:
+    """`documents`: where `db_*` keep their collections (None: the tools answer with an
+    error); `trigger`: how `trigger_agent` starts a run; `environment`: the name that
+    separates one deployment's data from another's (staging, production) for a tenant."""
+
+    documents: DocumentBackend | None = None
+    trigger: AgentTrigger | None = None
+    environment: str = DEFAULT_ENVIRONMENT
+    _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
+
+    def run_for(self, request: RunRequest, agents: Collection[str]) -> ConnicRun:
+        implementations: dict[str, Implementation] = {}
+        unavailable = dict(NOT_YET)
+        if self.documents is not None:
+            scope = DocumentScope(tenant=request.tenant, environment=self.environment)
+            implementations.update(Documents(self.documents, scope, self._locks).implementations())
+        else:
+            for name in ("find", "insert", "update", "upsert", "delete", "count", "list_collections"):
+                unavailable[f"db_{name}"] = "this Ferry process has no document store — nothing was read or written"
+        if self.trigger is not None:
+            implementations["trigger_agent"] = TriggerTools(self.trigger, request, agents).trigger_agent
+        else:
+            unavailable["trigger_agent"] = "this Ferry process cannot start runs — no agent was triggered"
+        return ConnicRun(
+            run_id=request.run_id,
+            agent=request.agent,
+            tenant=request.tenant,
+            implementations=implementations,
+            unavailable=unavailable,
+        )

@@ -1,0 +1,117 @@
+"""`middleware/<agent>.py` and `hooks/<agent>.py`: imported at load, kept per agent.
+
+Connic runs these around an agent's runs (SDK `connic.core.Middleware`, `ToolHook`); the
+engine calls them, the loader only imports them and checks that what Connic would call
+is callable. Like tool modules, each gets a package name of its own derived from the
+project root and its bytes (`_ferry_middleware_<digest>.<agent>`), so two projects or two
+versions of one never share a module and `sys.path` is never changed. The predefined
+tools are installed into `connic.tools` before any of them is imported (loader.py).
+
+A file whose name matches no agent is a warning: it would run for nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import sys
+import traceback
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from connic.core import Middleware, ToolHook
+
+from app.project.files import ProjectFiles
+from app.project.problems import Loc, Problems
+
+#: folder → the functions Connic calls in one of its files
+FUNCTIONS: Mapping[str, tuple[str, ...]] = {"middleware": ("before", "after", "cleanup"), "hooks": ("before", "after")}
+
+
+def _import(files: ProjectFiles, folder: str, path: Path, problems: Problems) -> ModuleType | None:
+    data = files.read_bytes(path)
+    if data is None:
+        return None
+    digest = hashlib.sha256(f"{files.root}\x00".encode() + data).hexdigest()[:16]
+    package = f"_ferry_{folder}_{digest}"
+    name = f"{package}.{path.stem}"
+    cached = sys.modules.get(name)
+    if cached is not None:
+        return cached
+    if package not in sys.modules:
+        package_spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+        package_spec.submodule_search_locations = [str(path.parent)]
+        sys.modules[package] = importlib.util.module_from_spec(package_spec)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        problems.error(Loc(files.rel(path), 0, 0), "cannot be imported")
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        problems.error(
+            _raised_at(files, path, exc), f"importing {files.rel(path)} raised {type(exc).__name__}: {reason}"
+        )
+        return None
+    return module
+
+
+def _raised_at(files: ProjectFiles, path: Path, exc: BaseException) -> Loc:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return Loc(files.rel(path), exc.lineno, exc.offset or 1)
+    where = Loc(files.rel(path), 0, 0)
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if Path(frame.f_code.co_filename).resolve() == path.resolve():
+            where = Loc(files.rel(path), line, 1)
+    return where
+
+
+def _functions(module: ModuleType, folder: str, rel: str, problems: Problems) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in FUNCTIONS[folder]:
+        value = getattr(module, name, None)
+        if value is None:
+            continue
+        if not callable(value):
+            problems.error(Loc(rel, 0, 0), f"{name} must be a function (Connic calls it)")
+            continue
+        found[name] = value
+    return found
+
+
+def load_agent_modules(
+    files: ProjectFiles, agents: Collection[str], problems: Problems
+) -> tuple[dict[str, Middleware], dict[str, ToolHook]]:
+    """Each agent's middleware and tool hooks, imported; problems reported at their files."""
+    middleware: dict[str, Middleware] = {}
+    hooks: dict[str, ToolHook] = {}
+    for folder in FUNCTIONS:
+        for path in files.discover(folder, (".py",), recursive=False):
+            if path.name.startswith("_"):
+                continue  # Connic skips these too (helpers, __init__.py)
+            rel = files.rel(path)
+            if path.stem not in agents:
+                files.read_bytes(path)  # it still changes what the project is
+                problems.warning(Loc(rel, 0, 0), f"no agent named {path.stem!r}: this file is never run")
+                continue
+            module = _import(files, folder, path, problems)
+            if module is None:
+                continue
+            functions = _functions(module, folder, rel, problems)
+            if not functions:
+                problems.warning(Loc(rel, 0, 0), f"defines none of {', '.join(FUNCTIONS[folder])}: nothing will run")
+                continue
+            if folder == "middleware":
+                middleware[path.stem] = Middleware(**functions)
+            else:
+                hooks[path.stem] = ToolHook(**functions)
+    return middleware, hooks

@@ -1,0 +1,205 @@
+"""A project written for Connic (tests/fixtures/connic_projects/order_desk) lints clean and
+runs on the engine unchanged: its middleware stops or shapes runs, its tool hooks abort or
+rewrite calls, its tools use `connic.tools`, and predefined tools listed by bare name work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.contracts import RunRequest, RunStatus, SpanEvent, SpanKind
+from app.engine import Engine, EngineSettings
+from app.engine.testing import Reply, ScriptedLLM, tool_call
+from app.project import lint_project, load_project
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "order_desk"
+DESK = "openai/desk-model"
+ESCALATION = "openai/escalation-model"
+
+
+@pytest.fixture(autouse=True)
+def history_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The engine's default document store is the run-history database: a fresh one per test."""
+    path = tmp_path / "history.db"
+    monkeypatch.setenv("FERRY_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.delenv("FERRY_ENVIRONMENT", raising=False)
+    return path
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[list[Engine]]:
+    built: list[Engine] = []
+    yield built
+    for engine in built:
+        await engine.aclose()
+
+
+def engine_on(llm: ScriptedLLM, engines: list[Engine]) -> Engine:
+    engine = Engine(load_project(FIXTURE), settings=EngineSettings(retry_jitter=0.0), llm=llm)
+    engines.append(engine)
+    return engine
+
+
+def tool_contents(llm: ScriptedLLM) -> dict[str, Any]:
+    """Every tool message the model received, by tool name, parsed."""
+    last = llm.requests[-1].messages
+    return {m["name"]: json.loads(m["content"]) for m in last if m["role"] == "tool"}
+
+
+def test_the_project_lints_clean_unchanged() -> None:
+    report = lint_project(FIXTURE)
+    assert [str(p) for p in report.problems] == []
+    project = load_project(FIXTURE)
+    assert [t.name for t in project.tools_for("order-desk")] == [
+        "db_find",
+        "db_insert",
+        "db_delete",
+        "lookup_order",
+        "policy_answer",
+        "query_knowledge",
+        "web_search",
+        "trigger_agent",
+    ]
+    described = {t.name: t for t in project.tools_for("order-desk")}
+    # The model sees the SDK's own description and parameters of a predefined tool.
+    assert described["db_find"].description.startswith("Query documents from a database collection")
+    assert described["db_find"].parameters["required"] == ["collection"]
+    assert described["query_knowledge"].description.startswith("Query managed semantic retrieval")
+
+
+async def test_middleware_stops_a_run_without_an_order_id_and_the_model_is_never_called(
+    engines: list[Engine],
+) -> None:
+    llm = ScriptedLLM([])
+    engine = engine_on(llm, engines)
+    request = RunRequest.new("order-desk", "where is my parcel?", callback_url="https://example.com/hook")
+    result = await engine.run(request)
+    assert result.status is RunStatus.COMPLETED
+    assert result.output == "Please include your order id (ORD-1234)."
+    assert llm.requests == []
+    assert result.callback_url is None  # publish_outbound=False: no webhook for this run
+
+
+async def test_a_run_uses_db_tools_hooks_and_middleware_context(engines: list[Engine]) -> None:
+    llm = ScriptedLLM(
+        [
+            Reply(
+                tool_calls=[
+                    tool_call(
+                        "db_insert",
+                        {"collection": "orders", "documents": {"order_id": "ORD-1001", "status": "packing"}},
+                    )
+                ]
+            ),
+            Reply(tool_calls=[tool_call("lookup_order", {"order_id": "ORD-1001"})]),
+            Reply(tool_calls=[tool_call("db_delete", {"collection": "orders", "filter": {"order_id": "ORD-1001"}})]),
+            Reply(tool_calls=[tool_call("db_insert", {"collection": "notes", "documents": {"text": "asked"}})]),
+            Reply(tool_calls=[tool_call("web_search", {"query": "carrier status"})]),
+            Reply(tool_calls=[tool_call("policy_answer", {"question": "refunds?"})]),
+            "Your order ORD-1001 is being packed.",
+        ]
+    )
+    engine = engine_on(llm, engines)
+    spans: list[SpanEvent] = []
+    result = await engine.run(RunRequest.new("order-desk", "VIP here: status of ORD-1001?"), on_span=spans.append)
+
+    assert result.status is RunStatus.COMPLETED, result.error
+    # after() appended its signature, with the tier before() put into the context.
+    assert result.output == "Your order ORD-1001 is being packed.\n-- Order desk (gold)"
+    assert "You help gold customers" in llm.requests[0].messages[0]["content"]  # {customer_tier} in the prompt
+    seen = tool_contents(llm)
+    # A user tool that calls connic.tools.db_find found what the predefined db_insert stored;
+    # the after hook added the order ids the middleware found.
+    assert seen["lookup_order"] == {
+        "order_id": "ORD-1001",
+        "status": "packing",
+        "items": [],
+        "checked_for": ["ORD-1001"],
+    }
+    # AbortTool: the model got the hook's result, the tool did not run, the span is an error.
+    assert seen["db_delete"] == {"error": "Only admins can delete records"}
+    delete_span = next(s for s in spans if s.kind is SpanKind.TOOL_CALL and s.name == "tool db_delete")
+    assert delete_span.status == "error"
+    # A predefined tool Ferry cannot provide is a tool error the model reads, not a failed run.
+    assert "web_search has no provider configured" in seen["web_search"]["error"]
+    assert "knowledge unavailable" in seen["policy_answer"]["note"]
+    # The before hook rewrote db_insert's documents (the note names its writer), and the
+    # aborted db_delete left the order in place: a later run finds both.
+    later = ScriptedLLM(
+        [
+            Reply(
+                tool_calls=[
+                    tool_call("db_find", {"collection": "notes"}),
+                    tool_call("lookup_order", {"order_id": "ORD-1001"}),
+                ]
+            ),
+            "ok",
+        ]
+    )
+    await engine_on(later, engines).run(RunRequest.new("order-desk", "ORD-1001 notes?"))
+    found = tool_contents(later)
+    assert [(n["text"], n["written_by"]) for n in found["db_find"]["documents"]] == [("asked", "order-desk")]
+    assert found["lookup_order"]["status"] == "packing"
+
+
+async def test_documents_persist_across_engines_and_stay_within_their_tenant(engines: list[Engine]) -> None:
+    insert = ScriptedLLM(
+        [
+            Reply(tool_calls=[tool_call("db_insert", {"collection": "orders", "documents": [
+                {"order_id": "ORD-1", "status": "open"}, {"order_id": "ORD-2", "status": "shipped"}]})]),
+            "stored",
+        ]
+    )  # fmt: skip
+    await engine_on(insert, engines).run(RunRequest.new("order-desk", "ORD-1 and ORD-2", tenant="acme"))
+
+    def finder() -> ScriptedLLM:
+        return ScriptedLLM(
+            [Reply(tool_calls=[tool_call("db_find", {"collection": "orders", "sort": {"order_id": -1}})]), "ok"]
+        )
+
+    same_tenant, other_tenant = finder(), finder()
+    await engine_on(same_tenant, engines).run(RunRequest.new("order-desk", "ORD-1?", tenant="acme"))
+    await engine_on(other_tenant, engines).run(RunRequest.new("order-desk", "ORD-1?", tenant="globex"))
+    assert [d["order_id"] for d in tool_contents(same_tenant)["db_find"]["documents"]] == ["ORD-2", "ORD-1"]
+    assert tool_contents(other_tenant)["db_find"] == {"documents": [], "count": 0}
+
+    # A tool agent's function uses db_count from Python: the same tenant's open orders.
+    counted = await engine_on(ScriptedLLM([]), engines).run(RunRequest.new("nightly-export", {}, tenant="acme"))
+    assert counted.status is RunStatus.COMPLETED
+    assert counted.output == {"open_orders": 1, "run_id": counted.run_id}
+
+
+async def test_stop_processing_raised_in_a_tool_ends_the_run_completed(engines: list[Engine]) -> None:
+    llm = ScriptedLLM([Reply(tool_calls=[tool_call("lookup_order", {"order_id": "ORD-9"})]), "never played"])
+    engine = engine_on(llm, engines)
+    result = await engine.run(RunRequest.new("order-desk", "ORD-9", context={"blocked_customer": True}))
+    assert result.status is RunStatus.COMPLETED
+    assert result.output == "This account is on hold; a colleague will contact you."
+    assert len(llm.requests) == 1 and llm.remaining == 1
+
+
+async def test_trigger_agent_runs_the_child_linked_to_its_parent(engines: list[Engine]) -> None:
+    llm = ScriptedLLM(
+        {
+            DESK: [
+                Reply(tool_calls=[tool_call("trigger_agent", {"agent_name": "escalation", "payload": {"order": "ORD-7"}})]),
+                Reply(tool_calls=[tool_call("trigger_agent", {"agent_name": "no-such-agent", "payload": "x"})]),
+                "escalated",
+            ],
+            ESCALATION: ["queue-b"],
+        }
+    )  # fmt: skip
+    engine = engine_on(llm, engines)
+    parent = RunRequest.new("order-desk", "ORD-7 is broken", tenant="acme")
+    result = await engine.run(parent)
+    assert result.status is RunStatus.COMPLETED
+    seen = [json.loads(m["content"]) for m in llm.requests[-1].messages if m["role"] == "tool"]
+    child = seen[0]
+    assert (child["status"], child["response"]) == ("completed", "queue-b")
+    child_request = next(r for r in llm.requests if r.model == ESCALATION)
+    assert child_request.messages[1]["content"] == '{"order": "ORD-7"}'
+    assert "no agent 'no-such-agent'" in seen[1]["error"]
