@@ -1,0 +1,248 @@
+"""Running collected cases through the engine: N runs each, checked, counted, reported.
+
+Every run gets its own engine over its own instrumented copy of the project (tools
+recorded, mocked where the case says) and its own model client: the replay of its
+cassette, the real model wrapped by a recorder (`--record`), or the real model alone
+when the case has no cassette. Nothing of one run is shared with another, so the runs
+of a case may go concurrently. A run's id is derived from the suite, the case and the
+run's index, so whatever a prompt or a tool makes of it is the same at every replay.
+
+A case passes when at least `success_threshold` percent of its `runs` pass. A case
+that cannot run at all (no cassette and no provider key, an unreadable cassette, an
+unsupported expectation) is `errored`, not failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+
+from app.agent_tests.assertions import RunObservation, run_failures
+from app.agent_tests.cassette import Cassette, CassetteRun, cassette_path, read_cassette, write_cassette
+from app.agent_tests.cassette_clients import RecordingClient, ReplayClient
+from app.agent_tests.discovery import Case
+from app.agent_tests.payloads import PreparedInput, clean_up, prepare_input
+from app.agent_tests.report import CaseReport, CaseStatus, CassetteUse, RunReport
+from app.agent_tests.tool_doubles import ToolDoubles, ToolRecorder, instrumented_project
+from app.agent_tests.user_modules import MockModule, import_test_module
+from app.contracts import RunRequest
+from app.engine import Engine, EngineSettings
+from app.engine.isolation import ProcessIsolation
+from app.engine.model import LLMClient, LLMRequest, LLMResponse
+from app.project.project import Project
+
+_MISMATCH = "the cassette no longer matches: "
+_RUN_NAMESPACE = uuid.UUID("6f0b8f8e-2d1c-4c55-9a53-2f7d0c3e9b41")
+
+#: Tells a caller a case has finished (progress lines, a live report).
+CaseCallback = Callable[[CaseReport], None]
+#: Where the real model comes from when a case needs it; None: no provider (see `missing_provider`).
+RealModel = Callable[[], LLMClient]
+
+
+@dataclass
+class CaseRunner:
+    """Runs cases of one project; `real_model` is asked for only by cases that need it."""
+
+    project: Project
+    real_model: RealModel
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    record: bool = False
+    max_parallel_runs: int = 4
+    #: Says why a case cannot reach the real model (missing keys…), or None when it can.
+    missing_provider: Callable[[str], str | None] = lambda agent: None
+
+    def __post_init__(self) -> None:
+        self._isolation = ProcessIsolation(
+            memory_mb=self.settings.process_memory_mb,
+            default_cpu_seconds=self.settings.process_cpu_seconds,
+            slots=self.settings.process_slots,
+        )
+
+    async def run_case(self, case: Case) -> CaseReport:
+        started = time.monotonic()
+        report = await self._run_case(case)
+        report.duration_ms = (time.monotonic() - started) * 1000.0
+        return report
+
+    async def _run_case(self, case: Case) -> CaseReport:
+        settings = case.settings
+        if case.spec.expected_child_agents:
+            return self._errored(
+                case, "expected_child_agents: Ferry does not run trigger_agent yet, so child agents cannot be checked"
+            )
+        mocks_name = settings.get("mocks")
+        doubles = ToolDoubles(
+            mocks=MockModule(mocks_name, import_test_module(self.project.root, "mocks", mocks_name))
+            if mocks_name
+            else None,
+            strict_mocks=bool(settings.get("strict_mocks")),
+        )
+        builder = (
+            import_test_module(self.project.root, "builders", settings["builder"]) if settings.get("builder") else None
+        )
+        path = cassette_path(self.project.root, case.suite.key, case.name)
+        cassette: Cassette | None = None
+        if not self.record and path.is_file():
+            try:
+                cassette = read_cassette(path)
+            except ValueError as exc:
+                return self._errored(case, f"cassette {self._shown(path)}: {exc}")
+        else:
+            missing = self.missing_provider(case.suite.agent)
+            if missing is not None:
+                hint = "" if self.record else f"no cassette ({self._shown(path)}) and "
+                return self._errored(case, f"{hint}{missing}")
+        use = CassetteUse.RECORDED if self.record else CassetteUse.REPLAYED if cassette else CassetteUse.NONE
+        limit = asyncio.Semaphore(self.max_parallel_runs)
+        recorders: dict[int, RecordingClient] = {}
+
+        async def one(index: int) -> RunReport:
+            async with limit:
+                client: LLMClient
+                if cassette is not None:
+                    client = ReplayClient(cassette.for_run(index))
+                elif self.record:
+                    client = recorders[index] = RecordingClient(_Deferred(self.real_model))
+                else:
+                    client = _Deferred(self.real_model)
+                return await self._run_once(case, index, client, doubles, builder)
+
+        runs = int(settings["runs"])
+        reports = list(await asyncio.gather(*(one(index) for index in range(runs))))
+        if self.record and any(recorder.run.exchanges for recorder in recorders.values()):
+            recorded = [recorders[index].run if index in recorders else CassetteRun() for index in range(runs)]
+            write_cassette(path, Cassette(suite=case.suite.rel, agent=case.suite.agent, test=case.name, runs=recorded))
+        elif self.record:
+            use = CassetteUse.NONE  # no LLM call to record (a tool agent)
+        return self._verdict(case, reports, use, path)
+
+    async def _run_once(
+        self, case: Case, index: int, client: LLMClient, doubles: ToolDoubles, builder: ModuleType | None
+    ) -> RunReport:
+        run_id = str(uuid.uuid5(_RUN_NAMESPACE, f"{case.suite.key}\x00{case.name}\x00{index}"))
+        started = time.monotonic()
+        try:
+            prepared = await prepare_input(self.project.root, case.settings, builder)
+        except Exception as exc:
+            failure = f"the builder raised {type(exc).__name__}: {exc}"
+            return RunReport(index=index, run_id=run_id, status="not run", passed=False, failures=[failure])
+        recorder = ToolRecorder()
+        engine = Engine(
+            instrumented_project(self.project, recorder, doubles, self._isolation), settings=self.settings, llm=client
+        )
+        deadline = datetime.now(UTC) + timedelta(seconds=int(case.settings["timeout_s"]))
+        request = RunRequest.new(
+            case.suite.agent,
+            prepared.input,
+            run_id=run_id,
+            deadline=deadline,
+            trigger={"source": "test", "metadata": {"suite": case.suite.rel, "test": case.name, "run": index}},
+        )
+        try:
+            result = await engine.run(request)
+        finally:
+            await engine.aclose()
+        error = result.error.message if result.error else None
+        observed = RunObservation(
+            status=result.status.value,
+            output=result.output,
+            error=error,
+            input=prepared.input,
+            calls=list(recorder.calls),
+            context=prepared.context,
+        )
+        # A replay that went off its recording explains everything after it: say only that.
+        failures = [*recorder.violations, *_cassette_failures(client)] or run_failures(observed, case.settings)
+        cleanup = await clean_up(builder, _run_for_cleanup(request, result.output, prepared), prepared, case.settings)
+        if cleanup:
+            failures.append(cleanup)
+        return RunReport(
+            index=index,
+            run_id=run_id,
+            status=result.status.value,
+            passed=not failures,
+            failures=failures,
+            output=result.output,
+            error=f"{result.error.category.value}: {error}" if result.error else None,
+            tool_calls=[call.ref for call in recorder.calls],
+            duration_ms=(time.monotonic() - started) * 1000.0,
+        )
+
+    def _verdict(self, case: Case, reports: list[RunReport], use: CassetteUse, path: Path) -> CaseReport:
+        runs, threshold = len(reports), int(case.settings["success_threshold"])
+        successes = sum(1 for report in reports if report.passed)
+        passed = successes * 100 >= threshold * runs
+        reason = None
+        if not passed:
+            first = next(report for report in reports if not report.passed)
+            reason = "; ".join(first.failures) or f"run {first.index + 1} failed"
+            if use is CassetteUse.REPLAYED and any(f.startswith(_MISMATCH) for f in first.failures):
+                reason += f" (cassette {self._shown(path)}; `ferry test --record` refreshes it)"
+            if runs > 1:
+                reason = f"{successes}/{runs} runs passed, {threshold}% needed; run {first.index + 1}: {reason}"
+        return CaseReport(
+            agent_name=case.suite.agent,
+            test_name=case.name,
+            file=case.suite.rel,
+            status=CaseStatus.PASSED if passed else CaseStatus.FAILED,
+            runs=runs,
+            successes=successes,
+            success_threshold=threshold,
+            failure_reason=reason,
+            cassette=use,
+            run_reports=reports,
+        )
+
+    def _errored(self, case: Case, reason: str) -> CaseReport:
+        return CaseReport(
+            agent_name=case.suite.agent,
+            test_name=case.name,
+            file=case.suite.rel,
+            status=CaseStatus.ERRORED,
+            runs=int(case.settings["runs"]),
+            successes=0,
+            success_threshold=int(case.settings["success_threshold"]),
+            failure_reason=reason,
+        )
+
+    def _shown(self, path: Path) -> str:
+        return path.relative_to(self.project.root).as_posix()
+
+
+class _Deferred:
+    """The real model, built at the first call: a case that never calls one (a tool agent)
+    costs no client (nor litellm's import)."""
+
+    def __init__(self, make: RealModel) -> None:
+        self._make = make
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        return await self._make().complete(request)
+
+
+def _cassette_failures(client: LLMClient) -> list[str]:
+    if not isinstance(client, ReplayClient):
+        return []
+    if client.mismatch is not None:
+        return [f"{_MISMATCH}{client.mismatch}"]
+    if client.unplayed():
+        return [f"{_MISMATCH}the run ended with {client.unplayed()} recorded LLM call(s) not made"]
+    return []
+
+
+def _run_for_cleanup(request: RunRequest, output: object, prepared: PreparedInput) -> dict[str, object]:
+    """What a builder's cleanup gets as `run`: input, output and the run's context."""
+    context = {
+        "run_id": request.run_id,
+        "agent_name": request.agent,
+        "tenant": request.tenant,
+        "payload": prepared.input,
+    }
+    return {"input": prepared.input, "output": output, "context": context}
