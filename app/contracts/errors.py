@@ -40,6 +40,7 @@ layers; each layer's own errors subclass them where they are raised (module in b
           ├── ToolSchemaError           [project.tool_schema]
           ├── ConditionError            [project.conditions]
           ├── DevStackError             [devstack.errors]   .cause and .fix
+          ├── DeploymentError           [deploy.errors]     a deployment refused (dirty, too big, unknown)
           ├── ServiceUnreachableError                       .service, .address and .fix
           └── TopicConflictError        [streams.topic_admin] .conflicts
 """
