@@ -29,6 +29,7 @@ class Lane(Generic[P]):
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._changed = asyncio.Condition()
         self._closed = False
+        core.listen(self._pump)  # a new cap or share (a deployment, a rebalance) may free slots
 
     async def submit(self, ticket: Ticket[P]) -> Admission:
         async with self._changed:

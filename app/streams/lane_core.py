@@ -6,7 +6,13 @@ decides, in this order:
     `on_conflict: drop` a run whose concurrency key is held (queued or running) is
     dropped; otherwise it queues, within the read-ahead window (count and bytes);
   - start: the next run, fair over tenants (least served first, see `fair_queue.py`),
-    whose partition still has share (see `shares.py`) and whose key has no run executing.
+    of a partition this worker holds, whose key has no run executing, while the worker
+    runs fewer than its share of the cap (see `shares.py`; one pool for all its
+    partitions of the agent).
+
+`reconfigure` applies a new deployment's cap and `on_conflict` between runs: nothing
+running is stopped; a lower share only means nothing new starts until the running runs
+are below it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 
 from app.streams.fair_queue import FairQueue
-from app.streams.shares import partition_share
+from app.streams.shares import member_share
 
 P = TypeVar("P")
 
@@ -46,13 +52,14 @@ class LaneCore(Generic[P]):
         self,
         *,
         cap: int,
-        partitions: int,
+        partitions: int | None = None,
         on_conflict: Literal["queue", "drop"] = "queue",
         window: int = 2000,
         window_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.cap = cap
-        self.partitions = partitions
+        self.partitions = partitions  # of the agent's topics, when known (shown, not used to share)
+        self.index, self.holders = 0, 1  # this worker's place among the agent's holders (`set_group`)
         self.on_conflict = on_conflict
         self.window = window
         self.window_bytes = window_bytes
@@ -60,10 +67,10 @@ class LaneCore(Generic[P]):
         self._queue: FairQueue[Ticket[P]] = FairQueue()
         self._running: dict[str, Ticket[P]] = {}
         self._queued_ids: set[str] = set()
-        self._running_per_partition: Counter[int] = Counter()
         self._key_holders: Counter[str] = Counter()
         self._running_keys: set[str] = set()
         self._bytes = 0
+        self._listeners: list[Callable[[], None]] = []
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -75,8 +82,10 @@ class LaneCore(Generic[P]):
         return len(self._running)
 
     def capacity(self) -> int:
-        """Runs this worker may execute at once: the shares of the partitions it holds."""
-        return sum(partition_share(self.cap, self.partitions, p) for p in self.assigned if p < self.partitions)
+        """Runs this worker may execute at once: its share of the cap while it holds partitions."""
+        if not self.assigned:
+            return 0
+        return member_share(self.cap, self.holders, self.index)
 
     def has_room(self) -> bool:
         held = self.queued + self.running
@@ -88,6 +97,24 @@ class LaneCore(Generic[P]):
     # -- transitions -----------------------------------------------------------------------
     def assign(self, partitions: Iterable[int]) -> None:
         self.assigned = set(partitions)
+
+    def set_group(self, index: int, holders: int) -> None:
+        """This worker is member `index` of the `holders` members holding the agent's partitions."""
+        self.index, self.holders = (index, holders) if 0 <= index < holders else (0, 1)
+        self._changed()
+
+    def reconfigure(self, *, cap: int, on_conflict: Literal["queue", "drop"]) -> None:
+        """A new cap and conflict rule for runs starting from now on."""
+        self.cap, self.on_conflict = cap, on_conflict
+        self._changed()
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        """`wake` is called when a change may let queued runs start (the lane starts them)."""
+        self._listeners.append(wake)
+
+    def _changed(self) -> None:
+        for wake in self._listeners:
+            wake()
 
     def offer(self, ticket: Ticket[P]) -> Admission:
         if self.knows(ticket.run_id):
@@ -103,14 +130,13 @@ class LaneCore(Generic[P]):
 
     def next(self) -> Ticket[P] | None:
         """Mark the next startable run as running and return it."""
-        if not self._queue or not any(self._has_share(p) for p in self.assigned):
+        if not self._queue or self.running >= self.capacity():
             return None  # every slot taken: skip scanning a long queue on each submit
         ticket = self._queue.pick(self._startable)
         if ticket is None:
             return None
         self._queued_ids.discard(ticket.run_id)
         self._running[ticket.run_id] = ticket
-        self._running_per_partition[ticket.partition] += 1
         if ticket.key is not None:
             self._running_keys.add(ticket.key)
         return ticket
@@ -118,7 +144,6 @@ class LaneCore(Generic[P]):
     def done(self, ticket: Ticket[P]) -> None:
         if self._running.pop(ticket.run_id, None) is None:
             return
-        self._running_per_partition[ticket.partition] -= 1
         self._release(ticket)
         if ticket.key is not None:
             self._running_keys.discard(ticket.key)
@@ -141,13 +166,8 @@ class LaneCore(Generic[P]):
         return [t for t in self._running.values() if wanted is None or t.partition in wanted]
 
     # -- rules -----------------------------------------------------------------------------
-    def _has_share(self, partition: int) -> bool:
-        return partition < self.partitions and (
-            self._running_per_partition[partition] < partition_share(self.cap, self.partitions, partition)
-        )
-
     def _startable(self, ticket: Ticket[P]) -> bool:
-        if ticket.partition not in self.assigned or not self._has_share(ticket.partition):
+        if ticket.partition not in self.assigned:
             return False
         return ticket.key is None or ticket.key not in self._running_keys
 

@@ -7,9 +7,11 @@ and `ferry.alerts` (spend alerts), `webhooks.dlq` (failed webhook deliveries) an
 Settings come from the first matching spec in the project's `topics/`, else from the
 defaults below (the same as the example project's `topics/ferry.yaml`).
 
-An agent's partitions are its concurrency shares (see `shares.py`), so every topic an
-agent consumes gets the same count, min(spec partitions, max_concurrent_runs): more
-partitions than the cap would leave partitions with no share at all.
+Every topic that carries an agent's runs gets the same count: the spec's partitions,
+fixed at creation and independent of `max_concurrent_runs`. The cap is shared among the
+workers holding those partitions (see `shares.py`), so a deployment may change it
+without touching a topic; the partition count only bounds how many workers can share
+one agent.
 """
 
 from __future__ import annotations
@@ -74,9 +76,9 @@ def _spec_for(unprefixed: str, specs: Sequence[TopicSpec]) -> TopicSpec:
 
 
 def agent_partitions(project: Project, names: TopicNames, agent: str) -> int:
-    """Partitions of every topic that carries `agent`'s runs: its concurrency shares."""
+    """Partitions of every topic that carries `agent`'s runs (its request topic's spec)."""
     spec = _spec_for(names.unprefixed(names.request(agent)), project.topics)
-    return max(1, min(spec.partitions, project.agent(agent).max_concurrent_runs))
+    return max(1, spec.partitions)
 
 
 def _planned(

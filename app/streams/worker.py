@@ -49,12 +49,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
 
-from app.deploy.follower import DeploymentFollower
-from app.deploy.versions import Loaded, VersionedRunner
 from app.engine import Engine, EngineSettings
 from app.observability.history.projector import HistoryProjector
 from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetrics
@@ -76,6 +74,9 @@ from app.streams.result_index import ResultIndex
 from app.streams.settings import StreamSettings
 from app.streams.topic_admin import ApplyReport, TopicConflictError, apply_topics
 from app.streams.topic_plan import agent_partitions
+
+if TYPE_CHECKING:  # app.deploy reads its topic with this package's Kafka helpers: imported at start
+    from app.deploy.versions import Loaded, VersionedRunner
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,9 @@ class Worker:
                 stack.push_async_callback(engine.aclose)
                 runner = engine
                 if self._follow_deployments:
+                    from app.deploy.follower import DeploymentFollower
+                    from app.deploy.versions import VersionedRunner
+
                     self.versions = VersionedRunner(engine, self._make_engine, on_switch=self._switch)
                     stack.push_async_callback(self.versions.aclose)
                     follower = DeploymentFollower(
@@ -307,7 +311,7 @@ class Worker:
                 return
 
     def _request_rejoin(self) -> None:
-        app = self.app
+        app: Any = self.app
         try:
             thread: Any = app.consumer._thread if app is not None else None  # faust's consumer thread
             consumer = thread._ensure_consumer() if thread is not None else None

@@ -33,7 +33,8 @@ async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
     assert isinstance(consumer, AIOKafkaConsumer)
     # What every FetchRequest carries as its max wait (aiokafka reads it in start()).
     assert consumer._fetcher._fetch_max_wait_ms == FETCH_WAIT_MS
-    assert consumer._coordinator._assignors == (CoPartitionedAssignor,)
+    assert consumer._coordinator._assignors == (worker.app.ferry_assignor,)  # the worker's own instance
+    assert isinstance(worker.app.ferry_assignor, CoPartitionedAssignor)
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

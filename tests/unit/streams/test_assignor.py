@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from app.streams.assignor import CoPartitionedAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
+from app.streams.assignor import CoPartitionedAssignor, decode_groups
+from app.streams.shares import member_share
 
 
 @dataclass
@@ -14,11 +18,14 @@ class _Cluster:
         return set(range(count)) if count else None
 
 
-def _assign(topics: dict[str, int], members: int) -> dict[str, dict[str, list[int]]]:
-    subscription = CoPartitionedAssignor.metadata(list(topics))
-    ids = {f"member-{i}": subscription for i in range(members)}
+def _plan(topics: dict[str, int], caps: list[dict[str, int]]) -> dict[str, tuple[dict[str, list[int]], bytes]]:
+    ids = {f"member-{i}": CoPartitionedAssignor(lambda c=c: c).metadata(list(topics)) for i, c in enumerate(caps)}
     plan = CoPartitionedAssignor.assign(_Cluster(topics), ids)  # type: ignore[arg-type]
-    return {member: dict(assignment.assignment) for member, assignment in plan.items()}
+    return {member: (dict(a.assignment), a.user_data) for member, a in plan.items()}
+
+
+def _assign(topics: dict[str, int], members: int) -> dict[str, dict[str, list[int]]]:
+    return {m: parts for m, (parts, _) in _plan(topics, [{}] * members).items()}
 
 
 def test_partition_i_of_all_topics_of_an_agent_goes_to_one_worker() -> None:
@@ -34,3 +41,34 @@ def test_partition_i_of_all_topics_of_an_agent_goes_to_one_worker() -> None:
 def test_partitions_spread_over_the_workers() -> None:
     plan = _assign({"agent.x.requests": 12}, members=3)
     assert sorted(len(member.get("agent.x.requests", [])) for member in plan.values()) == [4, 4, 4]
+
+
+def test_each_member_learns_its_place_among_the_holders_and_the_shares_add_up_to_the_cap() -> None:
+    plan = _plan({"agent.x.requests": 12}, [{"x": 16}, {"x": 16}, {"x": 16}])
+    groups = [decode_groups(data)["x"] for _, data in plan.values()]
+    assert sorted(groups) == [(0, 3), (1, 3), (2, 3)]
+    assert sum(member_share(16, holders, index) for index, holders in groups) == 16
+
+
+def test_a_cap_below_the_number_of_workers_gives_the_partitions_to_cap_members_only() -> None:
+    """Otherwise some member would hold partitions with a share of 0: their runs would never start."""
+    plan = _plan({"agent.x.requests": 12, "agent.y.requests": 12}, [{"x": 2, "y": 9}] * 3)
+    holding_x = [m for m, (parts, _) in plan.items() if parts.get("agent.x.requests")]
+    assert len(holding_x) == 2
+    assert sorted(p for parts, _ in plan.values() for p in parts.get("agent.x.requests", [])) == list(range(12))
+    for member in holding_x:
+        index, holders = decode_groups(plan[member][1])["x"]
+        assert holders == 2 and member_share(2, holders, index) == 1
+    assert all(parts.get("agent.y.requests") for parts, _ in plan.values())  # y's cap leaves room for all 3
+
+
+def test_members_disagreeing_mid_change_are_held_to_the_lowest_cap() -> None:
+    plan = _plan({"agent.x.requests": 12}, [{"x": 1}, {"x": 4}, {}])  # the third announces nothing
+    assert sum(1 for parts, _ in plan.values() if parts.get("agent.x.requests")) == 1
+
+
+def test_an_older_member_without_user_data_is_read_as_announcing_nothing() -> None:
+    old = ConsumerProtocolMemberMetadata(0, ["agent.x.requests"], b"")
+    plan = CoPartitionedAssignor.assign(_Cluster({"agent.x.requests": 4}), {"a": old, "b": old})  # type: ignore[arg-type]
+    assert {decode_groups(a.user_data)["x"][1] for a in plan.values()} == {2}
+    assert json.loads(plan["a"].user_data)["subscribers"] == {"x": 2}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.streams.lane_core import Admission, LaneCore, Ticket
-from app.streams.shares import partition_share
+from app.streams.shares import member_share, partition_share
 
 
 def _core(**kw) -> LaneCore[None]:
@@ -26,17 +26,63 @@ def test_partition_shares_add_up_to_the_cap_and_differ_by_at_most_one(cap: int, 
     assert max(shares) - min(shares) <= 1 and min(shares) >= 1
 
 
-def test_a_worker_runs_only_the_shares_of_the_partitions_it_holds() -> None:
-    core = _core(cap=5, partitions=2)  # shares 3 and 2
+def test_a_worker_runs_its_share_of_the_cap_from_the_partitions_it_holds() -> None:
+    core = _core(cap=5, partitions=2)
+    core.set_group(1, 2)  # the second of two members holding the agent: share 2 of 5
     core.assign({1})
     for i in range(10):
         core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=i % 2))
     started = _start_all(core)
-    assert len(started) == 2 and {t.partition for t in started} == {1}
+    assert len(started) == 2 and {t.partition for t in started} == {1}  # only its own partition's runs
     assert core.capacity() == 2
-    core.assign({0, 1})  # after a rebalance this worker holds both partitions
+    core.set_group(0, 1)  # after a rebalance this worker alone holds the agent
+    core.assign({0, 1})
     assert len(_start_all(core)) == 3
     assert core.running == 5  # the whole cap, never more
+
+
+def test_a_worker_holding_no_partition_has_no_slot() -> None:
+    core = _core(cap=5)
+    core.assign(set())
+    assert core.capacity() == 0
+
+
+def test_a_lower_cap_starts_nothing_until_the_running_runs_are_below_it() -> None:
+    core = _core(cap=4, partitions=1)
+    for i in range(10):
+        core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=0))
+    running = _start_all(core)
+    assert len(running) == 4
+    core.reconfigure(cap=2, on_conflict="queue")
+    core.done(running[0])
+    assert core.next() is None  # 3 running, share now 2
+    core.done(running[1])
+    assert core.next() is None  # 2 running
+    core.done(running[2])
+    assert core.next() is not None and core.running == 2
+
+
+def test_a_raised_cap_wakes_the_lane_and_starts_more_at_once() -> None:
+    core = _core(cap=2, partitions=1)
+    woken: list[int] = []
+    core.listen(lambda: woken.append(core.cap))
+    for i in range(10):
+        core.offer(Ticket(run_id=f"r{i}", tenant="t", partition=0))
+    assert len(_start_all(core)) == 2
+    core.reconfigure(cap=6, on_conflict="queue")
+    assert woken == [6]
+    assert len(_start_all(core)) == 4 and core.running == 6
+
+
+@pytest.mark.parametrize(("old", "new"), [(4, 16), (16, 2), (5, 3), (1, 7)])
+@pytest.mark.parametrize("holders", [1, 2, 3])
+def test_old_and_new_shares_mixed_never_pass_the_larger_cap(old: int, new: int, holders: int) -> None:
+    """Mid-change some members use the old cap and some the new: whatever the mix, the sum
+    stays within the larger cap (a member's share only grows with the cap)."""
+    for mix in range(2**holders):
+        total = sum(member_share(new if mix >> i & 1 else old, holders, i) for i in range(holders))
+        assert total <= max(old, new)
+    assert sum(member_share(new, holders, i) for i in range(holders)) == new  # settled: exactly the new cap
 
 
 def test_a_finished_run_frees_its_partition_slot() -> None:

@@ -98,14 +98,17 @@ def test_older_stage_records_without_a_budget_still_read() -> None:
     assert PipelineContext.model_validate(old).budget is None
 
 
-def test_an_agent_topic_has_at_most_max_concurrent_runs_partitions() -> None:
+def test_an_agent_topic_has_the_spec_partitions_whatever_its_cap() -> None:
+    """The cap is shared among workers (shares.py), not tied to partitions: a deployment
+    may change it later without a topic to recreate."""
     project = load_project(ROOT)
     names = TopicNames("x.")
     plan = {t.name: t for t in plan_topics(project, names)}
-    assert plan["x.agent.resilient-agent.requests"].partitions == 10  # capped from 12 by the agent's 10
-    assert plan["x.agent.invoice-extractor.requests"].partitions == 1
-    assert plan["x.pipeline.invoice-pipeline.0.invoice-extractor"].partitions == 1
-    assert plan["x.agent.invoice-pipeline.requests"].partitions == 12  # routing only: no cap
+    assert project.agents["invoice-extractor"].max_concurrent_runs == 1
+    assert plan["x.agent.resilient-agent.requests"].partitions == 12
+    assert plan["x.agent.invoice-extractor.requests"].partitions == 12
+    assert plan["x.pipeline.invoice-pipeline.0.invoice-extractor"].partitions == 12  # same as its agent's
+    assert plan["x.agent.invoice-pipeline.requests"].partitions == 12
     assert plan["x.runs.results"].configs["cleanup.policy"] == "compact"
 
 
