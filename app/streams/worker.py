@@ -60,6 +60,7 @@ from app.observability.run_observer import RunObserver
 from app.observability.spend import SpendControl
 from app.project.project import Project
 from app.streams.assignor import CoPartitionedAssignor
+from app.streams.agent_trigger import KafkaAgentTrigger
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.cancellations import CancellationFeed
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
@@ -244,6 +245,8 @@ class Worker:
             project,
             settings=self._engine_settings or EngineSettings(),
             llm_middleware=lambda client: RateLimitedLLM(client, self.rate_limiter),
+            # trigger_agent from a run: the child is a run on its agent's request topic.
+            agent_trigger=KafkaAgentTrigger(project, self.outbox, self.settings.bootstrap, self.names),
         )
 
     def _cancel(self, run_id: str) -> None:
