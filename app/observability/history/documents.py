@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
@@ -101,10 +101,10 @@ class SqlDocumentBackend:
                     doc_id=doc.id,
                     data=doc.data,
                     size_bytes=_size(doc.data),
-                    created_at=now,
+                    created_at=now + timedelta(microseconds=position),  # keeps a batch in its order
                     updated_at=now,
                 )
-                for doc in documents
+                for position, doc in enumerate(documents)
             )
 
         await self._run(work)
