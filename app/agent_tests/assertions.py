@@ -125,7 +125,7 @@ def _error_suffix(error: str | None) -> str:
 
 
 def _state(observed: RunObservation) -> str:
-    shown = json.dumps(observed.output, ensure_ascii=False, default=str)
+    shown = json.dumps(parsed_json(observed.output), ensure_ascii=False, default=str)
     if len(shown) > _SHOWN_CHARS:
         shown = shown[: _SHOWN_CHARS - 1] + "…"
     return f"status {observed.status}{_error_suffix(observed.error)}, output {shown}"

@@ -10,7 +10,9 @@ def mock_validation_verify_totals(tool_name, params, context):
     return {
         "status": "invalid",
         "valid": False,
-        "checks": [{"check": "subtotal + tax = total", "expected": "0", "actual": str(invoice.get("total")), "ok": False}],
+        "checks": [
+            {"check": "subtotal + tax = total", "expected": "0", "actual": str(invoice.get("total")), "ok": False}
+        ],
         "failed_checks": ["subtotal + tax = total"],
         "unclear_fields": [],
     }
