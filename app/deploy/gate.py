@@ -2,24 +2,20 @@
 
 The candidate's files (and its `tests/`) are written to a scratch directory and checked
 there, so what passes the gate is what gets published, whatever else is on disk.
-`ferry test` lives in `app.agent_tests`; where this Ferry has none, the test step says
-so and passes (lint still gates).
+The test step is `ferry test` (`app.agent_tests.run_project_tests`): every case of
+`tests/<agent>.yaml` must pass; with cassettes (`tests/cassettes/`) it needs no model key.
 """
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from app.contracts.errors import FerryError
 from app.deploy.make import Candidate
 from app.project import format_problem, lint_project
-
-#: `run_project_tests(project_dir) -> report` of `ferry test` (report: `.ok`/`.passed`, `.summary`).
-TESTS_ENTRY = ("app.agent_tests", "run_project_tests")
 
 
 @dataclass(frozen=True)
@@ -47,18 +43,18 @@ def lint_step(root: Path) -> GateStep:
 
 
 def project_tests_step(root: Path) -> GateStep:
-    """`ferry test` on the tree, through its Python entry point when this Ferry has one."""
-    module_name, function = TESTS_ENTRY
+    """`ferry test` on the tree: every case must pass (a project with no case passes, said so)."""
+    from app.agent_tests import run_project_tests  # the engine and the suites' models: only when deploying
+
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        return GateStep("tests", True, ("`ferry test` is not part of this Ferry: tests not run",))
-    run: Callable[[Path], Any] = getattr(module, function)
-    report = run(root)
-    ok = bool(getattr(report, "ok", getattr(report, "passed", False)))
-    summary = getattr(report, "summary", None)
-    text = summary() if callable(summary) else summary
-    return GateStep("tests", ok, (str(text),) if text else ())
+        report = run_project_tests(root)
+    except FerryError as exc:
+        return GateStep("tests", False, (f"the suites could not run: {exc}",))
+    if not report.cases:
+        return GateStep("tests", True, ("no test cases (tests/<agent>.yaml)",))
+    lines = [f"{report.passed} passed, {report.failed} failed, {report.errored} could not run"]
+    lines += [f"{case.id}: {case.failure_reason or case.status}" for case in report.cases if not case.passed]
+    return GateStep("tests", report.failed == 0 and report.errored == 0, tuple(lines))
 
 
 def run_gate(candidate: Candidate, *, skip_tests: bool, tests: TestRunner = project_tests_step) -> list[GateStep]:

@@ -8,6 +8,7 @@ import itertools
 from app.contracts import RunRequest, RunStatus
 from app.devstack.llm_sim import LLMSimulator
 from app.streams import ResultWatcher, Submitter, TopicNames, Worker
+from app.streams.topic_plan import agent_partitions
 from tests.integration.kafka_helpers import wait_for
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
@@ -32,7 +33,7 @@ async def test_max_concurrent_runs_is_a_hard_cap_across_two_workers(
         workers = [make_worker(project, sim.base_url), make_worker(project, sim.base_url)]
         for worker in workers:
             await worker.start()
-        await _settled(workers, "capped", CAP)
+        await _settled(workers, "capped", agent_partitions(project, names, "capped"))
         requests = [RunRequest.new("capped", {"message": f"m{i}"}) for i in range(120)]
         async with (
             ResultWatcher(kafka_bootstrap, names) as watcher,
