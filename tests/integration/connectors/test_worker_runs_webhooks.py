@@ -87,15 +87,29 @@ async def test_no_webhooks_leaves_delivery_to_the_connector(
     assert "consuming" in log and "webhooks:" not in log
 
 
-async def test_a_worker_runs_the_agent_of_a_record_on_an_inbound_topic(
-    tmp_path: Path, kafka_bootstrap: str, prefix: str, app_id: str, simulator: LLMSimulator
+async def test_a_record_on_an_inbound_topic_runs_its_agent_and_its_result_reaches_the_webhook(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    prefix: str,
+    app_id: str,
+    simulator: LLMSimulator,
+    receiver: Receiver,
+    secret: str,  # FERRY_WEBHOOK_SECRET in the worker's environment
 ) -> None:
     orders = unique("shop.orders")
     await create_topics(kafka_bootstrap, [orders], partitions=2)
     (tmp_path / "connectors").mkdir()
     inbound = {"type": "inbound", "name": "orders", "topic": orders, "agent": "echo", "tenant": "shop"}
     (tmp_path / "connectors" / "orders.yaml").write_text(yaml.safe_dump(inbound))
-    write_project(tmp_path, {"echo": llm_agent()})
+    hook = {
+        "type": "webhook",
+        "name": "orders-done",
+        "url": receiver.url,
+        "agents": ["echo"],
+        "secret_env": "FERRY_WEBHOOK_SECRET",
+    }
+    (tmp_path / "connectors" / "orders-done.yaml").write_text(yaml.safe_dump(hook))
+    write_project(tmp_path, {"echo": llm_agent()}, {"webhooks": {"allow_private": ["127.0.0.1/32"]}})
     process, lines = await _start_worker(tmp_path, kafka_bootstrap, prefix, app_id, simulator.base_url)
     try:
         async with ResultWatcher(kafka_bootstrap, TopicNames(prefix)) as watcher:
@@ -105,6 +119,11 @@ async def test_a_worker_runs_the_agent_of_a_record_on_an_inbound_topic(
                     await watcher.poll()
         [result] = watcher.results.values()
         assert result.status == "completed" and result.trigger.source == "kafka"
+        await wait_for(lambda: len(receiver.accepted()) == 1, 60, what="the inbound run's result at the webhook")
     finally:
         log = await _stop(process, lines)
     assert f"inbound: records of {orders} run echo" in log
+    [got] = receiver.requests
+    assert got.signature is not None and verify(SECRET, got.timestamp, got.body, got.signature)
+    delivered = json.loads(got.body)
+    assert (delivered["run_id"], delivered["status"]) == (result.run_id, "completed")
