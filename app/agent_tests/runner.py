@@ -18,10 +18,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 
 from app.agent_tests.assertions import RunObservation, run_failures
 from app.agent_tests.cassette import Cassette, CassetteRun, cassette_path, read_cassette, write_cassette
@@ -134,15 +133,13 @@ class CaseRunner:
             failure = f"the builder raised {type(exc).__name__}: {exc}"
             return RunReport(index=index, run_id=run_id, status="not run", passed=False, failures=[failure])
         recorder = ToolRecorder()
-        engine = Engine(
-            instrumented_project(self.project, recorder, doubles, self._isolation), settings=self.settings, llm=client
-        )
-        deadline = datetime.now(UTC) + timedelta(seconds=int(case.settings["timeout_s"]))
+        project = instrumented_project(self.project, recorder, doubles, self._isolation)
+        project = _bounded(project, case.suite.agent, int(case.settings["timeout_s"]))
+        engine = Engine(project, settings=self.settings, llm=client)
         request = RunRequest.new(
             case.suite.agent,
             prepared.input,
             run_id=run_id,
-            deadline=deadline,
             trigger={"source": "test", "metadata": {"suite": case.suite.rel, "test": case.name, "run": index}},
         )
         try:
@@ -214,6 +211,16 @@ class CaseRunner:
 
     def _shown(self, path: Path) -> str:
         return path.relative_to(self.project.root).as_posix()
+
+
+def _bounded(project: Project, agent: str, seconds: int) -> Project:
+    """`timeout_s` as the agent's own run timeout (the shorter of the two), so a run that
+    takes too long ends `timeout` as it would in production, partial output and all."""
+    spec = project.agents.get(agent)
+    if spec is None or (spec.timeout is not None and spec.timeout <= seconds):
+        return project
+    bounded = spec.model_copy(update={"timeout": seconds})  # private attrs (its tools) are copied along
+    return replace(project, agents=MappingProxyType({**project.agents, agent: bounded}))
 
 
 class _Deferred:

@@ -161,3 +161,16 @@ async def test_a_tool_agent_records_no_cassette(connic_project: Path, model: Fun
     assert report.cases[0].status is CaseStatus.PASSED
     assert report.cases[0].cassette is CassetteUse.NONE
     assert not (connic_project / "tests" / "cassettes").exists()
+
+
+async def test_timeout_s_bounds_each_run(connic_project: Path) -> None:
+    (connic_project / "tests" / "slow.yaml").write_text(
+        'version: "1.0"\nagent: calculator\ndefaults:\n  timeout_s: 1\n'
+        'tests:\n  - name: answers_too_slowly\n    payload: \'{"a": 1, "b": 2}\'\n'
+    )
+    slow = FunctionLLM(calculator_answer, latency=30.0)
+    report = await arun_project_tests(connic_project / "tests" / "slow.yaml", real_model=slow)
+    (case,) = report.cases
+    assert case.status is CaseStatus.FAILED
+    assert case.duration_ms < 10_000
+    assert (case.failure_reason or "").startswith("the run ended timeout (run did not finish within 1s)")
