@@ -36,6 +36,7 @@ from typing import Any
 
 from connic.core import StopProcessing
 
+from app.compat.guardrails import check as check_guardrails
 from app.compat.middleware import middleware_error, run_after, run_before, run_cleanup
 from app.compat.runtime import bound
 from app.compat.services import ConnicServices, environment_from
@@ -221,6 +222,8 @@ class Engine:
         try:
             async with self._clock.timeout(timeout) as scope:
                 output = await self._middleware_around(request, agent, deps, state, middleware)
+            if state.blocked is not None:
+                return RunStatus.BLOCKED, None, BadInputError(f"blocked by the {state.blocked}"), False
             return RunStatus.COMPLETED, output, None, False
         except TimeoutError:
             if not scope.expired():
@@ -247,9 +250,21 @@ class Engine:
         """The agent between its middleware's before and after; `StopProcessing` from either,
         or from a tool, ends the run completed with its response."""
         t0 = self._clock.monotonic()
+        rules = getattr(agent, "guardrails", None)
         try:
             payload = await _user_step(run_before(middleware, request.input, deps.context), "before")
+            if rules is not None and rules.input:
+                checked = await self._guard(state, deps, "input", rules.input, payload)
+                if checked is None:  # blocked: the model never sees this input
+                    if rules.run_after_on_block and middleware is not None and middleware.after is not None:
+                        await _user_step(run_after(middleware, None, deps.context), "after")
+                    return None
+                payload = checked
             output = await execute_agent(deps, state, self.project, agent, payload)
+            if rules is not None and rules.output:
+                output = await self._guard(state, deps, "output", rules.output, output)
+                if state.blocked is not None:
+                    return None
             if middleware is None or middleware.after is None:
                 return output
             deps.context["token_usage"] = state.usage.model_dump(mode="json")
@@ -258,6 +273,15 @@ class Engine:
         except StopProcessing as stop:
             state.publish_outbound = stop.publish_outbound
             return stop.response
+
+    async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any) -> Any:
+        """The value after `rules` (redacted where a rule says so); None when one blocked it."""
+        checked = await check_guardrails(direction, rules, value, deps.context, self.project.guardrails)
+        state.guardrail_warnings.extend(v.describe() for v in checked.warnings)
+        if checked.blocked is not None:
+            state.blocked = checked.blocked.describe()
+            return None
+        return checked.value
 
     def _run_error(self, error: FerryError) -> RunError:
         """The result's error, masked as the run's spans are: a provider's refusal may quote
@@ -314,6 +338,8 @@ class Engine:
             tool_calls=usage.tool_calls,
             llm_retries=state.llm_retries,
         )
+        if state.guardrail_warnings:
+            span.set(guardrail_warnings=list(state.guardrail_warnings))
         if error is not None:
             span.fail(error)
 

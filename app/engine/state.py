@@ -38,6 +38,8 @@ class RunState:
     tool_results: list[dict[str, Any]] = field(default_factory=list)
     stage_outputs: list[Any] = field(default_factory=list)
     publish_outbound: bool = True  # False after StopProcessing(publish_outbound=False): no callback
+    blocked: str | None = None  # the guardrail that blocked the run, described
+    guardrail_warnings: list[str] = field(default_factory=list)  # warn/redact rules that found something
 
     def partial_output(self) -> Any:
         """The best output so far: the last assistant text and the tool results gathered."""

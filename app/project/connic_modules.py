@@ -24,6 +24,7 @@ from typing import Any
 
 from connic.core import Middleware, ToolHook
 
+from app.project.agent_files import AgentSource
 from app.project.files import ProjectFiles
 from app.project.problems import Loc, Problems
 
@@ -115,3 +116,48 @@ def load_agent_modules(
             else:
                 hooks[path.stem] = ToolHook(**functions)
     return middleware, hooks
+
+
+JUDGED_NOT_RUN = "judged guardrails ({kind}) need a judge model Ferry does not call yet — this rule checks nothing"
+
+
+def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: Problems) -> dict[str, Any]:
+    """The `check` function of every guardrails/<name>.py a custom rule names; a rule Ferry
+    cannot run (the judged kinds) is a warning at the rule, a missing file an error there."""
+    from app.compat.guardrails import RUN_KINDS  # the engine-side table of kinds Ferry runs
+
+    wanted: dict[str, list[tuple[Loc, str]]] = {}
+    for source in sources:
+        spec = source.spec
+        rules = getattr(spec, "guardrails", None)
+        if rules is None:
+            continue
+        for direction in ("input", "output"):
+            for index, rule in enumerate(getattr(rules, direction)):
+                at = source.shadow.find(("guardrails", direction, index))[0].loc
+                key_path = f"guardrails.{direction}[{index}]"
+                if rule.type not in RUN_KINDS:
+                    problems.warning(at, JUDGED_NOT_RUN.format(kind=rule.type), key_path)
+                elif rule.type == "custom" and rule.name:
+                    wanted.setdefault(rule.name, []).append((at, key_path))
+    checks: dict[str, Any] = {}
+    for path in files.discover("guardrails", (".py",), recursive=False):
+        if path.name.startswith("_"):
+            continue
+        if path.stem not in wanted:
+            files.read_bytes(path)
+            problems.warning(Loc(files.rel(path), 0, 0), f"no custom guardrail rule names {path.stem!r}: never run")
+            continue
+        module = _import(files, "guardrails", path, problems)
+        if module is None:
+            continue
+        check = getattr(module, "check", None)
+        if not callable(check):
+            problems.error(Loc(files.rel(path), 0, 0), "a custom guardrail must define check(content, context)")
+            continue
+        checks[path.stem] = check
+    for name, places in wanted.items():
+        if name not in checks and not (files.root / "guardrails" / f"{name}.py").is_file():
+            for at, key_path in places:
+                problems.error(at, f"no custom guardrail guardrails/{name}.py", key_path)
+    return checks

@@ -1,8 +1,8 @@
 """`load_project`: read a project directory into one immutable `Project`, or report why not.
 
 The load order is the dependency order: files → agents (with defaults) → schemas →
-cross-agent checks → tools → middleware and tool hooks → Connic folders Ferry does not
-run → project-level files. Connic's predefined tools are installed into `connic.tools`
+cross-agent checks → tools → middleware, tool hooks and custom guardrails → project-level
+files. Connic's predefined tools are installed into `connic.tools`
 before the first project module is imported.
 Every step appends to one problem list and the load fails only at the end, so a single
 run reports every mistake.
@@ -19,7 +19,7 @@ from app.compat.runtime import install as install_connic_tools
 from app.project import agent_checks
 from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of
-from app.project.connic_modules import load_agent_modules
+from app.project.connic_modules import load_agent_modules, load_guardrails
 from app.project.files import ProjectFiles
 from app.project.models import AgentSpec
 from app.project.problems import Loc, Problem, Problems, ProjectError
@@ -28,7 +28,6 @@ from app.project.project_parts import load_config, load_connectors, load_topics
 from app.project.schemas import load_schemas
 from app.project.tool_import import ToolModules
 from app.project.tool_refs import ToolResolver
-from app.project.unsupported import check_folders
 
 
 class ProjectNotFoundError(ProjectError):
@@ -94,7 +93,7 @@ def collect(path: str | Path) -> LoadState:
 
     import_failures.report(problems)
     middleware, hooks = load_agent_modules(files, set(by_name), problems)
-    check_folders(files, problems)
+    guardrails = load_guardrails(files, state.sources, problems)
 
     config = load_config(files, problems)
     topics = load_topics(files, problems)
@@ -110,6 +109,7 @@ def collect(path: str | Path) -> LoadState:
             config=config,
             middleware=MappingProxyType(middleware),
             tool_hooks=MappingProxyType(hooks),
+            guardrails=MappingProxyType(guardrails),
             file_hashes=MappingProxyType(dict(sorted(files.hashes.items()))),
             content_hash=files.content_hash(),
             warnings=tuple(dedupe(problems.sorted())),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from connic.core import BUILTIN_GUARDRAIL_TYPES
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +25,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from app.compat.pii import entities_of
 
 if TYPE_CHECKING:
     from app.project.tooldef import ToolDef
@@ -64,6 +67,49 @@ class BudgetSpec(_Spec):
 
     max_tokens: int | None = Field(default=None, ge=1)
     max_cost_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class GuardrailRuleSpec(_Spec):
+    """One guardrail rule (Connic's `GuardrailRule`): a kind, a mode and the kind's config."""
+
+    type: str
+    mode: Literal["block", "warn", "redact"] = "block"
+    name: str | None = Field(default=None, description="The guardrails/<name>.py of a custom rule.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> GuardrailRuleSpec:
+        if self.type not in BUILTIN_GUARDRAIL_TYPES:
+            raise ValueError(
+                f"unknown guardrail type {self.type!r} (known: {', '.join(sorted(BUILTIN_GUARDRAIL_TYPES))})"
+            )
+        if self.type == "custom" and not self.name:
+            raise ValueError("a custom guardrail needs `name`: the file guardrails/<name>.py")
+        if self.mode == "redact" and self.type not in ("pii", "pii_leakage"):
+            raise ValueError(f"mode redact is only for pii and pii_leakage guardrails, not {self.type}")
+        if self.type == "regex":
+            raw = self.config.get("patterns", self.config.get("pattern"))
+            patterns = [raw] if isinstance(raw, str) else raw
+            if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+                raise ValueError("a regex guardrail needs config.patterns: a list of regular expressions")
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"config.patterns: {pattern!r} is not a regular expression: {exc}") from None
+        if self.type in ("pii", "pii_leakage"):
+            entities_of(self.config.get("entities"))  # raises ValueError naming an unknown entity
+        return self
+
+
+class GuardrailsSpec(_Spec):
+    """`guardrails:` (Connic's `GuardrailsConfig`): rules on the input and on the output."""
+
+    input: tuple[GuardrailRuleSpec, ...] = ()
+    output: tuple[GuardrailRuleSpec, ...] = ()
+    run_after_on_block: bool = Field(
+        default=True, description="Whether the middleware's after() runs when an input guardrail blocks."
+    )
 
 
 class ToolEntry(_Spec):
@@ -107,6 +153,7 @@ class _AgentBase(_Spec):
     budget: BudgetSpec | None = None
     isolation: Literal["inline", "process"] = "inline"
     on_timeout: Literal["partial", "fail"] = "partial"
+    guardrails: GuardrailsSpec | None = None
 
     # Set by the loader once tool refs are resolved; not a YAML key.
     _resolved_tools: tuple[ToolDef, ...] = PrivateAttr(default=())

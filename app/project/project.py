@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ class Project:
     content_hash: str
     middleware: Mapping[str, Middleware] = field(default_factory=dict, compare=False)  # middleware/<agent>.py
     tool_hooks: Mapping[str, ToolHook] = field(default_factory=dict, compare=False)  # hooks/<agent>.py
+    guardrails: Mapping[str, Callable[..., Any]] = field(default_factory=dict, compare=False)  # custom checks
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     def agent(self, name: str) -> AgentSpec:

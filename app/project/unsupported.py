@@ -2,25 +2,21 @@
 
 A Connic project must load in Ferry unchanged, so each of these is a warning, never an
 error. The warning says what will not happen: "ignored" alone would hide that a
-guardrail, a middleware or an MCP server a team relies on is simply not there. The
+session, an approval step or an MCP server a team relies on is simply not there. The
 names follow `connic-composer-sdk` (`connic.core.AgentConfig`, `connic.loader`).
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from pydantic import BaseModel
 
-from app.project.files import ProjectFiles
 from app.project.models import AGENT_CLASSES, RetryOptions
-from app.project.problems import Loc, Problems
 
 _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
-        "guardrails": "guardrails are not enforced by Ferry yet — input and output will not be checked",
         "session": "sessions are not supported by Ferry yet — every run starts without the history of earlier runs",
         "mcp_servers": "MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM",
         "context_compression": "context compression is not supported by Ferry yet — "
@@ -73,36 +69,3 @@ def unsupported_tool_ref(ref: str) -> str | None:
     if ref.startswith("api:"):
         return f"API-spec tools are not supported by Ferry yet — {ref} will not be offered to the LLM"
     return None
-
-
-#: folder → (what Ferry does not do, the functions Connic calls in such a file, what they are, where they run)
-_FOLDERS: Mapping[str, tuple[str, tuple[str, ...], str, str]] = MappingProxyType(
-    {
-        "guardrails": ("custom guardrails are not run by Ferry yet", ("check",), "function", ""),
-    }
-)
-
-
-def _defined(text: str | None, names: tuple[str, ...]) -> list[str]:
-    """Which of `names` the module defines at top level (parsed, never imported: Ferry runs none of it)."""
-    try:
-        tree = ast.parse(text or "")
-    except (SyntaxError, ValueError):
-        return []
-    found = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    return [name for name in names if name in found]
-
-
-def check_folders(files: ProjectFiles, problems: Problems) -> None:
-    """A warning per `guardrails/` module, saying what will be skipped (middleware and hooks run)."""
-    for folder, (missing, functions, noun, where) in _FOLDERS.items():
-        for path in files.discover(folder, (".py",), recursive=False):
-            if path.name.startswith("_"):
-                continue  # Connic skips these too (helpers, __init__.py)
-            defined = _defined(files.read_text(path), functions)
-            if defined:
-                plural = "s" if len(defined) > 1 else ""
-                consequence = f"its {'/'.join(defined)} {noun}{plural} will be skipped{where}"
-            else:
-                consequence = "the file is ignored"
-            problems.warning(Loc(files.rel(path), 0, 0), f"{missing} — {consequence}")

@@ -65,7 +65,6 @@ def test_unknown_keys_are_never_dropped_silently(make_project: ProjectFactory) -
     assert [str(w) for w in project.warnings] == [
         "agents/_defaults.yaml:1:1 session: sessions are not supported by Ferry yet — every run starts without "
         "the history of earlier runs",
-        "agents/a.yaml:6:1 guardrails: guardrails are not enforced by Ferry yet — input and output will not be checked",
         "agents/a.yaml:8:3 retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry "
         "— ignored",
         "agents/a.yaml:9:1 notes: unknown key; Ferry ignores it",

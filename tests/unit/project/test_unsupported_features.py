@@ -28,7 +28,7 @@ def test_guardrail_modules_are_warned_about_and_middleware_hooks_load(make_proje
     )
     project = load_project(root)  # a warning never stops a load
     assert [str(w) for w in project.warnings] == [
-        "guardrails/pii.py: custom guardrails are not run by Ferry yet — its check function will be skipped",
+        "guardrails/pii.py: no custom guardrail rule names 'pii': never run",
         "middleware/orders.py: no agent named 'orders': this file is never run",
     ]
     assert "middleware/orders.py" in project.file_hashes  # it changes what the project would do
@@ -52,7 +52,6 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 
 UNSUPPORTED_KEYS = [
-    ("guardrails:\n  input: []\n", "guardrails: guardrails are not enforced by Ferry yet — input and output will not be checked"),
     ("session:\n  key: context.chat_id\n", "session: sessions are not supported by Ferry yet — every run starts without the history of earlier runs"),
     ("mcp_servers:\n  - name: crm\n", "mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM"),
     ("context_compression:\n  enabled: true\n", "context_compression: context compression is not supported by Ferry yet — a run that outgrows the model's context window fails instead"),
@@ -85,7 +84,6 @@ def test_a_connic_key_on_any_agent_type_is_the_same_warning(make_project: Projec
     assert [str(w) for w in load_project(root).warnings] == [
         "agents/s.yaml:6:1 session: sessions are not supported by Ferry yet — every run starts without the history "
         "of earlier runs",
-        "agents/t.yaml:6:1 guardrails: guardrails are not enforced by Ferry yet — input and output will not be checked",
     ]
 
 
@@ -124,12 +122,32 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     )
     assert main(["lint", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert (
-        "guardrails/a.py: custom guardrails are not run by Ferry yet — its check function will be skipped [warning]"
-        in out
-    )
+    assert "guardrails/a.py: no custom guardrail rule names 'a': never run [warning]" in out
     assert (
         f"{A}:7:1 session: sessions are not supported by Ferry yet — every run starts without the history of "
         "earlier runs [warning]"
     ) in out
     assert lint_project(root).errors == []
+
+
+def test_guardrail_rules_are_checked_and_judged_kinds_are_warnings(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {A: HEADER + "guardrails:\n  input:\n    - type: prompt_injection\n    - type: custom\n      name: gone\n"}
+    )
+    assert [str(p) for p in lint_project(root).problems if p.loc.file == A] == [
+        f"{A}:8:7 guardrails.input[0]: judged guardrails (prompt_injection) need a judge model Ferry does not call "
+        "yet — this rule checks nothing",
+        f"{A}:9:7 guardrails.input[1]: no custom guardrail guardrails/gone.py",
+    ]
+    wrong = make_project(
+        {
+            A: HEADER + "guardrails:\n  output:\n    - type: pii\n      mode: redact\n"
+            "      config: {entities: [email, dna]}\n    - type: regex\n      mode: redact\n"
+            "      config: {patterns: ['x']}\n",
+        }
+    )
+    assert [str(p) for p in lint_project(wrong).problems if p.loc.file == A] == [
+        f"{A}:8:7 guardrails.output[0]: unknown PII entity 'dna' (known: email, credit_card, iban, ssn, "
+        "ip_address, phone)",
+        f"{A}:11:7 guardrails.output[1]: mode redact is only for pii and pii_leakage guardrails, not regex",
+    ]
