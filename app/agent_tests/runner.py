@@ -51,6 +51,8 @@ class CaseRunner:
 
     project: Project
     real_model: RealModel
+    #: Where the suites live (their mocks, builders, files and cassettes); default: the project's root.
+    tests_root: Path | None = None
     settings: EngineSettings = field(default_factory=EngineSettings)
     record: bool = False
     max_parallel_runs: int = 4
@@ -58,6 +60,7 @@ class CaseRunner:
     missing_provider: Callable[[str], str | None] = lambda agent: None
 
     def __post_init__(self) -> None:
+        self._root = self.tests_root or self.project.root
         self._isolation = ProcessIsolation(
             memory_mb=self.settings.process_memory_mb,
             default_cpu_seconds=self.settings.process_cpu_seconds,
@@ -78,15 +81,11 @@ class CaseRunner:
             )
         mocks_name = settings.get("mocks")
         doubles = ToolDoubles(
-            mocks=MockModule(mocks_name, import_test_module(self.project.root, "mocks", mocks_name))
-            if mocks_name
-            else None,
+            mocks=MockModule(mocks_name, import_test_module(self._root, "mocks", mocks_name)) if mocks_name else None,
             strict_mocks=bool(settings.get("strict_mocks")),
         )
-        builder = (
-            import_test_module(self.project.root, "builders", settings["builder"]) if settings.get("builder") else None
-        )
-        path = cassette_path(self.project.root, case.suite.key, case.name)
+        builder = import_test_module(self._root, "builders", settings["builder"]) if settings.get("builder") else None
+        path = cassette_path(self._root, case.suite.key, case.name)
         cassette: Cassette | None = None
         if not self.record and path.is_file():
             try:
@@ -128,7 +127,7 @@ class CaseRunner:
         run_id = str(uuid.uuid5(_RUN_NAMESPACE, f"{case.suite.key}\x00{case.name}\x00{index}"))
         started = time.monotonic()
         try:
-            prepared = await prepare_input(self.project.root, case.settings, builder)
+            prepared = await prepare_input(self._root, case.settings, builder)
         except Exception as exc:
             failure = f"the builder raised {type(exc).__name__}: {exc}"
             return RunReport(index=index, run_id=run_id, status="not run", passed=False, failures=[failure])
@@ -210,7 +209,7 @@ class CaseRunner:
         )
 
     def _shown(self, path: Path) -> str:
-        return path.relative_to(self.project.root).as_posix()
+        return path.relative_to(self._root).as_posix()
 
 
 def _bounded(project: Project, agent: str, seconds: int) -> Project:

@@ -129,6 +129,7 @@ async def arun_project_tests(
     runner = CaseRunner(
         project=project,
         real_model=real,
+        tests_root=collection.root,
         settings=settings,
         record=record,
         max_parallel_runs=max_parallel_runs,
