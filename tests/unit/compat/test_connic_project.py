@@ -4,6 +4,7 @@ rewrite calls, its tools use `connic.tools`, and predefined tools listed by bare
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from app.compat.documents import Documents, DocumentScope
 from app.contracts import RunRequest, RunStatus, SpanEvent, SpanKind
-from app.engine import Engine, EngineSettings
-from app.engine.testing import Reply, ScriptedLLM, tool_call
+from app.engine import Engine, EngineSettings, LLMRequest
+from app.engine.testing import FunctionLLM, Reply, ScriptedLLM, tool_call
+from app.observability.history.documents import SqlDocumentBackend
 from app.project import lint_project, load_project
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "order_desk"
@@ -247,3 +250,31 @@ async def test_output_guardrails_block_a_custom_violation_and_redact_leaked_pii(
     redacted = await engine_on(chatty, engines).run(RunRequest.new("order-desk", "ORD-9?"))
     assert redacted.status is RunStatus.COMPLETED
     assert redacted.output == "Ask [REDACTED_EMAIL] or call [REDACTED_PHONE].\n-- Order desk (standard)"
+
+
+async def test_concurrent_runs_of_two_tenants_each_reach_only_their_own_documents(
+    engines: list[Engine], history_db: Path
+) -> None:
+    backend = SqlDocumentBackend.for_history(f"sqlite:///{history_db}")
+    for tenant, status in (("acme", "open"), ("globex", "refunded")):
+        await Documents(backend, DocumentScope(tenant, "default"), {}).db_insert(
+            "orders", {"order_id": "ORD-1", "status": status}
+        )
+    backend.close()
+
+    def model(request: LLMRequest) -> Reply | str:
+        tool_messages = [m for m in request.messages if m["role"] == "tool"]
+        if not tool_messages:
+            return Reply(tool_calls=[tool_call("lookup_order", {"order_id": "ORD-1"})])
+        return json.loads(tool_messages[0]["content"])["status"]
+
+    # Both runs are in flight at once on one engine (each model call takes 50 ms), so their
+    # tool calls interleave: each connic.tools call still reaches its own run's tenant.
+    engine = Engine(load_project(FIXTURE), llm=FunctionLLM(model, latency=0.05))
+    engines.append(engine)
+    acme, globex = await asyncio.gather(
+        engine.run(RunRequest.new("order-desk", "ORD-1?", tenant="acme")),
+        engine.run(RunRequest.new("order-desk", "ORD-1?", tenant="globex")),
+    )
+    assert acme.output == "open\n-- Order desk (standard)"
+    assert globex.output == "refunded\n-- Order desk (standard)"
