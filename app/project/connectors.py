@@ -10,14 +10,17 @@ Two kinds share the folder:
   environment variable `secret_env` (the secret itself never sits in the repo).
 
 - an inbound connector (`type: inbound`): every record of an existing `topic` becomes
-  a run of `agent` (the record value is the input, its Kafka metadata under `_kafka`).
+  a run of `agent` (the record value is the input, its Kafka metadata under `_kafka`);
+- an object-storage trigger (`type: s3`): every object created in a bucket becomes a run
+  of `agent` with the object as its document;
+- a cron trigger (`type: schedule`): every tick runs `agent` once with a fixed payload.
 
 A Kafka Connect sink may carry a `feed`: Ferry then produces the connector's topic
 itself, from `runs.results`, as schema'd JSON records with one field per `columns`
 entry (what the Debezium JDBC sink needs to create and upsert a table).
 
-Which kind a file is follows from its `type` key (`webhook`, `inbound`, or
-`kafka-connect`, the default when a `config` map is present).
+Which kind a file is follows from its `type` key (`webhook`, `inbound`, `s3`,
+`schedule`, or `kafka-connect`, the default when a `config` map is present).
 """
 
 from __future__ import annotations
@@ -163,7 +166,118 @@ class InboundConnectorSpec(BaseModel):
         return value
 
 
-ConnectorSpec = KafkaConnectSpec | WebhookConnectorSpec | InboundConnectorSpec
+#: What the object-storage trigger accepts by default: the documents the example tools read.
+DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+
+
+class S3ConnectorSpec(BaseModel):
+    """Objects created in a bucket start runs of an agent, the object as the run's document.
+
+    `mode: events`: the store's "object created" notifications (S3's event JSON) arrive on
+    `events_topic`; `mode: poll`: the bucket is listed every `poll_interval_s` for stores
+    that cannot send events. Credentials come from the environment (`AWS_ACCESS_KEY_ID`,
+    `AWS_SECRET_ACCESS_KEY`, profiles: boto3's usual chain), or from the variables named
+    by `access_key_env` / `secret_key_env`.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["s3"]
+    name: str = Field(min_length=1)
+    agent: str = Field(min_length=1, description="The agent (or pipeline) each object runs.")
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field(default="", description="Only keys starting with this.")
+    suffixes: tuple[str, ...] = Field(
+        default=(), description="Only keys ending with one of these (any case); empty = all."
+    )
+    mode: Literal["events", "poll"] = "events"
+    events_topic: str | None = Field(default=None, description="mode events: the topic the notifications arrive on.")
+    poll_interval_s: float = Field(default=30.0, ge=1, le=86400)
+    late_upload_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="mode poll: how long after its timestamp an object may still appear in a listing.",
+    )
+    endpoint_url: str | None = Field(default=None, description="An S3-compatible store's URL; `${ENV}` allowed.")
+    region: str | None = None
+    access_key_env: str | None = None
+    secret_key_env: str | None = None
+    max_bytes: int = Field(
+        default=700_000,
+        ge=1,
+        description="Larger objects are skipped (a run request carries the document: Kafka's record limit applies).",
+    )
+    content_types: tuple[str, ...] = Field(default=DOCUMENT_TYPES, description="Allowed types; empty = any.")
+    tenant: str = Field(default="default", min_length=1)
+
+    @field_validator("events_topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not _TOPIC_NAME.match(value):
+            raise ValueError(f"may only contain letters, digits, '.', '_' and '-' (got {value!r})")
+        return value
+
+    @field_validator("access_key_env", "secret_key_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"must be an environment variable name like S3_ACCESS_KEY (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _events_need_a_topic(self) -> S3ConnectorSpec:
+        if self.mode == "events" and self.events_topic is None:
+            raise ValueError("mode events needs `events_topic`, the topic the store's notifications arrive on")
+        return self
+
+    def wants(self, key: str) -> bool:
+        """Whether an object key is this trigger's (prefix and suffix)."""
+        if not key.startswith(self.prefix) or key.endswith("/"):
+            return False
+        return not self.suffixes or key.lower().endswith(tuple(s.lower() for s in self.suffixes))
+
+
+class ScheduleConnectorSpec(BaseModel):
+    """A cron trigger: at each tick (UTC) one run of `agent` with `payload` as its input.
+
+    `cron`: five fields (minute hour day month weekday), or six with seconds first
+    (`*/10 * * * * *`: every ten seconds). `missed`: what happens to the ticks that fell
+    while no worker ran: `skip` them (the next tick fires), or `catch_up` (each fires,
+    at most `max_catch_up`, oldest first).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: Literal["schedule"]
+    name: str = Field(min_length=1)
+    agent: str = Field(min_length=1)
+    cron: str = Field(min_length=9)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    missed: Literal["skip", "catch_up"] = "skip"
+    max_catch_up: int = Field(default=100, ge=1, le=10_000)
+    tenant: str = Field(default="default", min_length=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        fields = value.split()
+        if len(fields) not in (5, 6) or not croniter.is_valid(value, second_at_beginning=len(fields) == 6):
+            raise ValueError(
+                f"not a cron expression (got {value!r}): five fields `min hour day month weekday`, "
+                "or six with seconds first"
+            )
+        return " ".join(fields)
+
+
+ConnectorSpec = KafkaConnectSpec | WebhookConnectorSpec | InboundConnectorSpec | S3ConnectorSpec | ScheduleConnectorSpec
 CONNECTOR_CLASSES: Mapping[str, type[BaseModel]] = MappingProxyType(
-    {"kafka-connect": KafkaConnectSpec, "webhook": WebhookConnectorSpec, "inbound": InboundConnectorSpec}
+    {
+        "kafka-connect": KafkaConnectSpec,
+        "webhook": WebhookConnectorSpec,
+        "inbound": InboundConnectorSpec,
+        "s3": S3ConnectorSpec,
+        "schedule": ScheduleConnectorSpec,
+    }
 )

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ValidationError
 
 from app.project.agent_files import parse_yaml_file
 from app.project.config import ProjectConfig
-from app.project.connectors import CONNECTOR_CLASSES, ConnectorSpec, InboundConnectorSpec, KafkaConnectSpec
+from app.project.connectors import (
+    CONNECTOR_CLASSES,
+    ConnectorSpec,
+    InboundConnectorSpec,
+    KafkaConnectSpec,
+    S3ConnectorSpec,
+    ScheduleConnectorSpec,
+)
 from app.project.files import ProjectFiles
 from app.project.problems import Problems
 from app.project.schemas import read_json_file
@@ -94,7 +101,8 @@ def load_connectors(
         model = CONNECTOR_CLASSES.get(kind) if isinstance(kind, str) else None
         if model is None:
             node, _ = shadow.find(("type",))
-            problems.error(node.loc, f"must be 'kafka-connect', 'webhook' or 'inbound' (got {kind!r})", "type")
+            kinds = ", ".join(repr(k) for k in CONNECTOR_CLASSES)
+            problems.error(node.loc, f"must be one of {kinds} (got {kind!r})", "type")
             continue
         spec = _validate(model, data, shadow, problems)
         if spec is None:
@@ -111,7 +119,7 @@ def load_connectors(
 
 def _agents_known(spec: ConnectorSpec, agents: Collection[str], shadow: Shadow, problems: Problems) -> bool:
     named: list[tuple[tuple[str | int, ...], str]] = []
-    if isinstance(spec, InboundConnectorSpec):
+    if isinstance(spec, InboundConnectorSpec | S3ConnectorSpec | ScheduleConnectorSpec):
         named.append((("agent",), spec.agent))
     elif isinstance(spec, KafkaConnectSpec) and spec.feed is not None:
         named.extend((("feed", "agents", i), agent) for i, agent in enumerate(spec.feed.agents))
