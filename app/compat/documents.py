@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.compat.filters import equality_fields, filter_error, matches, project, sort_key
+from app.contracts.errors import ToolError
 
 MAX_LIMIT = 1000
 _COLLECTION = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -101,13 +102,59 @@ def _merged(data: Mapping[str, Any], update: Mapping[str, Any], *, remove_none: 
     return dict(merged)
 
 
-class Documents:
-    """The `db_*` tools of one run, bound to its scope."""
+class Access(Protocol):
+    """An agent's `database` rules (app.project.models.DatabaseAccessSpec)."""
 
-    def __init__(self, backend: DocumentBackend, scope: DocumentScope, locks: dict[tuple[Any, ...], asyncio.Lock]):
+    @property
+    def collections(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def prevent_delete(self) -> bool: ...
+
+    @property
+    def prevent_write(self) -> bool: ...
+
+
+class Documents:
+    """The `db_*` tools of one run, bound to its scope and its agent's access rules."""
+
+    def __init__(
+        self,
+        backend: DocumentBackend,
+        scope: DocumentScope,
+        locks: dict[tuple[Any, ...], asyncio.Lock],
+        access: Access | None = None,
+        agent: str = "",
+    ):
         self.backend = backend
         self.scope = scope
         self._locks = locks  # engine-wide: read-modify-write calls on one collection take turns
+        self._access = access
+        self._agent = agent
+
+    def _allowed(self, tool: str, collection: str, *, write: bool = False, delete: bool = False) -> str:
+        """The collection name, if this agent may use it so; else the tool error saying why."""
+        name = _collection(collection)
+        access = self._access
+        if access is None:
+            return name
+        listed = access.collections
+        if listed is not None and name not in listed:
+            raise ToolError(
+                f"{tool}: collection {name!r} is not among the collections agent {self._agent!r} may use "
+                f"({', '.join(sorted(listed)) or 'none'})",
+                tool,
+            )
+        override = listed.get(name) if listed is not None else None
+        if write:
+            flag = getattr(override, "prevent_write", None)
+            if flag if flag is not None else access.prevent_write:
+                raise ToolError(f"{tool}: agent {self._agent!r} may not write to {name!r} (prevent_write)", tool)
+        if delete:
+            flag = getattr(override, "prevent_delete", None)
+            if flag if flag is not None else access.prevent_delete:
+                raise ToolError(f"{tool}: agent {self._agent!r} may not delete from {name!r} (prevent_delete)", tool)
+        return name
 
     def _lock(self, collection: str) -> asyncio.Lock:
         return self._locks.setdefault((self.scope, collection), asyncio.Lock())
@@ -126,7 +173,7 @@ class Documents:
         fields: list[str] | None = None,
         distinct: str | None = None,
     ) -> dict[str, Any]:
-        found = [doc.public() for doc in await self._matching(_collection(collection), filter)]
+        found = [doc.public() for doc in await self._matching(self._allowed("db_find", collection), filter)]
         for path, direction in reversed(list((sort or {}).items())):
             if direction not in (1, -1):
                 raise filter_error(f"sort direction of {path!r} must be 1 or -1")
@@ -153,11 +200,11 @@ class Documents:
             data = _document(item)
             given = data.pop("_id", None)
             stored.append(StoredDocument(str(given) if given is not None else str(uuid.uuid4()), data))
-        await self.backend.insert(self.scope, _collection(collection), stored)
+        await self.backend.insert(self.scope, self._allowed("db_insert", collection, write=True), stored)
         return {"inserted": [doc.public() for doc in stored], "inserted_count": len(stored)}
 
     async def db_update(self, collection: str, filter: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-        name = _collection(collection)
+        name = self._allowed("db_update", collection, write=True)
         if not update:
             raise filter_error("db_update needs a non-empty update")
         async with self._lock(name):
@@ -175,7 +222,7 @@ class Documents:
         update: dict[str, Any],
         insert_only: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        name = _collection(collection)
+        name = self._allowed("db_upsert", collection, write=True)
         if not filter:
             raise filter_error("db_upsert needs a non-empty filter")
         if not update:
@@ -195,7 +242,7 @@ class Documents:
         return {"upserted_id": document.id, "operation": "inserted"}
 
     async def db_delete(self, collection: str, filter: dict[str, Any]) -> dict[str, Any]:
-        name = _collection(collection)
+        name = self._allowed("db_delete", collection, delete=True)
         if not filter:
             raise filter_error("db_delete needs a non-empty filter (it never empties a collection by accident)")
         async with self._lock(name):
@@ -204,12 +251,14 @@ class Documents:
         return {"deleted_ids": ids, "deleted_count": len(ids)}
 
     async def db_count(self, collection: str, filter: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"count": len(await self._matching(_collection(collection), filter))}
+        return {"count": len(await self._matching(self._allowed("db_count", collection), filter))}
 
     async def db_list_collections(self) -> dict[str, Any]:
+        allowed = self._access.collections if self._access is not None else None
         listed = [
             {"name": name, "document_count": count, "size_bytes": size}
             for name, count, size in await self.backend.collections(self.scope)
+            if allowed is None or name in allowed
         ]
         return {"collections": listed, "total": len(listed)}
 

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.compat.documents import DocumentBackend, Documents, DocumentScope
+from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.trigger import AgentTrigger, TriggerTools
 from app.contracts import RunRequest
@@ -59,12 +59,14 @@ class ConnicServices:
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
-    def run_for(self, request: RunRequest, agents: Collection[str]) -> ConnicRun:
+    def run_for(self, request: RunRequest, agents: Collection[str], access: Access | None = None) -> ConnicRun:
+        """`access`: the requested agent's `database` rules, binding every db_* call of the run."""
         implementations: dict[str, Implementation] = {}
         unavailable = dict(NOT_YET)
         if self.documents is not None:
             scope = DocumentScope(tenant=request.tenant, environment=self.environment)
-            implementations.update(Documents(self.documents, scope, self._locks).implementations())
+            documents = Documents(self.documents, scope, self._locks, access, request.agent)
+            implementations.update(documents.implementations())
         else:
             for name in ("find", "insert", "update", "upsert", "delete", "count", "list_collections"):
                 unavailable[f"db_{name}"] = "this Ferry process has no document store — nothing was read or written"

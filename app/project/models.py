@@ -112,6 +112,33 @@ class GuardrailsSpec(_Spec):
     )
 
 
+class CollectionAccessSpec(_Spec):
+    """One collection's overrides of the agent's `database` flags (None: the agent's flag)."""
+
+    prevent_delete: bool | None = None
+    prevent_write: bool | None = None
+
+
+class DatabaseAccessSpec(_Spec):
+    """`database:` (Connic's `DatabaseAccessConfig`): which collections the db_* tools of a run
+    of this agent may touch, and whether they may write or delete there."""
+
+    collections: dict[str, CollectionAccessSpec] | None = Field(
+        default=None, description="Only these collections (a list, or a map with overrides); None: all."
+    )
+    prevent_delete: bool = False
+    prevent_write: bool = False
+
+    @field_validator("collections", mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {str(name): {} for name in value}
+        if isinstance(value, dict):
+            return {name: {} if rules is None else rules for name, rules in value.items()}
+        return value
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -154,6 +181,7 @@ class _AgentBase(_Spec):
     isolation: Literal["inline", "process"] = "inline"
     on_timeout: Literal["partial", "fail"] = "partial"
     guardrails: GuardrailsSpec | None = None
+    database: DatabaseAccessSpec | None = None
 
     # Set by the loader once tool refs are resolved; not a YAML key.
     _resolved_tools: tuple[ToolDef, ...] = PrivateAttr(default=())

@@ -26,8 +26,6 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
         "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
         "these tools will not be offered to the LLM",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "database": "data-access rules are not enforced by Ferry yet — the agent's db_* tools may write and "
-        "delete in every collection",
         "retrieval": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
         "knowledge": "Ferry has no predefined retrieval tools yet — these access rules apply to nothing",
         "files": "Ferry has no predefined file_* tools yet — these access rules apply to nothing",

@@ -13,6 +13,7 @@ import pytest
 from app.compat.documents import Documents, DocumentScope
 from app.contracts.errors import ToolError
 from app.observability.history.documents import SqlDocumentBackend
+from app.project.models import DatabaseAccessSpec
 
 ORDERS = [
     {"order_id": "A", "status": "open", "total": 10, "tags": ["gift", "eu"], "customer": {"tier": "gold"}},
@@ -135,3 +136,25 @@ MISTAKES = [
 def test_a_wrong_call_is_a_tool_error_naming_the_mistake(db: Documents, call: Any, message: str) -> None:
     with pytest.raises(ToolError, match=message.replace("$", r"\$").replace("(", r"\(")):
         asyncio.run(call(db))
+
+
+def test_an_agents_database_rules_bind_every_call_of_its_runs(backend: SqlDocumentBackend) -> None:
+    rules = DatabaseAccessSpec.model_validate(
+        {"prevent_delete": True, "collections": {"orders": {"prevent_write": True}, "logs": {"prevent_delete": False}}}
+    )
+    db = Documents(backend, DocumentScope("acme", "prod"), {}, rules, "reporter")
+    assert asyncio.run(db.db_insert("logs", {"line": 1}))["inserted_count"] == 1
+    assert asyncio.run(db.db_delete("logs", {"line": 1}))["deleted_count"] == 1  # the override allows it
+    refusals = [
+        (db.db_insert("orders", {"a": 1}), "db_insert: agent 'reporter' may not write to 'orders' (prevent_write)"),
+        (db.db_delete("orders", {"a": 1}), "db_delete: agent 'reporter' may not delete from 'orders' (prevent_delete)"),
+        (db.db_find("customers"), "db_find: collection 'customers' is not among the collections agent 'reporter' "
+         "may use (logs, orders)"),
+    ]  # fmt: skip
+    for call, message in refusals:
+        with pytest.raises(ToolError) as refused:
+            asyncio.run(call)
+        assert refused.value.message == message
+    assert asyncio.run(db.db_find("orders")) == {"documents": [], "count": 0}  # reading is allowed
+    listed = DatabaseAccessSpec.model_validate({"collections": ["orders"]})
+    assert listed.collections is not None and set(listed.collections) == {"orders"}
