@@ -26,6 +26,7 @@ from app.agent_tests.assertions import RunObservation, run_failures
 from app.agent_tests.cassette import Cassette, CassetteRun, cassette_path, read_cassette, write_cassette
 from app.agent_tests.cassette_clients import RecordingClient, ReplayClient
 from app.agent_tests.discovery import Case
+from app.agent_tests.lifecycle_doubles import LifecycleDoubles, with_lifecycle_doubles
 from app.agent_tests.payloads import PreparedInput, clean_up, prepare_input
 from app.agent_tests.report import CaseReport, CaseStatus, CassetteUse, RunReport
 from app.agent_tests.tool_doubles import ToolDoubles, ToolRecorder, instrumented_project
@@ -133,6 +134,7 @@ class CaseRunner:
             return RunReport(index=index, run_id=run_id, status="not run", passed=False, failures=[failure])
         recorder = ToolRecorder()
         project = instrumented_project(self.project, recorder, doubles, self._isolation)
+        project = with_lifecycle_doubles(project, recorder, _lifecycle(doubles, case))
         project = _bounded(project, case.suite.agent, int(case.settings["timeout_s"]))
         engine = Engine(project, settings=self.settings, llm=client)
         request = RunRequest.new(
@@ -210,6 +212,15 @@ class CaseRunner:
 
     def _shown(self, path: Path) -> str:
         return path.relative_to(self._root).as_posix()
+
+
+def _lifecycle(doubles: ToolDoubles, case: Case) -> LifecycleDoubles:
+    return LifecycleDoubles(
+        mocks=doubles.mocks,
+        strict_middleware=bool(case.settings.get("strict_middleware_mocks")),
+        strict_hooks=bool(case.settings.get("strict_hook_mocks")),
+        strict_guardrails=bool(case.settings.get("strict_guardrail_mocks")),
+    )
 
 
 def _bounded(project: Project, agent: str, seconds: int) -> Project:

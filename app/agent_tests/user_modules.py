@@ -14,7 +14,7 @@ import inspect
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -65,7 +65,7 @@ def _segment(text: str) -> str:
 
 @dataclass(frozen=True)
 class MockModule:
-    """One `tests/mocks/<name>.py`: the replacement functions of custom tools.
+    """One `tests/mocks/<name>.py`: the replacement functions of custom tools and lifecycle phases.
 
     For the tool `data.customer.add_customer` the most specific function defined wins:
     `mock_data_customer_add_customer`, `mock_data_customer`, `mock_data`, `mock`. Each is
@@ -80,13 +80,32 @@ class MockModule:
         return f"{TESTS_DIR}/mocks/{self.name}.py"
 
     def for_tool(self, ref: str) -> Callable[..., Any] | None:
-        segments = [_segment(part) for part in ref.split(".")]
-        for size in range(len(segments), -1, -1):
-            candidate = "_".join(["mock", *segments[:size]])
-            found = getattr(self.module, candidate, None)
+        return self._first(_ladder(ref))
+
+    def for_hook(self, ref: str, phase: str) -> Callable[..., Any] | None:
+        """`mock_<tool ladder>_hook_before|after`, down to `mock_hook_before|after`."""
+        return self._first(f"{name}_hook_{phase}" for name in _ladder(ref))
+
+    def for_middleware(self, phase: str) -> Callable[..., Any] | None:
+        """`middleware_before`, `middleware_after` or `middleware_cleanup`."""
+        return self._first([f"middleware_{phase}"])
+
+    def for_guardrail(self, direction: str, name: str) -> Callable[..., Any] | None:
+        """`guardrail_<direction>_<name>`, then `guardrail_<direction>`, then `guardrail`."""
+        return self._first([f"guardrail_{direction}_{_segment(name)}", f"guardrail_{direction}", "guardrail"])
+
+    def _first(self, names: Iterable[str]) -> Callable[..., Any] | None:
+        for name in names:
+            found = getattr(self.module, name, None)
             if callable(found):
                 return found  # type: ignore[no-any-return]
         return None
+
+
+def _ladder(ref: str) -> list[str]:
+    """`mock_a_b_c`, `mock_a_b`, `mock_a`, `mock` for the ref `a.b.c`, most specific first."""
+    segments = [_segment(part) for part in ref.split(".")]
+    return ["_".join(["mock", *segments[:size]]) for size in range(len(segments), -1, -1)]
 
 
 async def call_mock(mock: Callable[..., Any], tool_name: str, params: dict[str, Any], context: Any) -> Any:
