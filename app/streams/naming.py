@@ -16,6 +16,7 @@ ALERTS = "ferry.alerts"
 WEBHOOKS_DLQ = "webhooks.dlq"
 CANCELLATIONS = "runs.cancellations"
 REPLIES = "ferry.replies."
+TRIGGERS = "ferry.triggers"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class TopicNames:
     @property
     def cancellations(self) -> str:
         return self.prefix + CANCELLATIONS
+
+    @property
+    def triggers(self) -> str:
+        """The time-driven triggers' state (cron ticks, bucket cursors): compacted, one partition."""
+        return self.prefix + TRIGGERS
 
     def replies(self, instance: str) -> str:
         """One API instance's own topic for the events of its live callers' runs."""

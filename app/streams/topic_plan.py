@@ -45,6 +45,10 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
         {"class": "other", "name": "runs.cancellations", "partitions": 1, "cleanup_policy": "compact"}
     ),
     TopicSpec.model_validate({"class": "results", "pattern": "sink.*", "partitions": 6, "cleanup_policy": "compact"}),
+    # The cron and bucket triggers' state; its one partition elects the process that fires them.
+    TopicSpec.model_validate(
+        {"class": "other", "name": "ferry.triggers", "partitions": 1, "cleanup_policy": "compact"}
+    ),
 )
 
 
