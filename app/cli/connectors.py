@@ -100,7 +100,7 @@ async def _serve(args: argparse.Namespace, bootstrap: str) -> int:
     services = await prepare_connectors(
         project, names, bootstrap, args.app_id, webhooks=settings, replication=args.replication
     )
-    webhooks, feeder, triggers = services.webhooks, services.feeder, services.inbound
+    webhooks, feeder, inbound, triggers = services.webhooks, services.feeder, services.inbound, services.triggers
     assert webhooks is not None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,17 +112,22 @@ async def _serve(args: argparse.Namespace, bootstrap: str) -> int:
         if feeder is not None:
             await feeder.start()
             log.info("sinks: feeding %s from %s", ", ".join(feeder.topics), names.results)
-        if triggers is not None:
-            await triggers.start()
+        if inbound is not None:
+            await inbound.start()
             try:  # a new group starts at the topics' end: say when that end is fixed
-                await triggers.wait_ready()
+                await inbound.wait_ready()
             except TimeoutError:
                 log.warning("inbound: no partitions assigned yet; records before that may be skipped")
-            log.info("inbound: records of %s run %s", ", ".join(triggers.topics), ", ".join(triggers.agents))
+            log.info("inbound: records of %s run %s", ", ".join(inbound.topics), ", ".join(inbound.agents))
+        if triggers is not None:
+            await triggers.start()
+            log.info("triggers: %s", triggers.describe())
         await stop.wait()
     finally:
         if triggers is not None:
             await triggers.stop()
+        if inbound is not None:
+            await inbound.stop()
         if feeder is not None:
             await feeder.stop()
         await webhooks.stop()

@@ -212,6 +212,8 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         log.info(
             "inbound: records of %s run %s", ", ".join(connectors.inbound.topics), ", ".join(connectors.inbound.agents)
         )
+    if connectors.triggers is not None:
+        log.info("triggers: %s", connectors.triggers.describe())
     if worker.metrics_server is not None:
         log.info("metrics: serving %s:%d/metrics", worker.metrics_server.endpoint.host, worker.metrics_server.port)
     await stop.wait()

@@ -7,6 +7,8 @@ processes run them share the work and each result or inbound record is handled o
     webhooks   runs.results → callback URLs and webhook connectors (docs/webhooks.md)
     sinks      runs.results → the `sink.*` topics of fed Kafka Connect sinks
     inbound    records of inbound topics → run requests (connectors/README.md)
+    triggers   cron ticks, bucket listings and S3 notifications → run requests
+               (`<app-id>.triggers` elects the one process that fires ticks and lists)
 
 `prepare_connectors` creates the topics they write and checks that the inbound topics
 exist (they are the user's: Ferry never creates them), then builds the services, not
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 
 from app.connectors.inbound import InboundConnector, inbound_group, inbound_specs
 from app.connectors.sinks import SinkFeeder, feeds_of, sinks_group
+from app.connectors.triggers import Triggers, trigger_specs
 from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for
+from app.project.connectors import S3ConnectorSpec
 from app.project.project import Project
 from app.streams import TopicNames, apply_topics
 from app.streams.connect import topic_partitions
@@ -32,10 +36,11 @@ class ConnectorServices:
     webhooks: WebhookConnector | None
     feeder: SinkFeeder | None
     inbound: InboundConnector | None
+    triggers: Triggers | None = None
 
-    def all(self) -> list[WebhookConnector | SinkFeeder | InboundConnector]:
-        """In start order: deliveries first, inbound records (new runs) last."""
-        return [s for s in (self.webhooks, self.feeder, self.inbound) if s is not None]
+    def all(self) -> list[WebhookConnector | SinkFeeder | InboundConnector | Triggers]:
+        """In start order: deliveries first, what starts new runs last."""
+        return [s for s in (self.webhooks, self.feeder, self.inbound, self.triggers) if s is not None]
 
 
 async def prepare_connectors(
@@ -52,15 +57,20 @@ async def prepare_connectors(
     `sinks_and_inbound`: False to run neither of the others."""
     feeds = feeds_of(project, names) if sinks_and_inbound else []
     inbound = inbound_specs(project) if sinks_and_inbound else []
-    inbound_agents = sorted({spec.agent for spec in inbound})
+    triggers = trigger_specs(project) if sinks_and_inbound else []
+    inbound_agents = sorted({spec.agent for spec in [*inbound, *triggers]})
     written = {names.request(agent) for agent in inbound_agents}
     if webhooks is not None:
         written |= {names.results, names.webhooks_dlq}
     planned = [t for t in plan_topics(project, names, inbound_agents, replication) if t.name in written]
     planned += [plan_topic(project, names, topic, replication) for topic in sorted({f.topic for f in feeds})]
+    if triggers:
+        planned.append(plan_topic(project, names, names.triggers, replication))
     if planned:
         await apply_topics(bootstrap, planned)
-    for topic in sorted({spec.topic for spec in inbound}):
+    listened = {spec.topic for spec in inbound}
+    listened |= {s.events_topic for s in triggers if isinstance(s, S3ConnectorSpec) and s.events_topic}
+    for topic in sorted(listened):
         await topic_partitions(bootstrap, topic)  # a missing inbound topic: one ConfigError line
     return ConnectorServices(
         webhooks=(
@@ -72,4 +82,5 @@ async def prepare_connectors(
         inbound=(
             InboundConnector(bootstrap, project, names, inbound, group_id=inbound_group(app_id)) if inbound else None
         ),
+        triggers=Triggers(bootstrap, project, names, app_id) if triggers else None,
     )

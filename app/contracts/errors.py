@@ -25,7 +25,8 @@ layers; each layer's own errors subclass them where they are raised (module in b
      │    ├── AmbiguousRunId            [observability.history.queries] a run id prefix of several runs
      │    ├── ApiProblem                [api.problems]      an HTTP request refused: a problem document
      │    ├── PoisonRecord              [streams.messages]  a record that is no RunRequest
-     │    └── CallbackRefused           [connectors.webhook.ssrf] a callback URL to a non-public address
+     │    ├── CallbackRefused           [connectors.webhook.ssrf] a callback URL to a non-public address
+     │    └── ObjectRefused             [connectors.triggers.s3_objects] an object a trigger does not run
      ├── CancelledRunError              cancelled
      ├── InternalError                  internal
      └── ConfigError                    bad_input           the user's project, machine or
