@@ -9,6 +9,9 @@ request is the one recorded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from app.agent_tests.cassette import (
     CassetteRun,
     Exchange,
@@ -22,16 +25,24 @@ from app.agent_tests.cassette import (
 from app.contracts.errors import FerryError, LLMBadRequestError
 from app.engine.model import LLMClient, LLMRequest, LLMResponse
 
+#: What a request is stored and compared as (child run ids masked, see child_runs.py).
+Mask = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _unmasked(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
 
 class RecordingClient:
     """Passes every call to the real client and keeps the exchange, errors included."""
 
-    def __init__(self, inner: LLMClient) -> None:
+    def __init__(self, inner: LLMClient, mask: Mask = _unmasked) -> None:
         self._inner = inner
+        self._mask = mask
         self.run = CassetteRun()
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        sent = request_data(request)
+        sent = self._mask(request_data(request))
         try:
             response = await self._inner.complete(request)
         except FerryError as exc:
@@ -48,8 +59,9 @@ class ReplayClient:
     fails the same way, so a fallback model or a retry cannot hide it.
     """
 
-    def __init__(self, recorded: CassetteRun) -> None:
+    def __init__(self, recorded: CassetteRun, mask: Mask = _unmasked) -> None:
         self._exchanges = list(recorded.exchanges)
+        self._mask = mask
         self._next = 0
         self.mismatch: str | None = None
 
@@ -62,7 +74,7 @@ class ReplayClient:
             raise LLMBadRequestError(f"cassette mismatch: {self.mismatch}")
         exchange = self._exchanges[self._next]
         self._next += 1
-        difference = explain_difference(exchange.request, request_data(request))
+        difference = explain_difference(exchange.request, self._mask(request_data(request)))
         if difference is not None:
             self.mismatch = f"LLM call {number}: {difference}"
             raise LLMBadRequestError(f"cassette mismatch: {self.mismatch}")

@@ -24,7 +24,8 @@ from types import MappingProxyType, ModuleType
 
 from app.agent_tests.assertions import RunObservation, run_failures
 from app.agent_tests.cassette import Cassette, CassetteRun, cassette_path, read_cassette, write_cassette
-from app.agent_tests.cassette_clients import RecordingClient, ReplayClient
+from app.agent_tests.cassette_clients import Mask, RecordingClient, ReplayClient
+from app.agent_tests.child_runs import RecordingTrigger, child_failures
 from app.agent_tests.discovery import Case
 from app.agent_tests.lifecycle_doubles import LifecycleDoubles, with_lifecycle_doubles
 from app.agent_tests.payloads import PreparedInput, clean_up, prepare_input
@@ -76,10 +77,6 @@ class CaseRunner:
 
     async def _run_case(self, case: Case) -> CaseReport:
         settings = case.settings
-        if case.spec.expected_child_agents:
-            return self._errored(
-                case, "expected_child_agents: Ferry does not run trigger_agent yet, so child agents cannot be checked"
-            )
         mocks_name = settings.get("mocks")
         doubles = ToolDoubles(
             mocks=MockModule(mocks_name, import_test_module(self._root, "mocks", mocks_name)) if mocks_name else None,
@@ -103,15 +100,16 @@ class CaseRunner:
         recorders: dict[int, RecordingClient] = {}
 
         async def one(index: int) -> RunReport:
-            async with limit:
-                client: LLMClient
+            def client_for(mask: Mask) -> LLMClient:
                 if cassette is not None:
-                    client = ReplayClient(cassette.for_run(index))
-                elif self.record:
-                    client = recorders[index] = RecordingClient(_Deferred(self.real_model))
-                else:
-                    client = _Deferred(self.real_model)
-                return await self._run_once(case, index, client, doubles, builder)
+                    return ReplayClient(cassette.for_run(index), mask)
+                if self.record:
+                    recorders[index] = RecordingClient(_Deferred(self.real_model), mask)
+                    return recorders[index]
+                return _Deferred(self.real_model)
+
+            async with limit:
+                return await self._run_once(case, index, client_for, doubles, builder)
 
         runs = int(settings["runs"])
         reports = list(await asyncio.gather(*(one(index) for index in range(runs))))
@@ -123,7 +121,12 @@ class CaseRunner:
         return self._verdict(case, reports, use, path)
 
     async def _run_once(
-        self, case: Case, index: int, client: LLMClient, doubles: ToolDoubles, builder: ModuleType | None
+        self,
+        case: Case,
+        index: int,
+        client_for: Callable[[Mask], LLMClient],
+        doubles: ToolDoubles,
+        builder: ModuleType | None,
     ) -> RunReport:
         run_id = str(uuid.uuid5(_RUN_NAMESPACE, f"{case.suite.key}\x00{case.name}\x00{index}"))
         started = time.monotonic()
@@ -136,7 +139,9 @@ class CaseRunner:
         project = instrumented_project(self.project, recorder, doubles, self._isolation)
         project = with_lifecycle_doubles(project, recorder, _lifecycle(doubles, case))
         project = _bounded(project, case.suite.agent, int(case.settings["timeout_s"]))
-        engine = Engine(project, settings=self.settings, llm=client)
+        trigger = RecordingTrigger(lambda child: engine.run(child))  # children run in this same engine
+        client = client_for(trigger.mask)
+        engine = Engine(project, settings=self.settings, llm=client, agent_trigger=trigger)
         request = RunRequest.new(
             case.suite.agent,
             prepared.input,
@@ -146,6 +151,7 @@ class CaseRunner:
         try:
             result = await engine.run(request)
         finally:
+            await trigger.aclose()
             await engine.aclose()
         error = result.error.message if result.error else None
         observed = RunObservation(
@@ -153,11 +159,16 @@ class CaseRunner:
             output=result.output,
             error=error,
             input=prepared.input,
-            calls=list(recorder.calls),
+            calls=[call for call in recorder.calls if call.run_id in (None, run_id)],
             context=prepared.context,
         )
         # A replay that went off its recording explains everything after it: say only that.
-        failures = [*recorder.violations, *_cassette_failures(client)] or run_failures(observed, case.settings)
+        failures = [*recorder.violations, *_cassette_failures(client)] or [
+            *run_failures(observed, case.settings),
+            *child_failures(
+                case.settings.get("expected_child_agents"), run_id, trigger.children, recorder.calls, prepared.context
+            ),
+        ]
         cleanup = await clean_up(builder, _run_for_cleanup(request, result.output, prepared), prepared, case.settings)
         if cleanup:
             failures.append(cleanup)
@@ -169,7 +180,7 @@ class CaseRunner:
             failures=failures,
             output=result.output,
             error=f"{result.error.category.value}: {error}" if result.error else None,
-            tool_calls=[call.ref for call in recorder.calls],
+            tool_calls=[call.ref for call in observed.calls],
             duration_ms=(time.monotonic() - started) * 1000.0,
         )
 

@@ -39,6 +39,7 @@ class ToolCallRecord:
     result: Any = None
     error: str | None = None  # the call raised (its result is then unknown)
     mocked: bool = False
+    run_id: str | None = None  # the run that made the call: a parent's or a triggered child's
 
     def named(self, name: str) -> bool:
         """An expectation names a tool by its ref or by the name the model saw."""
@@ -93,7 +94,10 @@ def _wrapped(
 
     async def call(**kwargs: Any) -> Any:
         context = kwargs.pop("context", None)
-        record = ToolCallRecord(ref=tool.ref, name=tool.name, params=dict(kwargs), mocked=mock is not None)
+        run_id = context.get("run_id") if isinstance(context, dict) else None
+        record = ToolCallRecord(
+            ref=tool.ref, name=tool.name, params=dict(kwargs), mocked=mock is not None, run_id=run_id
+        )
         recorder.calls.append(record)
         try:
             if mock is not None:

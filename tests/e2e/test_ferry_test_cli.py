@@ -49,8 +49,8 @@ def test_list_collects_a_connic_project_without_running_it() -> None:
     done = _ferry("--list", str(FIXTURE))
     assert done.returncode == 0, done.stderr
     assert "tests/calculator.yaml:10  calculator::adds_two_numbers  runs=3" in done.stdout
-    assert "tests/smoke/quick.yaml:14  doubler::triggers_a_child  runs=1" in done.stdout
-    assert done.stdout.splitlines()[-1] == "7 test(s) in 3 suite(s)"
+    assert "tests/smoke/quick.yaml:8  doubler::doubles_a_number  runs=1" in done.stdout
+    assert done.stdout.splitlines()[-1] == "7 test(s) in 4 suite(s)"
 
 
 def test_a_failing_test_exits_1_and_a_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -24,8 +24,23 @@ def connic_project(tmp_path: Path) -> Path:
 
 def calculator_answer(request: LLMRequest, *, wrong_sum: bool = False) -> Outcome:
     """What a good model does with the fixture's agents: call the tool, then answer with its result."""
-    user = str(request.messages[1]["content"])
+    system, user = str(request.messages[0]["content"]), str(request.messages[1]["content"])
     results = [m for m in request.messages if m.get("role") == "tool"]
+    if "summary key" in system:
+        return json.dumps({"summary": user[:12]})
+    if "trigger_agent" in system:
+        if results:
+            return "dispatched"
+        numbers = json.loads(user)
+        return Reply(
+            tool_calls=[
+                tool_call("trigger_agent", {"agent_name": "summarizer", "payload": numbers["text"]}),
+                tool_call(
+                    "trigger_agent",
+                    {"agent_name": "doubler", "payload": {"n": numbers["n"]}, "wait_for_response": False},
+                ),
+            ]
+        )
     if not results:
         if "team" in user:
             return Reply(tool_calls=[tool_call("send", {"message": user})])

@@ -21,9 +21,9 @@ def test_the_suites_of_a_connic_project_collect_as_connic_itself_discovers_them(
         "calculator::multiplies_numbers_from_a_builder",
         "calculator::notifies_the_team_through_a_mock",
         "calculator::approves_nothing_yet",
+        "dispatcher::dispatches_to_the_summarizer_and_the_doubler",
         "note-reader::reads_the_attached_note",
         "doubler::doubles_a_number",
-        "doubler::triggers_a_child",
     ]
 
 
@@ -40,8 +40,9 @@ def test_defaults_merge_into_each_case_as_the_sdk_resolves_them() -> None:
     ("pattern", "expected"),
     [
         ("builder", ["calculator::multiplies_numbers_from_a_builder"]),
-        ("doubler::", ["doubler::doubles_a_number", "doubler::triggers_a_child"]),
-        ("*::*child", ["doubler::triggers_a_child"]),
+        ("doubler", ["dispatcher::dispatches_to_the_summarizer_and_the_doubler", "doubler::doubles_a_number"]),
+        ("doubler::", ["doubler::doubles_a_number"]),
+        ("*::dispatches_*", ["dispatcher::dispatches_to_the_summarizer_and_the_doubler"]),
         ("adds_*", ["calculator::adds_two_numbers"]),
         ("nothing-matches", []),
     ],
@@ -53,7 +54,7 @@ def test_filter_is_a_substring_of_agent_and_name_or_a_glob(pattern: str, expecte
 def test_one_suite_file_can_be_collected_alone() -> None:
     collection = collect_tests(FIXTURE / "tests" / "smoke" / "quick.yaml")
     assert collection.root == FIXTURE.resolve()
-    assert [case.id for case in collection.cases] == ["doubler::doubles_a_number", "doubler::triggers_a_child"]
+    assert [case.id for case in collection.cases] == ["doubler::doubles_a_number"]
 
 
 def test_material_folders_python_test_packages_and_nested_projects_are_not_searched(connic_project: Path) -> None:
@@ -64,7 +65,7 @@ def test_material_folders_python_test_packages_and_nested_projects_are_not_searc
     (tests / "unit" / "__init__.py").write_text("")
     (tests / "fixtures" / "other" / "agents").mkdir()
     (tests / "empty.yaml").write_text("")  # an empty suite is skipped, as by Connic's runner
-    assert len(collect_tests(connic_project).suites) == 3
+    assert len(collect_tests(connic_project).suites) == 4
 
 
 def _suite_error(project: Path, text: str) -> str:

@@ -18,7 +18,7 @@ def _by_name(report: SuiteReport) -> dict[str, object]:
     return {case.test_name: case for case in report.cases}
 
 
-async def test_the_connic_fixture_runs_mocks_builders_files_and_tool_agents(
+async def test_the_connic_fixture_runs_mocks_builders_files_children_and_tool_agents(
     connic_project: Path, model: FunctionLLM
 ) -> None:
     finished: list[str] = []
@@ -30,17 +30,35 @@ async def test_the_connic_fixture_runs_mocks_builders_files_and_tool_agents(
         "multiplies_numbers_from_a_builder",
         "notifies_the_team_through_a_mock",  # the real notify.send raises: only the mock passes
         "approves_nothing_yet",
+        "dispatches_to_the_summarizer_and_the_doubler",
         "reads_the_attached_note",
         "doubles_a_number",
     ):
         assert cases[name].status is CaseStatus.PASSED, (name, cases[name].failure_reason)
     assert cases["adds_two_numbers"].successes == 3
     assert cases["adds_two_numbers"].run_reports[0].tool_calls == ["math.calculator.add"]
-    child = cases["triggers_a_child"]
-    assert child.status is CaseStatus.ERRORED
-    assert "trigger_agent" in (child.failure_reason or "")
-    assert (report.passed, report.failed, report.errored) == (6, 0, 1)
-    assert report.exit_code() == 2
+    # The parent's calls only: the children's (the doubler's tool) are theirs.
+    assert cases["dispatches_to_the_summarizer_and_the_doubler"].run_reports[0].tool_calls == ["trigger_agent"] * 2
+    assert (report.passed, report.failed, report.errored) == (7, 0, 0)
+    assert report.exit_code() == 0
+
+
+async def test_child_agent_expectations_fail_naming_the_child(connic_project: Path, model: FunctionLLM) -> None:
+    suite = connic_project / "tests" / "dispatcher.yaml"
+    suite.write_text(
+        suite.read_text()
+        .replace('output.summary != ""', 'output.summary == "something else"')
+        .replace("expected_triggered: 1", "expected_result: output.n == 42")
+        + "      calculator:\n        expected_triggered: 1\n"
+    )
+    report = await arun_project_tests(suite, real_model=model)
+    reason = report.cases[0].failure_reason or ""
+    assert 'child summarizer: expected_result `output.summary == "something else"` is false' in reason
+    assert (
+        "child doubler: its output and tool calls can only be checked on a run triggered with wait_for_response=True"
+        in reason
+    )
+    assert "child calculator: was never triggered" in reason
 
 
 async def test_a_wrong_answer_fails_the_case_saying_which_expectation_and_what_came_out(connic_project: Path) -> None:
@@ -118,20 +136,20 @@ async def test_record_then_replay_offline_then_fail_clearly_when_the_prompt_chan
     connic_project: Path, model: FunctionLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FERRY_LLM_BASE_URL", raising=False)
-    recorded = await arun_project_tests(connic_project, real_model=model, record=True, pattern="calculator::")
-    assert [case.cassette for case in recorded.cases] == [CassetteUse.RECORDED] * 4
+    recorded = await arun_project_tests(connic_project, real_model=model, record=True, pattern="*")
+    assert [case.cassette for case in recorded.cases if case.agent_name != "doubler"] == [CassetteUse.RECORDED] * 6
     path = connic_project / "tests" / "cassettes" / "calculator" / "adds_two_numbers.json"
     cassette = json.loads(path.read_text())
     assert len(cassette["runs"]) == 3 and len(cassette["runs"][0]["exchanges"]) == 2
     assert cassette["runs"][0]["exchanges"][0]["request"]["model"] == "openai/gpt-4o-mini"
     calls_while_recording = len(model.requests)
 
-    replayed = await arun_project_tests(connic_project, pattern="calculator::")  # no key, no real model
-    assert [(case.status, case.cassette) for case in replayed.cases] == [
+    replayed = await arun_project_tests(connic_project, pattern="*")  # no key, no real model
+    assert [(case.status, case.cassette) for case in replayed.cases if case.agent_name != "doubler"] == [
         (CaseStatus.PASSED, CassetteUse.REPLAYED)
-    ] * 4, [case.failure_reason for case in replayed.cases]
+    ] * 6, [case.failure_reason for case in replayed.cases]  # children's fresh run ids included
     assert len(model.requests) == calls_while_recording
-    again = await arun_project_tests(connic_project, real_model=FunctionLLM(_no_model), pattern="calculator::")
+    again = await arun_project_tests(connic_project, real_model=FunctionLLM(_no_model), pattern="*")
     assert again.failed == 0 and again.errored == 0
 
     agent = connic_project / "agents" / "calculator.yaml"
