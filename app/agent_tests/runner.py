@@ -8,8 +8,8 @@ of a case may go concurrently. A run's id is derived from the suite, the case an
 run's index, so whatever a prompt or a tool makes of it is the same at every replay.
 
 A case passes when at least `success_threshold` percent of its `runs` pass. A case
-that cannot run at all (no cassette and no provider key, an unreadable cassette, an
-unsupported expectation) is `errored`, not failed.
+that cannot run at all (no cassette and no provider key, an unreadable cassette) is
+`errored`, not failed.
 """
 
 from __future__ import annotations
