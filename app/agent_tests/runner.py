@@ -43,7 +43,7 @@ _RUN_NAMESPACE = uuid.UUID("6f0b8f8e-2d1c-4c55-9a53-2f7d0c3e9b41")
 
 #: Tells a caller a case has finished (progress lines, a live report).
 CaseCallback = Callable[[CaseReport], None]
-#: Where the real model comes from when a case needs it; None: no provider (see `missing_provider`).
+#: The real model, asked for at the first call that needs it (never by a replayed or LLM-free case).
 RealModel = Callable[[], LLMClient]
 
 

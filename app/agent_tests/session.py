@@ -160,19 +160,27 @@ def run_project_tests(
     on_case: CaseCallback | None = None,
     max_parallel_runs: int = 4,
 ) -> SuiteReport:
-    """`arun_project_tests` from synchronous code (on an event loop of its own)."""
-    return asyncio.run(
-        arun_project_tests(
-            project_dir,
-            pattern=pattern,
-            record=record,
-            project=project,
-            real_model=real_model,
-            settings=settings,
-            on_case=on_case,
-            max_parallel_runs=max_parallel_runs,
-        )
-    )
+    """`arun_project_tests` from synchronous code, on an event loop of its own (litellm's
+    HTTP clients, bound to that loop, are closed before it ends)."""
+
+    async def session() -> SuiteReport:
+        from app.engine.llm import close_llm_clients
+
+        try:
+            return await arun_project_tests(
+                project_dir,
+                pattern=pattern,
+                record=record,
+                project=project,
+                real_model=real_model,
+                settings=settings,
+                on_case=on_case,
+                max_parallel_runs=max_parallel_runs,
+            )
+        finally:
+            await close_llm_clients()
+
+    return asyncio.run(session())
 
 
 def _import_suite_modules(collection: Collection) -> None:
