@@ -2,7 +2,11 @@
 
 Several workers with the same `--app-id` share the partitions (a Kafka consumer group).
 SIGTERM / SIGINT drain: running runs get `--drain-seconds` to finish, queued ones are
-left to Kafka for redelivery, then the worker exits 0. A worker that cannot start (no
+left to Kafka for redelivery, then the worker exits 0. Whatever the broker's state, the
+process is gone `STOP_GRACE_S` after the drain deadline: a stop that cannot commit or
+leave its group (the broker is down) is abandoned there, its unfinished runs left to
+redelivery (nothing acked is lost: an unacked offset was never committed). A second
+signal exits at once. A worker that cannot start (no
 broker, broker unreachable, a topic conflicting with its spec, a broken project) says
 why in one line and exits 2, with whatever it had started stopped again.
 
@@ -21,17 +25,22 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from typing import TYPE_CHECKING
 
 from app.cli.broker import require_broker
 from app.cli.history import add_history_options, projector_from_args
-from app.cli.process_main import run_main
+from app.cli.process_main import exit_now, run_main
 from app.cli.subparsers import Subparsers
 
 if TYPE_CHECKING:
     from app.observability.metrics import MetricsEndpoint
 
 log = logging.getLogger("ferry.worker")
+
+#: How long after the drain deadline a stopping worker may take to commit, leave its
+#: group and close its clients before the process exits regardless.
+STOP_GRACE_S = 4.0
 
 
 def register(subparsers: Subparsers) -> None:
@@ -138,6 +147,28 @@ def _worker(args: argparse.Namespace) -> int:
     return run_main(_run(args, bootstrap))
 
 
+def _on_signal(stop: asyncio.Event, drain_seconds: float) -> None:
+    """First signal: drain, with a watchdog that ends the process whatever hangs; second: exit now."""
+    if stop.is_set():
+        log.warning("second stop signal: exiting now; unfinished runs will be redelivered")
+        exit_now(0)
+    stop.set()
+    watchdog = threading.Timer(drain_seconds + STOP_GRACE_S, _abandon_stop, args=(drain_seconds,))
+    watchdog.daemon = True  # a stop that finishes in time exits without waiting for it
+    watchdog.start()
+
+
+def _abandon_stop(drain_seconds: float) -> None:
+    # From the watchdog's thread: the event loop may be the thing that is stuck.
+    log.warning(
+        "stop did not finish %.0fs after the %.0fs drain (is the Kafka broker reachable?): exiting without "
+        "committing; unfinished runs will be redelivered",
+        STOP_GRACE_S,
+        drain_seconds,
+    )
+    exit_now(0)
+
+
 def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
     """Where the worker serves /metrics: None with --no-metrics; the default port falls
     back to a free one when taken (several workers on one machine), a chosen one does not."""
@@ -184,7 +215,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _on_signal, stop, settings.drain_seconds)
     await worker.start()  # a failed start has stopped what it started, then raises
     if connectors.inbound is not None:
         try:  # a new inbound group starts at the topics' end: say "consuming" once that end is fixed
