@@ -17,6 +17,7 @@ from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
 from app.compat.runtime import ConnicRun, Implementation
+from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
 from app.contracts import RunRequest
 
@@ -51,11 +52,13 @@ def environment_from(environ: dict[str, str] | None = None) -> str:
 @dataclass
 class ConnicServices:
     """`documents`: where `db_*` keep their collections (None: the tools answer with an
-    error); `trigger`: how `trigger_agent` starts a run; `environment`: the name that
+    error); `trigger`: how `trigger_agent` starts a run; `sessions`: where `session:`
+    conversations are kept (None: runs start without them); `environment`: the name that
     separates one deployment's data from another's (staging, production) for a tenant."""
 
     documents: DocumentBackend | None = None
     trigger: AgentTrigger | None = None
+    sessions: SessionStore | None = None
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 

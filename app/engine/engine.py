@@ -31,15 +31,18 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connic.core import StopProcessing
 
+from app.compat.documents import DocumentScope
 from app.compat.guardrails import check as check_guardrails
 from app.compat.middleware import middleware_error, run_after, run_before, run_cleanup
 from app.compat.runtime import bound
 from app.compat.services import ConnicServices, environment_from
+from app.compat.sessions import SessionStore, answer_text, session_key
 from app.compat.trigger import AgentTrigger, InProcessTrigger
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import (
@@ -55,12 +58,14 @@ from app.engine.isolation import ProcessIsolation
 from app.engine.model import LLMClient, LLMMiddleware
 from app.engine.model_router import ModelRouter
 from app.engine.pricing import CostModel, ModelPrice, PriceMap, litellm_price_map_price
+from app.engine.prompt import user_message_text
 from app.engine.settings import EngineSettings
 from app.engine.stage import carried_budget, execute_agent, result_pipeline
 from app.engine.state import RunDeps, RunState
 from app.engine.tools import ToolExecutor
 from app.observability.redaction import Redactor
 from app.observability.tracing import EngineTracing, SpanHandle, usage_attributes
+from app.project.models import LLMAgentSpec
 from app.project.project import Project
 
 
@@ -119,6 +124,7 @@ class Engine:
                 self._closers.append(in_process.aclose)
             connic = ConnicServices(
                 documents=_history_documents(self._closers),
+                sessions=_history_sessions(self._closers),
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
             )
@@ -261,11 +267,16 @@ class Engine:
                         await _user_step(run_after(middleware, None, deps.context), "after")
                     return None
                 payload = checked
+            session = await self._open_session(request, agent, payload, deps)
+            if session is not None:
+                deps = replace(deps, history=(*deps.history, *session.turns))
             output = await execute_agent(deps, state, self.project, agent, payload)
             if rules is not None and rules.output:
                 output = await self._guard(state, deps, "output", rules.output, output)
                 if state.blocked is not None:
                     return None
+            if session is not None:
+                await session.keep(user_message_text(payload), output)
             if middleware is None or middleware.after is None:
                 return output
             deps.context["token_usage"] = state.usage.model_dump(mode="json")
@@ -274,6 +285,21 @@ class Engine:
         except StopProcessing as stop:
             state.publish_outbound = stop.publish_outbound
             return stop.response
+
+    async def _open_session(
+        self, request: RunRequest, agent: Any, payload: dict[str, Any], deps: RunDeps
+    ) -> OpenSession | None:
+        """The run's Connic session (an llm agent's `session:` with history), its turns loaded."""
+        rules = getattr(agent, "session", None)
+        store = self._connic.sessions
+        if not isinstance(agent, LLMAgentSpec) or rules is None or not rules.history or store is None:
+            return None
+        key = session_key(rules, payload, deps.context)
+        if key is None:
+            return None
+        scope = DocumentScope(request.tenant, self._connic.environment)
+        ttl = timedelta(seconds=rules.ttl) if rules.ttl is not None else None
+        return OpenSession(store, scope, agent.name, key, ttl, await store.load(scope, agent.name, key, ttl))
 
     async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any) -> Any:
         """The value after `rules` (redacted where a rule says so); None when one blocked it."""
@@ -353,6 +379,33 @@ async def _user_step(step: Awaitable[Any], which: str) -> Any:
         raise
     except Exception as exc:
         raise middleware_error(f"middleware {which}() raised {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    store: SessionStore
+    scope: DocumentScope
+    agent: str
+    key: str
+    ttl: timedelta | None
+    turns: list[dict[str, str]]
+
+    async def keep(self, message: str, output: Any) -> None:
+        turns = [{"role": "user", "content": message}, {"role": "assistant", "content": answer_text(output)}]
+        await self.store.append(self.scope, self.agent, self.key, turns, self.ttl)
+
+
+def _history_sessions(closers: list[Callable[[], Awaitable[None]]]) -> Any:
+    """Sessions on the run-history database, opened on the first run of an agent with `session:`."""
+    from app.observability.history.sessions import SqlSessionStore
+
+    store = SqlSessionStore.for_history()
+
+    async def close() -> None:
+        store.close()
+
+    closers.append(close)
+    return store
 
 
 def _history_documents(closers: list[Callable[[], Awaitable[None]]]) -> Any:

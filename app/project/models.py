@@ -139,6 +139,25 @@ class DatabaseAccessSpec(_Spec):
         return value
 
 
+class SessionSpec(_Spec):
+    """`session:` (Connic's `SessionConfig`): the agent's conversation kept across runs."""
+
+    key: str | None = Field(default=None, description="`context.<path>` or `input.<path>`; None: one session.")
+    ttl: int | None = Field(default=None, ge=60, description="Seconds without a run after which a session ends.")
+    history: bool = Field(default=True, description="Reuse the conversation across the session's runs.")
+    browser: bool = Field(default=True, description="Connic's browser profile: no browser tools in Ferry.")
+
+    @field_validator("key")
+    @classmethod
+    def _key_prefix(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        source, _, path = value.partition(".")
+        if source not in ("context", "input") or not path:
+            raise ValueError(f"must be context.<path> or input.<path> (e.g. context.chat_id), got {value!r}")
+        return value
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -211,6 +230,15 @@ class LLMAgentSpec(_AgentBase):
     tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
     output_schema: str | None = None
     concurrency: ConcurrencySpec | None = None
+    session: SessionSpec | None = None
+
+    @field_validator("session", mode="before")
+    @classmethod
+    def _session_flag(cls, value: Any) -> Any:
+        """`session: true` is one session for every run of the agent; `false` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
 
 class SequentialAgentSpec(_AgentBase):

@@ -167,3 +167,20 @@ class DocumentRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+SESSIONS_TABLE = "ferry_sessions"
+
+
+class SessionRow(Base):
+    """The conversation of one Connic session (`session:` of an agent), keyed like the
+    documents by tenant and environment first: a session key never reaches across tenants."""
+
+    __tablename__ = SESSIONS_TABLE
+
+    tenant: Mapped[str] = mapped_column(String(), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(), primary_key=True)
+    session_key: Mapped[str] = mapped_column(String(), primary_key=True)
+    turns: Mapped[list[dict[str, Any]]] = mapped_column(DOCUMENT_JSON)
+    updated_at: Mapped[datetime]

@@ -278,3 +278,25 @@ async def test_concurrent_runs_of_two_tenants_each_reach_only_their_own_document
     )
     assert acme.output == "open\n-- Order desk (standard)"
     assert globex.output == "refunded\n-- Order desk (standard)"
+
+
+async def test_a_session_keeps_the_conversation_across_runs_per_tenant_and_key(engines: list[Engine]) -> None:
+    llm = ScriptedLLM(["First answer.", "Second answer.", "Other tenant.", "Other chat."])
+    engine = engine_on(llm, engines)
+    chat = {"chat_id": "c-1"}
+    await engine.run(RunRequest.new("order-desk", "ORD-1 where is it?", tenant="acme", context=chat))
+    await engine.run(RunRequest.new("order-desk", "ORD-1 and now?", tenant="acme", context=chat))
+    await engine.run(RunRequest.new("order-desk", "ORD-2 hello", tenant="globex", context=chat))
+    await engine.run(RunRequest.new("order-desk", "ORD-3 hi", tenant="acme", context={"chat_id": "c-2"}))
+
+    def conversation(request: LLMRequest) -> list[tuple[str, str]]:
+        return [(m["role"], m["content"]) for m in request.messages if m["role"] != "system"]
+
+    assert conversation(llm.requests[1]) == [
+        ("user", "ORD-1 where is it?"),
+        ("assistant", "First answer."),
+        ("user", "ORD-1 and now?"),
+    ]
+    # Another tenant with the same chat id, and another chat of the same tenant, start fresh.
+    assert conversation(llm.requests[2]) == [("user", "ORD-2 hello")]
+    assert conversation(llm.requests[3]) == [("user", "ORD-3 hi")]

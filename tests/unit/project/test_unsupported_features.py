@@ -52,7 +52,6 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 
 UNSUPPORTED_KEYS = [
-    ("session:\n  key: context.chat_id\n", "session: sessions are not supported by Ferry yet — every run starts without the history of earlier runs"),
     ("mcp_servers:\n  - name: crm\n", "mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM"),
     ("context_compression:\n  enabled: true\n", "context_compression: context compression is not supported by Ferry yet — a run that outgrows the model's context window fails instead"),
     ("approval:\n  tools: [good.f]\n", "approval: human approval is not supported by Ferry yet — the listed tools will run without waiting for anyone's approval"),
@@ -72,18 +71,35 @@ def test_a_connic_key_ferry_does_not_support_is_a_warning_at_its_line(
     assert [str(w) for w in project.warnings] == [f"{A}:{line}:{column} {expected}"]
 
 
+def test_a_session_on_an_llm_agent_loads_and_elsewhere_is_not_used(make_project: ProjectFactory) -> None:
+    root = make_project(
+        {
+            A: HEADER + "session: true\n",
+            "agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: sequential\nagents: [a]\n'
+            "session: {key: context.chat_id}\n",
+            "agents/b.yaml": HEADER.replace("name: a", "name: b") + "session: {key: chat_id}\n",
+        }
+    )
+    problems = [str(p) for p in lint_project(root).problems if p.loc.file.startswith("agents/")]
+    assert problems == [
+        "agents/b.yaml:6:16 session.key: must be context.<path> or input.<path> (e.g. context.chat_id), got 'chat_id'",
+        "agents/s.yaml:6:1 session: is not used by sequential agents; ignored",
+    ]
+
+
 def test_a_connic_key_on_any_agent_type_is_the_same_warning(make_project: ProjectFactory) -> None:
     root = make_project(
         {
             A: HEADER,
-            "agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: sequential\nagents: [a]\nsession: true\n',
+            "agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: sequential\nagents: [a]\n'
+            "mcp_servers: []\n",
             "agents/t.yaml": 'version: "1.0"\nname: t\ndescription: x\ntype: tool\ntool_name: good.store\n'
             "guardrails: {output: []}\n",
         }
     )
     assert [str(w) for w in load_project(root).warnings] == [
-        "agents/s.yaml:6:1 session: sessions are not supported by Ferry yet — every run starts without the history "
-        "of earlier runs",
+        "agents/s.yaml:6:1 mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered "
+        "to the LLM",
     ]
 
 
@@ -116,7 +132,7 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
 ) -> None:
     root = make_project(
         {
-            A: HEADER + "tools: [good.f, good.g]\nsession: true\n",
+            A: HEADER + "tools: [good.f, good.g]\nmcp_servers: []\n",
             "guardrails/a.py": "def check(content, context):\n    return None\n",
         }
     )
@@ -124,8 +140,8 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     out = capsys.readouterr().out.splitlines()
     assert "guardrails/a.py: no custom guardrail rule names 'a': never run [warning]" in out
     assert (
-        f"{A}:7:1 session: sessions are not supported by Ferry yet — every run starts without the history of "
-        "earlier runs [warning]"
+        f"{A}:7:1 mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered to the "
+        "LLM [warning]"
     ) in out
     assert lint_project(root).errors == []
 
