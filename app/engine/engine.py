@@ -15,7 +15,11 @@ Cancelling the task that awaits `run` (rather than calling `Engine.cancel`) prop
 `CancelledError` as asyncio expects, after the run's tasks and processes are stopped.
 
 Shared between runs: the project (immutable), the LLM client, the tool thread pool,
-the tracer provider and the cost model. Per run: context, messages, usage, deadline.
+the tracer provider, the cost model and the Connic backends (document and session
+stores, the agent trigger). Per run: context, messages, usage, deadline, and the
+`ConnicRun` that `connic.tools` calls of the run reach (bound to the run's task, see
+app/compat/runtime.py); middleware, guardrails and the session are ordered around the
+agent by `connic_steps.py`, and middleware's cleanup runs here, last.
 
 What the engine is given as objects are its arguments, apart from the data of
 `EngineSettings`: `llm` (any `LLMClient`; default: the `ModelRouter`, the direct
@@ -31,18 +35,12 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from connic.core import StopProcessing
-
-from app.compat.documents import DocumentScope
-from app.compat.guardrails import check as check_guardrails
-from app.compat.middleware import middleware_error, run_after, run_before, run_cleanup
+from app.compat.middleware import run_cleanup
 from app.compat.runtime import bound
 from app.compat.services import ConnicServices, environment_from
-from app.compat.sessions import SessionStore, answer_text, session_key
 from app.compat.trigger import AgentTrigger, InProcessTrigger
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import (
@@ -54,18 +52,17 @@ from app.contracts.errors import (
 )
 from app.contracts.trace_context import TraceContext
 from app.engine.clock import Clock, Deadline, SystemClock
+from app.engine.connic_steps import ConnicSteps, history_backends
 from app.engine.isolation import ProcessIsolation
 from app.engine.model import LLMClient, LLMMiddleware
 from app.engine.model_router import ModelRouter
 from app.engine.pricing import CostModel, ModelPrice, PriceMap, litellm_price_map_price
-from app.engine.prompt import user_message_text
 from app.engine.settings import EngineSettings
-from app.engine.stage import carried_budget, execute_agent, result_pipeline
+from app.engine.stage import carried_budget, result_pipeline
 from app.engine.state import RunDeps, RunState
 from app.engine.tools import ToolExecutor
 from app.observability.redaction import Redactor
 from app.observability.tracing import EngineTracing, SpanHandle, usage_attributes
-from app.project.models import LLMAgentSpec
 from app.project.project import Project
 
 
@@ -122,13 +119,15 @@ class Engine:
             in_process = None if agent_trigger is not None else InProcessTrigger(self.run)
             if in_process is not None:
                 self._closers.append(in_process.aclose)
+            documents, sessions = history_backends(self._closers)
             connic = ConnicServices(
-                documents=_history_documents(self._closers),
-                sessions=_history_sessions(self._closers),
+                documents=documents,
+                sessions=sessions,
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
             )
         self._connic = connic
+        self._steps = ConnicSteps(project, connic, self._clock)
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._cancel_requested: set[str] = set()
 
@@ -228,7 +227,7 @@ class Engine:
         assert task is not None
         try:
             async with self._clock.timeout(timeout) as scope:
-                output = await self._middleware_around(request, agent, deps, state, middleware)
+                output = await self._steps.run(request, agent, deps, state, middleware)
             if state.blocked is not None:
                 return RunStatus.BLOCKED, None, BadInputError(f"blocked by the {state.blocked}"), False
             return RunStatus.COMPLETED, output, None, False
@@ -250,65 +249,6 @@ class Engine:
         finally:
             self._running.pop(request.run_id, None)
             self._cancel_requested.discard(request.run_id)
-
-    async def _middleware_around(
-        self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, middleware: Any
-    ) -> Any:
-        """The agent between its middleware's before and after; `StopProcessing` from either,
-        or from a tool, ends the run completed with its response."""
-        t0 = self._clock.monotonic()
-        rules = getattr(agent, "guardrails", None)
-        try:
-            payload = await _user_step(run_before(middleware, request.input, deps.context), "before")
-            if rules is not None and rules.input:
-                checked = await self._guard(state, deps, "input", rules.input, payload)
-                if checked is None:  # blocked: the model never sees this input
-                    if rules.run_after_on_block and middleware is not None and middleware.after is not None:
-                        await _user_step(run_after(middleware, None, deps.context), "after")
-                    return None
-                payload = checked
-            session = await self._open_session(request, agent, payload, deps)
-            if session is not None:
-                deps = replace(deps, history=(*deps.history, *session.turns))
-            output = await execute_agent(deps, state, self.project, agent, payload)
-            if rules is not None and rules.output:
-                output = await self._guard(state, deps, "output", rules.output, output)
-                if state.blocked is not None:
-                    return None
-            if session is not None:
-                await session.keep(user_message_text(payload), output)
-            if middleware is None or middleware.after is None:
-                return output
-            deps.context["token_usage"] = state.usage.model_dump(mode="json")
-            deps.context["duration_ms"] = (self._clock.monotonic() - t0) * 1000.0
-            return await _user_step(run_after(middleware, output, deps.context), "after")
-        except StopProcessing as stop:
-            state.publish_outbound = stop.publish_outbound
-            return stop.response
-
-    async def _open_session(
-        self, request: RunRequest, agent: Any, payload: dict[str, Any], deps: RunDeps
-    ) -> OpenSession | None:
-        """The run's Connic session (an llm agent's `session:` with history), its turns loaded."""
-        rules = getattr(agent, "session", None)
-        store = self._connic.sessions
-        if not isinstance(agent, LLMAgentSpec) or rules is None or not rules.history or store is None:
-            return None
-        key = session_key(rules, payload, deps.context)
-        if key is None:
-            return None
-        scope = DocumentScope(request.tenant, self._connic.environment)
-        ttl = timedelta(seconds=rules.ttl) if rules.ttl is not None else None
-        return OpenSession(store, scope, agent.name, key, ttl, await store.load(scope, agent.name, key, ttl))
-
-    async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any) -> Any:
-        """The value after `rules` (redacted where a rule says so); None when one blocked it."""
-        checked = await check_guardrails(direction, rules, value, deps.context, self.project.guardrails)
-        state.guardrail_warnings.extend(v.describe() for v in checked.warnings)
-        if checked.blocked is not None:
-            state.blocked = checked.blocked.describe()
-            return None
-        return checked.value
 
     def _run_error(self, error: FerryError) -> RunError:
         """The result's error, masked as the run's spans are: a provider's refusal may quote
@@ -369,57 +309,6 @@ class Engine:
             span.set(guardrail_warnings=list(state.guardrail_warnings))
         if error is not None:
             span.fail(error)
-
-
-async def _user_step(step: Awaitable[Any], which: str) -> Any:
-    """A middleware function's outcome; what it raises (but StopProcessing) fails the run, named."""
-    try:
-        return await step
-    except (FerryError, StopProcessing, asyncio.CancelledError):
-        raise
-    except Exception as exc:
-        raise middleware_error(f"middleware {which}() raised {type(exc).__name__}: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class OpenSession:
-    store: SessionStore
-    scope: DocumentScope
-    agent: str
-    key: str
-    ttl: timedelta | None
-    turns: list[dict[str, str]]
-
-    async def keep(self, message: str, output: Any) -> None:
-        turns = [{"role": "user", "content": message}, {"role": "assistant", "content": answer_text(output)}]
-        await self.store.append(self.scope, self.agent, self.key, turns, self.ttl)
-
-
-def _history_sessions(closers: list[Callable[[], Awaitable[None]]]) -> Any:
-    """Sessions on the run-history database, opened on the first run of an agent with `session:`."""
-    from app.observability.history.sessions import SqlSessionStore
-
-    store = SqlSessionStore.for_history()
-
-    async def close() -> None:
-        store.close()
-
-    closers.append(close)
-    return store
-
-
-def _history_documents(closers: list[Callable[[], Awaitable[None]]]) -> Any:
-    """The `db_*` store on the run-history database, opened on the first call (imported here:
-    SQLAlchemy is loaded only by an engine that is built, not by importing the engine)."""
-    from app.observability.history.documents import SqlDocumentBackend
-
-    backend = SqlDocumentBackend.for_history()
-
-    async def close() -> None:
-        backend.close()
-
-    closers.append(close)
-    return backend
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,140 @@
+"""The Connic steps around one agent run: middleware, guardrails and the session.
+
+    middleware before ─► input guardrails ─► session turns ─► the agent ─► output
+    guardrails ─► session kept ─► middleware after          (cleanup: engine.py, last)
+
+`StopProcessing` from any step (or from a tool) ends the run completed with its
+response; a blocking guardrail leaves `state.blocked` set and no output. What each
+step does is app/compat's; this module only orders them around `execute_agent`, so
+`engine.py` keeps to the run's lifecycle (timeouts, cancellation, the result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from connic.core import Middleware, StopProcessing
+
+from app.compat.documents import DocumentScope
+from app.compat.guardrails import check as check_guardrails
+from app.compat.middleware import middleware_error, run_after, run_before
+from app.compat.services import ConnicServices
+from app.compat.sessions import SessionStore, answer_text, session_key
+from app.contracts import RunRequest
+from app.contracts.errors import FerryError
+from app.engine.clock import Clock
+from app.engine.prompt import user_message_text
+from app.engine.stage import execute_agent
+from app.engine.state import RunDeps, RunState
+from app.project.models import LLMAgentSpec
+from app.project.project import Project
+
+
+@dataclass(frozen=True)
+class ConnicSteps:
+    """What the steps need of the engine: the project, its Connic backends, its clock."""
+
+    project: Project
+    connic: ConnicServices
+    clock: Clock
+
+    async def run(
+        self, request: RunRequest, agent: Any, deps: RunDeps, state: RunState, middleware: Middleware | None
+    ) -> Any:
+        """The agent between its middleware's before and after; the run's output."""
+        t0 = self.clock.monotonic()
+        rules = getattr(agent, "guardrails", None)
+        try:
+            payload = await _user_step(run_before(middleware, request.input, deps.context), "before")
+            if rules is not None and rules.input:
+                checked = await self._guard(state, deps, "input", rules.input, payload)
+                if checked is None:  # blocked: the model never sees this input
+                    if rules.run_after_on_block and middleware is not None and middleware.after is not None:
+                        await _user_step(run_after(middleware, None, deps.context), "after")
+                    return None
+                payload = checked
+            session = await self._open_session(request, agent, payload, deps)
+            if session is not None:
+                deps = replace(deps, history=(*deps.history, *session.turns))
+            output = await execute_agent(deps, state, self.project, agent, payload)
+            if rules is not None and rules.output:
+                output = await self._guard(state, deps, "output", rules.output, output)
+                if state.blocked is not None:
+                    return None
+            if session is not None:
+                await session.keep(user_message_text(payload), output)
+            if middleware is None or middleware.after is None:
+                return output
+            deps.context["token_usage"] = state.usage.model_dump(mode="json")
+            deps.context["duration_ms"] = (self.clock.monotonic() - t0) * 1000.0
+            return await _user_step(run_after(middleware, output, deps.context), "after")
+        except StopProcessing as stop:
+            state.publish_outbound = stop.publish_outbound
+            return stop.response
+
+    async def _open_session(
+        self, request: RunRequest, agent: Any, payload: dict[str, Any], deps: RunDeps
+    ) -> OpenSession | None:
+        """The run's Connic session (an llm agent's `session:` with history), its turns loaded."""
+        rules = getattr(agent, "session", None)
+        store = self.connic.sessions
+        if not isinstance(agent, LLMAgentSpec) or rules is None or not rules.history or store is None:
+            return None
+        key = session_key(rules, payload, deps.context)
+        if key is None:
+            return None
+        scope = DocumentScope(request.tenant, self.connic.environment)
+        ttl = timedelta(seconds=rules.ttl) if rules.ttl is not None else None
+        return OpenSession(store, scope, agent.name, key, ttl, await store.load(scope, agent.name, key, ttl))
+
+    async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any) -> Any:
+        """The value after `rules` (redacted where a rule says so); None when one blocked it."""
+        checked = await check_guardrails(direction, rules, value, deps.context, self.project.guardrails)
+        state.guardrail_warnings.extend(v.describe() for v in checked.warnings)
+        if checked.blocked is not None:
+            state.blocked = checked.blocked.describe()
+            return None
+        return checked.value
+
+
+async def _user_step(step: Awaitable[Any], which: str) -> Any:
+    """A middleware function's outcome; what it raises (but StopProcessing) fails the run, named."""
+    try:
+        return await step
+    except (FerryError, StopProcessing):
+        raise
+    except Exception as exc:
+        raise middleware_error(f"middleware {which}() raised {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    store: SessionStore
+    scope: DocumentScope
+    agent: str
+    key: str
+    ttl: timedelta | None
+    turns: list[dict[str, str]]
+
+    async def keep(self, message: str, output: Any) -> None:
+        turns = [{"role": "user", "content": message}, {"role": "assistant", "content": answer_text(output)}]
+        await self.store.append(self.scope, self.agent, self.key, turns, self.ttl)
+
+
+def history_backends(closers: list[Callable[[], Awaitable[None]]]) -> tuple[Any, Any]:
+    """The document store and session store on the run-history database, each opened on
+    first use (imported here: SQLAlchemy loads when an engine is built, not on import)."""
+    from app.observability.history.documents import SqlDocumentBackend
+    from app.observability.history.sessions import SqlSessionStore
+
+    documents, sessions = SqlDocumentBackend.for_history(), SqlSessionStore.for_history()
+
+    async def close() -> None:
+        documents.close()
+        sessions.close()
+
+    closers.append(close)
+    return documents, sessions
