@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.project.durability import DurabilityConfig
+
 
 class ModelOverrides(BaseModel):
     """Overrides for one litellm model string (e.g. `gemini/gemini-2.5-flash`)."""
@@ -147,6 +149,7 @@ class ProjectConfig(BaseModel):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     spend_limits: tuple[SpendLimit, ...] = ()
     spend_alerts: SpendAlerts | None = None  # None: the defaults, when there are limits
+    durability: DurabilityConfig = Field(default_factory=DurabilityConfig)  # checkpoints, failed-runs topics
 
     @field_validator("models", mode="after")
     @classmethod
