@@ -39,7 +39,7 @@ from app.deploy.records import ActiveState, Deployment
 from app.project import load_project
 from app.project.project import Project
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ferry.deployments")  # a line per switch in `ferry worker`'s log
 
 #: Loaded versions kept warm besides the active one and the canary: the rollback targets.
 KEEP_PREVIOUS = 2
