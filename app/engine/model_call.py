@@ -29,6 +29,7 @@ from app.contracts import SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError
 from app.contracts.spans import FallbackSkip, SpanAttr
 from app.engine.budget import Budget
+from app.engine.journal import record_llm_step, replay_llm_step
 from app.engine.model import LLMRequest, LLMResponse
 from app.engine.retry import RetryPolicy, RetryRecord, call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
@@ -60,6 +61,8 @@ async def call_model(
     budget: Budget,
 ) -> LLMResponse:
     """Call the model on `state.messages`; add the call's usage to `state.usage`."""
+    if (recorded := replay_llm_step(deps.run_id, state)) is not None:  # done before a crash: not paid again
+        return recorded
     with deps.tracer.span(SpanKind.LLM_CALL, f"llm {model}", model=model, llm__step=state.llm_steps + 1) as span:
         estimate = budget.check_before_request(
             state.usage,
@@ -159,6 +162,7 @@ async def call_model(
             **usage_attributes(call_usage),
             llm__tool_calls=len(response.tool_calls),
         )
+        await record_llm_step(deps.run_id, response, call_usage)  # durable before the run acts on it
         budget.check_after_response(state.usage)
         return response
 
