@@ -50,6 +50,11 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--read-ahead", type=int, default=2000, help="runs queued or running per agent")
     parser.add_argument("--no-traces", action="store_true", help="do not produce span events to runs.traces")
     parser.add_argument(
+        "--no-deployments",
+        action="store_true",
+        help="run the project folder as it is: ignore ferry.deployments (docs/deployments.md)",
+    )
+    parser.add_argument(
         "--fetch-max-wait-ms",
         type=int,
         default=100,  # StreamSettings' default (not imported here: app.streams loads faust)
@@ -211,7 +216,14 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         sinks_and_inbound=not args.no_connectors,
         replication=args.replication,
     )
-    worker = Worker(project, settings, history=history, metrics=metrics_endpoint(args), services=connectors.all())
+    worker = Worker(
+        project,
+        settings,
+        history=history,
+        metrics=metrics_endpoint(args),
+        services=connectors.all(),
+        follow_deployments=not args.no_deployments,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -222,6 +234,8 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
             await connectors.inbound.wait_ready()
         except TimeoutError:
             log.warning("inbound: no partitions assigned yet; records before that may be skipped")
+    if worker.versions is not None and worker.versions.state.active is not None:
+        log.info("deployments: running %s (ferry.deployments)", worker.versions.state.active)
     log.info(
         "worker %s consuming %d topics on %s: %s",
         settings.app_id,
