@@ -44,6 +44,7 @@ from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.contracts.spans import TOOL_ARGUMENTS_CHARS, SpanAttr
 from app.engine.isolation import ProcessIsolation
+from app.engine.journal import tool_step
 from app.engine.model import ToolCall
 from app.observability.redaction import REDACTED, Redactor
 from app.observability.tracing import RunTracer
@@ -129,6 +130,11 @@ class ToolExecutor:
                     )
                 span.set(**{SpanAttr.TOOL_ARGUMENTS: traced_arguments(tool, call.arguments)})
                 kwargs = parse_arguments(tool, call.arguments)
+                journaled = tool_step(tracer.run_id, call)  # a journaled run: recorded result, idempotency key
+                if journaled is not None and journaled.done is not None:
+                    span.set(tool__replayed=True)
+                    return ToolOutcome(call, journaled.done[0], value=journaled.done[1])
+                context = journaled.context(context) if journaled is not None else context
                 kwargs = await _hooked(before_tool(hook, call.name, kwargs, context), call.name, "before")
                 value = await self.invoke(tool, kwargs, context=context, timeout=timeout, isolation=isolation)
                 value = await _hooked(after_tool(hook, call.name, kwargs, value, context), call.name, "after")
@@ -147,6 +153,8 @@ class ToolExecutor:
                 span.fail(error)
                 return ToolOutcome(call, json.dumps({"error": error.message}), error=error)
             span.set(tool__result_chars=len(content))
+            if journaled is not None:
+                await journaled.record(content, value)  # durable before the model sees it
             return ToolOutcome(call, content, value=value)
 
     def close(self) -> None:
