@@ -3,31 +3,17 @@
 Documents reach a run as `input.files` ({name, mime_type, data in base64}); the LLM is
 only told the file names, so these tools take a name and find the bytes in the run's
 context. This keeps megabytes of base64 out of the prompt and out of the token bill.
+
+OCR keeps Tesseract's confidence of every word: `scoring.score_invoice` weighs each
+extracted value by how sure the OCR was of the words it was read from; the reading
+itself is in `_document_text.py`, shared with the scorer.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from typing import Any
 
-import pypdf
-import pytesseract
-from PIL import Image, ImageOps
-
-
-def _file_bytes(file_name: str, context: dict[str, Any] | None) -> bytes:
-    payload = (context or {}).get("payload") or {}
-    files = payload.get("files") or []
-    for item in files:
-        if isinstance(item, dict) and item.get("name") == file_name:
-            try:
-                return base64.b64decode(item.get("data") or "", validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(f"file {file_name!r} is not valid base64: {exc}") from exc
-    names = [item.get("name") for item in files if isinstance(item, dict)]
-    raise ValueError(f"no file named {file_name!r} in this request (files: {names})")
+from ._document_text import file_bytes, read_image, read_pdf
 
 
 def parse_pdf(file_name: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -38,28 +24,24 @@ def parse_pdf(file_name: str, context: dict[str, Any] | None = None) -> dict[str
     Args:
         file_name: Name of the attached PDF file, as listed in the request's files.
     """
-    data = _file_bytes(file_name, context)
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except pypdf.errors.PyPdfError as exc:
-        raise ValueError(f"{file_name!r} is not a readable PDF: {exc}") from exc
-    return {"file_name": file_name, "pages": len(pages), "text": "\n\n".join(pages).strip()}
+    document = read_pdf(file_name, file_bytes(file_name, context))
+    return {"file_name": file_name, "pages": document.pages, "text": document.text}
 
 
 def extract_text_from_image(file_name: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read the text of a scanned document or photo (PNG, JPEG, TIFF) attached to the request.
 
+    Returns the text, Tesseract's mean word confidence (0-100) and each word with its
+    confidence, as [word, confidence] pairs in reading order: a low one marks a word the
+    OCR was unsure of.
+
     Args:
         file_name: Name of the attached image file, as listed in the request's files.
     """
-    data = _file_bytes(file_name, context)
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{file_name!r} is not a readable image: {exc}") from exc
-    # Greyscale + autocontrast is cheap and helps Tesseract on phone photos.
-    prepared = ImageOps.autocontrast(ImageOps.grayscale(image))
-    text = pytesseract.image_to_string(prepared, config="--psm 6")
-    return {"file_name": file_name, "text": text.strip()}
+    document = read_image(file_name, file_bytes(file_name, context))
+    return {
+        "file_name": file_name,
+        "text": document.text,
+        "mean_confidence": document.mean_confidence,
+        "words": [[word.text, round(word.confidence or 0)] for word in document.words],
+    }

@@ -3,6 +3,11 @@
 The tool does no I/O. Storage is the job of the sink behind `runs.results` (the JDBC
 connector upserts on `record_key`), so a retried run can never write twice and the
 tool needs no credentials.
+
+`needs_review` is decided here, by code after the last model: an invoice needs a human
+when its arithmetic is not `valid` or when `scoring.score_invoice` found a field (or the
+whole) below the review threshold; an invoice that was never scored needs review too.
+The connectors route by it (connectors/README.md).
 """
 
 from __future__ import annotations
@@ -52,6 +57,30 @@ def _text(value: Any) -> str | None:
     return None if not text or text.lower() == "unclear" else text
 
 
+def _review(invoice: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
+    """The record's review columns from the scorer's `confidence` and the validator's report."""
+    scored = invoice.get("confidence") if isinstance(invoice.get("confidence"), dict) else None
+    status = validation.get("status", "unchecked")
+    reasons = [] if status == "valid" else [f"validation {status}"]
+    if scored is None:
+        reasons.append("not scored")
+        return {"confidence": None, "field_confidences": {}, "unsure_fields": [], "review_reasons": reasons}
+    fields = scored.get("fields") if isinstance(scored.get("fields"), dict) else {}
+    unsure = [str(name) for name in scored.get("unsure_fields") or []]
+    if unsure:
+        reasons.append("unsure: " + ", ".join(unsure))
+    elif scored.get("needs_review"):
+        reasons.append("low overall confidence")
+    return {
+        "confidence": scored.get("overall"),
+        "field_confidences": {
+            str(name): field.get("confidence") for name, field in fields.items() if isinstance(field, dict)
+        },
+        "unsure_fields": unsure,
+        "review_reasons": reasons,
+    }
+
+
 def to_invoice_record(payload: dict[str, Any], context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Turn the validator's output ({invoice, validation}) into the row the results sink stores."""
     invoice = payload.get("invoice") if isinstance(payload.get("invoice"), dict) else payload
@@ -69,6 +98,7 @@ def to_invoice_record(payload: dict[str, Any], context: dict[str, Any] | None = 
         if isinstance(item, dict)
     ]
     identity = f"{(vendor or '').lower()}\x00{(number or '').lower()}"
+    review = _review(invoice, validation)
     return {
         "record_type": "invoice",
         "record_key": hashlib.sha256(identity.encode()).hexdigest()[:32],
@@ -82,6 +112,7 @@ def to_invoice_record(payload: dict[str, Any], context: dict[str, Any] | None = 
         "line_items": items,
         "line_item_count": len(items),
         "validation_status": validation.get("status", "unchecked"),
-        "needs_review": validation.get("status", "unchecked") != "valid",
+        "needs_review": bool(review["review_reasons"]),
+        **review,
         "run_id": (context or {}).get("run_id"),
     }

@@ -72,7 +72,23 @@ def test_a_pdf_given_to_ocr_is_a_clear_error(tool: Callable[[str], Any]) -> None
 
 
 def test_bytes_travel_in_the_context_never_as_arguments(example_project) -> None:  # type: ignore[no-untyped-def]
-    for t in example_project.tools_for("invoice-extractor"):
-        assert t.takes_context
-        assert list(t.parameters["properties"]) == ["file_name"]
+    tools = {t.ref: t for t in example_project.tools_for("invoice-extractor")}
+    for ref in ("documents.parse_pdf", "documents.extract_text_from_image"):
+        assert tools[ref].takes_context
+        assert list(tools[ref].parameters["properties"]) == ["file_name"]
+    # The scorer reads the document the same way: by name, from the context.
+    scorer = tools["scoring.score_invoice"]
+    assert scorer.takes_context
+    assert list(scorer.parameters["properties"]) == ["invoice", "file_name", "review_threshold"]
     assert SAMPLES.is_dir()
+
+
+@pytest.mark.parametrize("sample", PNGS, ids=lambda s: s["file"])
+def test_ocr_gives_every_word_with_its_confidence(tool: Callable[[str], Any], sample: dict[str, Any]) -> None:
+    result = tool("documents.extract_text_from_image")(sample["file"], context=context_with(sample["path"]))
+    words = result["words"]
+    assert [w for w, _ in words] == result["text"].split()
+    assert all(isinstance(c, int) and 0 <= c <= 100 for _, c in words)
+    assert 80 < result["mean_confidence"] <= 100  # a clean scan
+    total = printed(sample["expected"]["total"])
+    assert any(w == total and c > 80 for w, c in words)
