@@ -19,6 +19,11 @@ A Kafka Connect sink may carry a `feed`: Ferry then produces the connector's top
 itself, from `runs.results`, as schema'd JSON records with one field per `columns`
 entry (what the Debezium JDBC sink needs to create and upsert a table).
 
+A feed and a webhook connector may carry `when`: dotted paths into the run result, each
+with the value it must hold (`{output.needs_review: true}`), so one pipeline's results
+are routed by what its output says (the invoice example sends the invoices that need a
+review to a review topic and webhook, the others to the table and the ready webhook).
+
 Which kind a file is follows from its `type` key (`webhook`, `inbound`, `s3`,
 `schedule`, or `kafka-connect`, the default when a `config` map is present).
 """
@@ -36,6 +41,34 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _CONNECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+Scalar = str | int | float | bool | None
+
+
+def _when(value: Any) -> Any:
+    """`when:` checked at load, so a typo'd filter fails `ferry lint`, not a delivery."""
+    if isinstance(value, dict):
+        for path, wanted in value.items():
+            if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
+                raise ValueError(
+                    f"`when` keys are dotted paths into the run result, e.g. output.needs_review (got {path!r})"
+                )
+            if isinstance(wanted, (dict, list)):
+                raise ValueError(f"`when` values are single values (text, number, true/false, null), not {wanted!r}")
+        return MappingProxyType(dict(value))
+    return value
+
+
+def result_matches(when: Mapping[str, Scalar], result: Mapping[str, Any]) -> bool:
+    """Whether a run result (as JSON) holds every value of `when`; a missing path holds null."""
+    for path, wanted in when.items():
+        current: Any = result
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, Mapping) else None
+        if current != wanted or isinstance(current, bool) != isinstance(wanted, bool):
+            return False
+    return True
 
 
 class FeedColumn(BaseModel):
@@ -57,8 +90,16 @@ class FeedSpec(BaseModel):
 
     agents: tuple[str, ...] = Field(default=(), description="Only results of these agents; empty = all.")
     statuses: tuple[str, ...] = Field(default=(), description="Only results with these statuses; empty = all.")
+    when: Mapping[str, Scalar] = Field(
+        default_factory=dict, description="Only results holding these values: {dotted path: value}."
+    )
     key: str = Field(default="run_id", description="The column whose value keys the record (and the row).")
     columns: Mapping[str, FeedColumn] = Field(min_length=1)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when_paths(cls, value: Any) -> Any:
+        return _when(value)
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -128,6 +169,14 @@ class WebhookConnectorSpec(BaseModel):
     retries: int = Field(default=5, ge=0, le=20)
     timeout_s: float = Field(default=10, gt=0, le=300)
     agents: tuple[str, ...] = Field(default=(), description="Only results of these agents; empty = all.")
+    when: Mapping[str, Scalar] = Field(
+        default_factory=dict, description="Only results holding these values: {dotted path: value}."
+    )
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when_paths(cls, value: Any) -> Any:
+        return _when(value)
 
     @field_validator("url")
     @classmethod

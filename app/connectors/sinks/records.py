@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.contracts import RunResult
-from app.project.connectors import FeedColumn, FeedSpec
+from app.project.connectors import FeedColumn, FeedSpec, result_matches
 
 _CONNECT_TYPES: Mapping[str, dict[str, str]] = {
     "string": {"type": "string"},
@@ -49,6 +49,8 @@ def feed_record(feed: FeedSpec, schema: dict[str, Any], result: RunResult) -> tu
     if feed.statuses and result.status.value not in feed.statuses:
         return None
     data = result.model_dump(mode="json")
+    if not result_matches(feed.when, data):
+        return None
     payload = {column: column_value(spec, data) for column, spec in feed.columns.items()}
     key = payload[feed.key]
     if key is None:

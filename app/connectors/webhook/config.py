@@ -25,7 +25,7 @@ from app.connectors.webhook.retry_policy import RetryPolicy
 from app.connectors.webhook.ssrf import IPNetwork, allow_list
 from app.contracts import RunResult
 from app.project.config import ProjectConfig
-from app.project.connectors import WebhookConnectorSpec
+from app.project.connectors import WebhookConnectorSpec, result_matches
 from app.streams.naming import RESULTS
 
 CALLBACK = "callback"
@@ -101,8 +101,9 @@ class Destinations:
         found: list[Destination] = []
         if result.callback_url:
             found.append(self.callback(result.callback_url))
+        data = result.model_dump(mode="json") if any(spec.when for spec in self.connectors.values()) else {}
         for spec in self.connectors.values():
-            if not spec.agents or result.agent in spec.agents:
+            if (not spec.agents or result.agent in spec.agents) and result_matches(spec.when, data):
                 found.append(self._connector(spec))
         return found
 
