@@ -135,23 +135,31 @@ async def test_topics_apply_names_each_topic_once_and_reports_a_conflict_with_ex
     assert code == 0 and err == ""
     assert out.splitlines() == [f"created   {name}" for name in planned]
 
+    recapped = tmp_path / "recapped"
+    write_project(recapped, {"echo": llm_agent(max_concurrent_runs=1)})  # a new cap: the topics still fit
+    code, out, err = await _ferry("topics", "apply", "--project", str(recapped), *common)
+    assert code == 0 and err == ""
+
     tight = tmp_path / "tight"
-    write_project(tight, {"echo": llm_agent(max_concurrent_runs=1)})  # the topic now has more partitions than shares
+    write_project(tight, {"echo": llm_agent(max_concurrent_runs=3)})
+    (tight / "topics").mkdir()
+    (tight / "topics" / "results.yaml").write_text(  # a spec the existing runs.results contradicts
+        "topics:\n  - {class: results, name: runs.results, partitions: 6, cleanup_policy: delete}\n"
+    )
     code, out, err = await _ferry("topics", "apply", "--project", str(tight), *common)
     assert code == 1
     lines = out.splitlines() + err.splitlines()
     assert len(lines) == len(planned)
     for name in planned:  # each topic named once, on one line
         assert sum(line.split()[1].rstrip(":") == name for line in lines) == 1, name
-    conflict = next(line for line in err.splitlines() if names.request("echo") in line)
-    assert conflict.startswith(f"CONFLICT  {names.request('echo')}: partitions is 3, spec wants 1")
-    assert "max_concurrent_runs" in conflict
+    conflict = next(line for line in err.splitlines() if names.results in line)
+    assert conflict.startswith(f"CONFLICT  {names.results}: cleanup.policy is compact, spec wants delete")
 
     # A worker refuses to start on that topic: a user error, said in one line.
     code, _, err = await _ferry("worker", "--project", str(tight), *common, "--app-id", unique("refused"))
     line = _one_clean_line(err)
     assert code == 2
-    assert line.startswith("ferry: topics conflict with their specs: ") and "max_concurrent_runs" in line
+    assert line.startswith("ferry: topics conflict with their specs: ") and "cleanup.policy" in line
 
 
 async def test_a_worker_start_logs_no_error(tmp_path, kafka_bootstrap: str, prefix: str) -> None:

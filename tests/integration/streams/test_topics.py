@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.streams import TopicConflictError, TopicNames, apply_topics, plan_topics
+from app.contracts import RunRequest, RunStatus
+from app.devstack.llm_sim import LLMSimulator
+from app.streams import ResultWatcher, Submitter, TopicConflictError, TopicNames, apply_topics, plan_topics
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 
@@ -37,14 +39,44 @@ async def test_a_worker_refuses_to_start_on_a_conflicting_topic(
     project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
-    try:  # 6 partitions for a cap of 2: four partitions would have no concurrency share
-        await admin.create_topics([NewTopic(names.request("echo"), 6, 1)])
+    try:  # runs.results made by hand, not compacted: results would be deleted by age
+        await admin.create_topics([NewTopic(names.results, 6, 1, topic_configs={"cleanup.policy": "delete"})])
     finally:
         await admin.close()
     worker = make_worker(project, "http://127.0.0.1:9/v1")
     try:
         await worker.start()
     except TopicConflictError as exc:
-        assert "max_concurrent_runs" in str(exc)
+        assert "cleanup.policy is delete, spec wants compact" in str(exc)
     else:
-        raise AssertionError("the worker started on a topic that breaks its concurrency cap")
+        raise AssertionError("the worker started on a results topic that is not compacted")
+
+
+async def test_an_agent_topic_of_any_partition_count_runs_under_the_agents_cap(
+    tmp_path, kafka_bootstrap: str, names: TopicNames, make_worker: WorkerFactory
+) -> None:
+    """Made by an earlier Ferry with min(spec, cap) partitions, or with more than the cap:
+    the cap is shared among the workers holding them, so either way the worker starts."""
+    project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(names.request("echo"), 3, 1, topic_configs={"retention.ms": "604800000"})])
+    finally:
+        await admin.close()
+    async with LLMSimulator([], latency_ms=100, record_requests=False) as sim:
+        worker = make_worker(project, sim.base_url)
+        await worker.start()
+        assert worker.topic_report is not None and worker.topic_report.conflicts == []
+        await worker.wait_assigned()
+        requests = [RunRequest.new("echo", {"message": f"m{i}"}) for i in range(12)]
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
+            for request in requests:
+                await submitter.send(request)
+            await submitter.flush()
+            results = await watcher.wait_for([r.run_id for r in requests], timeout=60)
+    assert {r.status for r in results.values()} == {RunStatus.COMPLETED} and len(results) == 12
+    assert sim.peak_in_flight == 2
