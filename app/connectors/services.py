@@ -24,6 +24,7 @@ from app.connectors.inbound import InboundConnector, inbound_group, inbound_spec
 from app.connectors.sinks import SinkFeeder, feeds_of, sinks_group
 from app.connectors.triggers import Triggers, trigger_specs
 from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for
+from app.contracts.errors import ConfigError, ServiceUnreachableError
 from app.project.connectors import S3ConnectorSpec
 from app.project.project import Project
 from app.streams import TopicNames, apply_topics
@@ -66,11 +67,19 @@ async def prepare_connectors(
     planned += [plan_topic(project, names, topic, replication) for topic in sorted({f.topic for f in feeds})]
     if triggers:
         planned.append(plan_topic(project, names, names.triggers, replication))
+    # The store's notification topics are plumbing of the trigger (unprefixed: the store names
+    # them): created when missing, so a worker starts before the store's first event; one
+    # that exists is left as its owner made it.
+    for topic in sorted({s.events_topic for s in triggers if isinstance(s, S3ConnectorSpec) and s.events_topic}):
+        try:
+            await topic_partitions(bootstrap, topic)
+        except ServiceUnreachableError:
+            raise
+        except ConfigError:
+            planned.append(plan_topic(project, TopicNames(), topic, replication))
     if planned:
         await apply_topics(bootstrap, planned)
-    listened = {spec.topic for spec in inbound}
-    listened |= {s.events_topic for s in triggers if isinstance(s, S3ConnectorSpec) and s.events_topic}
-    for topic in sorted(listened):
+    for topic in sorted({spec.topic for spec in inbound}):
         await topic_partitions(bootstrap, topic)  # a missing inbound topic: one ConfigError line
     return ConnectorServices(
         webhooks=(

@@ -51,7 +51,10 @@ class ObjectRefused(BadInputError):
 
 
 def _expand(value: str | None) -> str | None:
-    return os.path.expandvars(value) if value else None
+    """`${VAR}` placeholders from the environment; a value whose variable is unset is no value
+    (the store's default: AWS), not a URL with `${…}` in it."""
+    expanded = os.path.expandvars(value) if value else None
+    return None if not expanded or "${" in expanded else expanded
 
 
 def client_for(spec: S3ConnectorSpec) -> Any:
