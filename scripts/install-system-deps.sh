@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs Ferry's dev stack and example tools need, only those missing:
 # a JDK 17+ and Maven (Kafka and Connect from Maven Central), PostgreSQL's server binaries,
-# and Tesseract (OCR in the example invoice tools). Debian/Ubuntu (apt) only.
+# Tesseract (OCR in the example invoice tools), and Chromium with its chromedriver (the dashboard's
+# browser tests). Debian/Ubuntu (apt) only.
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,8 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
 fi
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
