@@ -56,7 +56,7 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
-    ("tax", re.compile(r"\b(?:tax|vat|gst|mwst|ust|umsatzsteuer|tva|taxe)\b", re.IGNORECASE)),
+    ("tax", re.compile(r"\b(?:tax|vat|gst|mwst|ust|umsatzsteuer|mehrwertsteuer|tva|taxe)\b", re.IGNORECASE)),
     (
         "total",
         re.compile(
@@ -67,6 +67,7 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _CURRENCY_BEFORE = re.compile(r"^(?:[A-Z]{3}|[^\w\s%]{1,3})\s*")  # "EUR 12.50", "€12,50", "US$ 3"
 _CURRENCY_AFTER = re.compile(r"\s*(?:[A-Z]{3}|[^\w\s%]{1,3})$")  # "12,50 €", "12.50 EUR"
+_CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY"}
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y")
 
 
@@ -137,6 +138,9 @@ def _spans(document: DocumentText, size: int) -> Iterator[tuple[int, Sequence[Wo
 
 
 def _find_text(document: DocumentText, value: str) -> Sequence[Word] | None:
+    if value in _CURRENCY_SYMBOLS:  # a symbol is printed against its amount: "€12,50", "12,50 €"
+        printed = next((w for w in document.words if value in w.text), None)
+        return None if printed is None else [printed]
     wanted = _words_of(value)
     if not wanted:
         return None
@@ -217,7 +221,10 @@ def _date_spellings(value: str) -> list[str]:
 def _score_text(document: DocumentText, name: str, value: Any) -> FieldScore:
     if not isinstance(value, str) or not value.strip() or value.strip().lower() == UNCLEAR:
         return FieldScore(0.0, ["the model marked it unclear"])
-    for spelling in _date_spellings(value) if name == "invoice_date" else [value]:
+    spellings = _date_spellings(value) if name == "invoice_date" else [value]
+    if name == "currency":
+        spellings += [symbol for symbol, code in _CURRENCY_SYMBOLS.items() if code == value.strip().upper()]
+    for spelling in spellings:
         run = _find_text(document, spelling)
         if run is not None:
             score = FieldScore(1.0, [f"found as {' '.join(w.text for w in run)!r} on line {run[0].line + 1}"])

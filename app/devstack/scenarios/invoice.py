@@ -68,7 +68,7 @@ _AMOUNT_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.IGNORECASE,
         ),
     ),
-    ("tax", re.compile(r"\b(?:tax|vat|gst|mwst|ust|umsatzsteuer|tva|taxe)\b", re.IGNORECASE)),
+    ("tax", re.compile(r"\b(?:tax|vat|gst|mwst|ust|umsatzsteuer|mehrwertsteuer|tva|taxe)\b", re.IGNORECASE)),
     (
         "total",
         re.compile(
@@ -136,20 +136,18 @@ def _amounts(lines: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _currency(text: str, lines: Sequence[str]) -> str | None:
+def _currency(text: str) -> str | None:
+    """The currency as labelled ("Currency: EUR"), else a code printed beside an amount,
+    else the code of a symbol printed with one (€, $, £, ¥)."""
     labelled = _search(r"(?:currency|w[äa]hrung|devise)\s*:?\s*([A-Z]{3})\b", text)
     if labelled:
         return labelled
-    for line in lines:
-        if _label(line) is None:
-            continue
-        code = re.search(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])", line)
-        if code and code.group(1) not in {"TTC", "TVA", "VAT", "GST", "MWST", "UST"}:
-            return code.group(1)
-        symbol = next((c for c in line if c in _SYMBOLS), None)
-        if symbol:
-            return _SYMBOLS[symbol]
-    return None
+    for code in re.findall(r"(?<![A-Za-z])([A-Z]{3})\s?\d|\d\s?([A-Z]{3})(?![A-Za-z])", text):
+        found = code[0] or code[1]
+        if found not in {"TTC", "TVA", "VAT", "GST", "UST"}:
+            return found
+    symbol = re.search(r"[€$£¥](?=\s?\d)|(?<=\d)\s?[€$£¥]", text)
+    return _SYMBOLS[symbol.group(0).strip()] if symbol else None
 
 
 def _line_items(lines: Sequence[str]) -> list[dict[str, Any]]:
@@ -181,7 +179,7 @@ def parse_invoice_text(text: str) -> dict[str, Any]:
         "vendor": lines[0] if lines else UNCLEAR,
         "invoice_number": _search(rf"{_NUMBER_LABEL}\s*[:#]?\s*([A-Z0-9][\w/-]*)", text) or UNCLEAR,
         "invoice_date": _search(rf"{_DATE_LABEL}\s*:?\s*{_DATE}", text) or UNCLEAR,
-        "currency": _currency(text, lines),
+        "currency": _currency(text),
         "line_items": _line_items(lines),
         "subtotal": _number(amounts.get("subtotal")),
         "tax": _number(amounts.get("tax")),

@@ -41,7 +41,7 @@ def test_the_scenario_scripts_the_example_and_skips_a_document_its_tools_cannot_
     assert scenario_applies(project)
     sample = SAMPLES[0]
     readable = invoice_rules(project, document_input(sample.name, sample.read_bytes()))
-    assert len(readable) == 4  # extractor read + answer, validator call + answer
+    assert len(readable) == 5  # extractor read + score + answer, validator call + answer
     junk = invoice_rules(project, document_input("junk.pdf", b"%PDF-1.4 not really a pdf"))
     assert junk == []  # the run itself calls the tool and reports its error
 
