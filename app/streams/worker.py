@@ -301,12 +301,12 @@ class Worker:
 
     def _rejoin_if_shares_need_it(self, before: dict[str, int] | None = None) -> None:
         """Ask the group to rebalance when the cap no longer fits the holders: a share of 0 here
-        (cap below the holders), or members left out that a raised cap has room for."""
+        (cap below the holders), or members left out that a raised cap has room for (any
+        member that raised it asks: the holders may still run the old cap)."""
         for agent, core in self._cores.items():
-            if not core.assigned:
-                continue
-            subscribers = self.assignor.subscribers.get(agent, core.holders)
-            too_few = core.cap < core.holders
+            holders = self.assignor.holders.get(agent, core.holders)
+            subscribers = self.assignor.subscribers.get(agent, holders)
+            too_few = bool(core.assigned) and core.cap < core.holders
             raised = before is not None and before.get(agent, core.cap) < core.cap
             if too_few or (raised and core.holders < min(subscribers, core.cap)):
                 log.info("agent %s: cap %d, %d holders: asking the group to rebalance", agent, core.cap, core.holders)
