@@ -64,7 +64,8 @@ class CoPartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  #
     def __init__(self, caps: Callable[[], Mapping[str, int]] | None = None) -> None:
         self._caps = caps or dict
         self.groups: dict[str, tuple[int, int]] = {}
-        self.subscribers: dict[str, int] = {}
+        self.holders: dict[str, int] = {}  # agent → members holding its partitions
+        self.subscribers: dict[str, int] = {}  # agent → members consuming its topics
 
     @classmethod
     def assign(
@@ -98,7 +99,11 @@ class CoPartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  #
                 ordered = sorted(held_by)
                 if member in held_by:
                     groups[agent] = [ordered.index(member), len(ordered)]
-            data = {"groups": groups, "subscribers": {a: len(s) for a, s in subscribed.items()}}
+            data = {
+                "groups": groups,
+                "holders": {a: len(h) for a, h in holders.items()},
+                "subscribers": {a: len(s) for a, s in subscribed.items()},
+            }
             result[member] = ConsumerProtocolMemberAssignment(
                 cls.version, sorted(plan[member].items()), json.dumps(data).encode()
             )
@@ -112,7 +117,8 @@ class CoPartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]  #
         """Runs in the consumer's thread, before the worker hears of the assignment."""
         self.groups = decode_groups(assignment.user_data)
         try:
-            subscribers = json.loads(assignment.user_data or b"{}").get("subscribers", {})
-            self.subscribers = {str(k): int(v) for k, v in subscribers.items()}
+            data = json.loads(assignment.user_data or b"{}")
+            self.holders = {str(k): int(v) for k, v in data.get("holders", {}).items()}
+            self.subscribers = {str(k): int(v) for k, v in data.get("subscribers", {}).items()}
         except (ValueError, TypeError, AttributeError):
-            self.subscribers = {}
+            self.holders, self.subscribers = {}, {}

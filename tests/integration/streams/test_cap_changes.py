@@ -128,3 +128,47 @@ async def test_raising_a_cap_from_4_to_16_and_lowering_it_to_2_under_load_with_t
     for customer in ("c0", "c1", "c2"):  # per-key order survived every change
         runs = [results[r.run_id] for r in sent if r.input.get("customer") == customer]
         assert all(a.ended_at <= b.started_at for a, b in itertools.pairwise(runs)), customer
+
+
+async def test_a_cap_below_the_number_of_workers_moves_the_partitions_to_cap_workers_and_back(
+    tmp_path: Path, kafka_bootstrap: str, make_worker: WorkerFactory, names: TopicNames
+) -> None:
+    """Cap 1 over two workers would give one of them a share of 0: its runs would wait
+    forever. It asks the group to rebalance, and the assignor puts every partition on one
+    worker; raised again, the partitions spread back over both."""
+    dirs = {cap: tmp_path / f"cap{cap}" for cap in (4, 1)}
+    for cap, root in dirs.items():
+        write_project(root, {"echo": _agent(cap)})
+    await publish(kafka_bootstrap, names, dirs[4])
+    project = write_project(dirs[4], {"echo": _agent(4)})
+    async with LLMSimulator([], latency_ms=100, record_requests=False) as sim:
+        workers = [make_worker(project, sim.base_url), make_worker(project, sim.base_url)]
+        for worker in workers:
+            await worker.start()
+        await wait_for(lambda: all(w.processor and w.processor.assigned("echo") for w in workers), 60, what="2 workers")
+        await publish(kafka_bootstrap, names, dirs[1])
+        await wait_for(
+            lambda: sorted(len(w.processor.assigned("echo")) if w.processor else -1 for w in workers) == [0, 12],
+            60,
+            what="every partition on one worker",
+        )
+        sim.reset()
+        async with (
+            ResultWatcher(kafka_bootstrap, names) as watcher,
+            Submitter(kafka_bootstrap, project, names) as submitter,
+        ):
+            requests = _requests(20, 0)
+            for request in requests:
+                await submitter.send(request)
+            await submitter.flush()
+            results = await watcher.wait_for([r.run_id for r in requests], timeout=60)
+            peak_1 = sim.peak_in_flight
+
+            await publish(kafka_bootstrap, names, dirs[4])
+            await wait_for(
+                lambda: all(w.processor and w.processor.assigned("echo") for w in workers),
+                60,
+                what="the partitions back on both workers",
+            )
+    assert {r.status for r in results.values()} == {RunStatus.COMPLETED} and len(results) == 20  # none stuck
+    assert peak_1 == 1
