@@ -59,8 +59,8 @@ from app.observability.metrics import MetricsEndpoint, MetricsServer, WorkerMetr
 from app.observability.run_observer import RunObserver
 from app.observability.spend import SpendControl
 from app.project.project import Project
-from app.streams.assignor import CoPartitionedAssignor
 from app.streams.agent_trigger import KafkaAgentTrigger
+from app.streams.assignor import CoPartitionedAssignor
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.cancellations import CancellationFeed
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
