@@ -16,8 +16,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connic.core import StopProcessing
-
+from app.compat.mcp_tools import mcp_tools
 from app.contracts import SpanKind
 from app.contracts.errors import OutputValidationError, clip_answer
 from app.contracts.spans import SpanAttr
@@ -39,6 +38,25 @@ async def run_llm_agent(
     output_schema: Mapping[str, Any] | None,
 ) -> Any:
     tools = {tool.name: tool for tool in select_tools(agent, payload, deps.context)}  # by the name the LLM sees
+    failure: Exception | None = None
+    async with mcp_tools(agent.mcp_servers, payload, deps.context) as served:  # connected for this run
+        for tool in served:
+            tools.setdefault(tool.name, tool)  # the agent's own tool keeps its name
+        try:
+            return await _converse(deps, state, agent, payload, output_schema, tools)
+        except Exception as exc:  # raised after the servers are closed: their task groups would wrap it
+            failure = exc
+    raise failure
+
+
+async def _converse(
+    deps: RunDeps,
+    state: RunState,
+    agent: LLMAgentSpec,
+    payload: Mapping[str, Any],
+    output_schema: Mapping[str, Any] | None,
+    tools: Mapping[str, Any],
+) -> Any:
     tool_schemas = [dict(t.schema) for t in tools.values()] or None
     system = render_system_prompt(agent.system_prompt, deps.context)
     if output_schema is not None:
@@ -98,26 +116,29 @@ async def _run_tool_calls(
     calls: Sequence[ToolCall],
 ) -> list[ToolOutcome]:
     """The calls of one model message, concurrently; results in the order asked.
-    A `StopProcessing` from a tool or hook ends the run (the other calls are cancelled)."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(
-                    deps.tools.call(
-                        tools,
-                        call,
-                        context=deps.context,
-                        timeout=deps.deadline.cap(agent.tool_timeout) if agent.tool_timeout else None,
-                        isolation=agent.isolation,
-                        tracer=deps.tracer,
-                        hook=deps.tool_hooks.get(agent.name),
-                    )
-                )
-                for call in calls
-            ]
-    except* StopProcessing as stopped:
-        raise stopped.exceptions[0] from None
-    outcomes = [task.result() for task in tasks]
+    A `StopProcessing` from a tool or hook ends the run once the other calls are done.
+
+    `gather`, not a TaskGroup: a TaskGroup cancels the run's own task when a call raises,
+    which the cancel scopes of the run's MCP connections (anyio) would take for theirs."""
+    finished = await asyncio.gather(
+        *(
+            deps.tools.call(
+                tools,
+                call,
+                context=deps.context,
+                timeout=deps.deadline.cap(agent.tool_timeout) if agent.tool_timeout else None,
+                isolation=agent.isolation,
+                tracer=deps.tracer,
+                hook=deps.tool_hooks.get(agent.name),
+            )
+            for call in calls
+        ),
+        return_exceptions=True,
+    )
+    for item in finished:
+        if isinstance(item, BaseException):
+            raise item
+    outcomes = [item for item in finished if isinstance(item, ToolOutcome)]
     for outcome in outcomes:
         state.usage.tool_calls += 1
         state.tool_results.append(

@@ -25,6 +25,7 @@ from typing import Any
 from connic.core import Middleware, ToolHook
 
 from app.project.agent_files import AgentSource
+from app.project.conditions import ConditionError, parse_condition
 from app.project.files import ProjectFiles
 from app.project.problems import Loc, Problems
 
@@ -161,3 +162,19 @@ def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: P
             for at, key_path in places:
                 problems.error(at, f"no custom guardrail guardrails/{name}.py", key_path)
     return checks
+
+
+def check_mcp_servers(sources: list[AgentSource], problems: Problems) -> None:
+    """An MCP server's `condition` is checked as a tool condition is; names are unique per agent."""
+    for source in sources:
+        seen: set[str] = set()
+        for index, server in enumerate(getattr(source.spec, "mcp_servers", ())):
+            at = source.shadow.find(("mcp_servers", index))[0].loc
+            if server.name in seen:
+                problems.error(at, f"MCP server name {server.name!r} is used twice", f"mcp_servers[{index}]")
+            seen.add(server.name)
+            if server.condition is not None:
+                try:
+                    parse_condition(server.condition)
+                except ConditionError as exc:
+                    problems.error(at, f"condition of MCP server {server.name!r}: {exc}", f"mcp_servers[{index}]")

@@ -158,6 +158,30 @@ class SessionSpec(_Spec):
         return value
 
 
+class McpServerSpec(_Spec):
+    """One of `mcp_servers:` (Connic's `McpServerConfig`): a server whose tools the model gets.
+
+    Connic reaches a server by `url` (streamable HTTP); Ferry also starts one over stdio
+    (`command`, `args`, `env`: **Ferry**). Exactly one of `url` and `command`.
+    """
+
+    name: str = Field(min_length=1)
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    headers: dict[str, str] | None = Field(default=None, description="HTTP headers; ${VAR} from the environment.")
+    tools: tuple[str, ...] | None = Field(default=None, description="Only these tools of the server; None: all.")
+    condition: str | None = Field(default=None, description="Offer the server only when this holds.")
+    optional: bool = Field(default=False, description="A server that cannot be reached leaves the run without it.")
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSpec:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("give exactly one of url (streamable HTTP) and command (a server over stdio)")
+        return self
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -230,6 +254,7 @@ class LLMAgentSpec(_AgentBase):
     tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
     output_schema: str | None = None
     concurrency: ConcurrencySpec | None = None
+    mcp_servers: tuple[McpServerSpec, ...] = Field(default=(), max_length=50)
     session: SessionSpec | None = None
 
     @field_validator("session", mode="before")

@@ -17,7 +17,6 @@ from app.project.models import AGENT_CLASSES, RetryOptions
 
 _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
-        "mcp_servers": "MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM",
         "context_compression": "context compression is not supported by Ferry yet — "
         "a run that outgrows the model's context window fails instead",
         "approval": "human approval is not supported by Ferry yet — "

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,36 @@ from app.observability.history.documents import SqlDocumentBackend
 from app.project import lint_project, load_project
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "order_desk"
+INVENTORY = Path(__file__).parents[2] / "fixtures" / "mcp_servers" / "inventory.py"
 DESK = "openai/desk-model"
 ESCALATION = "openai/escalation-model"
+
+
+@pytest.fixture(scope="module")
+def inventory_server() -> Iterator[int]:
+    """The project's MCP server (tests/fixtures/mcp_servers/inventory.py) over streamable HTTP."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    process = subprocess.Popen(
+        [sys.executable, str(INVENTORY), "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None and time.monotonic() < deadline, "the MCP test server did not start"
+        time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def inventory_port(inventory_server: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("INVENTORY_MCP_PORT", str(inventory_server))
+    return inventory_server
 
 
 @pytest.fixture(autouse=True)
@@ -300,3 +332,42 @@ async def test_a_session_keeps_the_conversation_across_runs_per_tenant_and_key(e
     # Another tenant with the same chat id, and another chat of the same tenant, start fresh.
     assert conversation(llm.requests[2]) == [("user", "ORD-2 hello")]
     assert conversation(llm.requests[3]) == [("user", "ORD-3 hi")]
+
+
+async def test_an_mcp_servers_tools_are_offered_and_called_like_the_agents_own(engines: list[Engine]) -> None:
+    llm = ScriptedLLM(
+        [
+            Reply(tool_calls=[tool_call("stock_level", {"sku": "sku-1"})]),
+            Reply(tool_calls=[tool_call("stock_level", {"sku": "sku-404"})]),
+            "12 in stock.",
+        ]
+    )
+    spans: list[SpanEvent] = []
+    result = await engine_on(llm, engines).run(
+        RunRequest.new("order-desk", "ORD-3: sku-1 in stock?"), on_span=spans.append
+    )
+    assert result.status is RunStatus.COMPLETED, result.error
+    offered = {t["function"]["name"]: t["function"] for t in llm.requests[0].tools or []}
+    assert "reorder" not in offered  # the server's `tools:` list keeps only stock_level
+    assert offered["stock_level"]["description"] == "How many units of a SKU are in the warehouse."
+    assert offered["stock_level"]["parameters"]["required"] == ["sku"]
+    answers = [json.loads(m["content"]) for m in llm.requests[-1].messages if m["role"] == "tool"]
+    assert answers[0] == {"sku": "sku-1", "units": 12}
+    assert "MCP server 'inventory'" in answers[1]["error"]  # the server's error is the call's tool error
+    calls = [s for s in spans if s.kind is SpanKind.TOOL_CALL]
+    assert [(s.name, s.status) for s in calls] == [("tool stock_level", "ok"), ("tool stock_level", "error")]
+
+
+async def test_an_unreachable_mcp_server_fails_the_run_unless_optional(
+    engines: list[Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("INVENTORY_MCP_PORT", str(closed_port))
+    llm = ScriptedLLM([])
+    result = await engine_on(llm, engines).run(RunRequest.new("order-desk", "ORD-4?"))
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None and result.error.category == "tool_error"
+    assert "MCP server 'inventory' could not be reached" in result.error.message
+    assert llm.requests == []

@@ -52,7 +52,6 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 
 UNSUPPORTED_KEYS = [
-    ("mcp_servers:\n  - name: crm\n", "mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered to the LLM"),
     ("context_compression:\n  enabled: true\n", "context_compression: context compression is not supported by Ferry yet — a run that outgrows the model's context window fails instead"),
     ("approval:\n  tools: [good.f]\n", "approval: human approval is not supported by Ferry yet — the listed tools will run without waiting for anyone's approval"),
     ("knowledge:\n  namespaces: {}\n", "knowledge: Ferry has no predefined retrieval tools yet — these access rules apply to nothing"),
@@ -92,14 +91,14 @@ def test_a_connic_key_on_any_agent_type_is_the_same_warning(make_project: Projec
         {
             A: HEADER,
             "agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: sequential\nagents: [a]\n'
-            "mcp_servers: []\n",
+            "approval: {tools: []}\n",
             "agents/t.yaml": 'version: "1.0"\nname: t\ndescription: x\ntype: tool\ntool_name: good.store\n'
             "guardrails: {output: []}\n",
         }
     )
     assert [str(w) for w in load_project(root).warnings] == [
-        "agents/s.yaml:6:1 mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered "
-        "to the LLM",
+        "agents/s.yaml:6:1 approval: human approval is not supported by Ferry yet — the listed tools will run "
+        "without waiting for anyone's approval",
     ]
 
 
@@ -132,7 +131,7 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
 ) -> None:
     root = make_project(
         {
-            A: HEADER + "tools: [good.f, good.g]\nmcp_servers: []\n",
+            A: HEADER + "tools: [good.f, good.g]\napproval: {tools: []}\n",
             "guardrails/a.py": "def check(content, context):\n    return None\n",
         }
     )
@@ -140,8 +139,8 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     out = capsys.readouterr().out.splitlines()
     assert "guardrails/a.py: no custom guardrail rule names 'a': never run [warning]" in out
     assert (
-        f"{A}:7:1 mcp_servers: MCP servers are not connected by Ferry yet — their tools will not be offered to the "
-        "LLM [warning]"
+        f"{A}:7:1 approval: human approval is not supported by Ferry yet — the listed tools will run without "
+        "waiting for anyone's approval [warning]"
     ) in out
     assert lint_project(root).errors == []
 
