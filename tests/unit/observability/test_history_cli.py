@@ -12,6 +12,7 @@ from app.cli import main
 from app.contracts import RunStatus
 from app.contracts.errors import ErrorCategory
 from app.observability.history import HistoryStore
+from app.observability.history.migrate import head_revision
 from tests.unit.observability.history_samples import failed_tool_spans, llm_run_spans, pipeline_results, result
 
 STAGES = ["invoice-extractor", "invoice-validator", "invoice-storer"]
@@ -192,7 +193,7 @@ def test_history_prune_reads_retention_from_ferry_yaml(
 def test_history_status_says_where_and_how_much(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = ferry(capsys, "history", "status", "--database-url", url)
     assert code == 0
-    assert "revision 0001" in out and re.search(r"runs\s+6\n", out) and re.search(r"spans\s+16\n", out)
+    assert f"revision {head_revision()}" in out and re.search(r"runs\s+6\n", out) and re.search(r"spans\s+16\n", out)
 
 
 def test_the_default_store_is_under_the_ferry_home(
