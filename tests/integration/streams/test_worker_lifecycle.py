@@ -125,13 +125,13 @@ async def test_a_conflicting_topic_stops_the_start_before_anything_else(
 ) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
-    try:  # 6 partitions for a cap of 2: four partitions would have no concurrency share
-        await admin.create_topics([NewTopic(names.request("echo"), 6, 1)])
+    try:  # runs.results made by hand and not compacted: results would be deleted by age
+        await admin.create_topics([NewTopic(names.results, 6, 1, topic_configs={"cleanup.policy": "delete"})])
     finally:
         await admin.close()
     worker = make_worker(project, "http://127.0.0.1:9/v1", runner=_NeverRuns())
     error = await _start_fails(worker, temp_root, TopicConflictError)
-    assert "max_concurrent_runs" in str(error)
+    assert "cleanup.policy is delete, spec wants compact" in str(error)
 
 
 async def test_a_missing_results_topic_undoes_the_started_producer(
@@ -145,7 +145,7 @@ async def test_a_missing_results_topic_undoes_the_started_producer(
 async def test_an_engine_that_fails_to_build_undoes_producer_and_index(
     project: Project, temp_root: Path, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: Worker) -> Any:
+    def broken(self: Worker, project: Project) -> Any:
         raise RuntimeError("engine could not be built")
 
     monkeypatch.setattr(Worker, "_make_engine", broken)
