@@ -18,6 +18,7 @@ from app.api.ratelimit import RateLimiter
 from app.api.routes import agents, chat, runs
 from app.api.services import ApiServices
 from app.api.settings import ApiSettings
+from app.api.ui import ui_router
 
 API_VERSION = "1"
 
@@ -47,4 +48,5 @@ def create_app(settings: ApiSettings, services: ApiServices) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(agents.router)
     app.include_router(chat.router)
+    app.include_router(ui_router())
     return app
