@@ -36,6 +36,7 @@ def test_the_example_project_has_the_documented_agents() -> None:
     assert [t.ref for t in project.tools_for("invoice-extractor")] == [
         "documents.parse_pdf",
         "documents.extract_text_from_image",
+        "scoring.score_invoice",
     ]
     assert project.output_schema_for("invoice-extractor")["required"][:2] == ["vendor", "invoice_number"]
 
