@@ -1,4 +1,5 @@
-"""Connic guardrails on a run's input and output: `regex`, `pii` / `pii_leakage`, `custom`.
+"""Connic guardrails on a run's input and output: `regex`, `pii` / `pii_leakage`, `custom`,
+and the judged kinds (a judge model's verdict, see judge.py).
 
 A rule finds a violation or not; its `mode` says what then happens:
 
@@ -10,25 +11,29 @@ A rule finds a violation or not; its `mode` says what then happens:
 Input rules see the run input after the middleware's before(); output rules the answer
 before the middleware's after(). Text is every string in the value (a JSON input's
 fields included); redaction rewrites those strings in place, keys and structure kept.
-The judged kinds (prompt_injection, moderation, …) need a judge model and are reported
-by `ferry lint` as not run.
+The judged kinds (prompt_injection, moderation, …) ask the `judge` the engine gives.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from connic.core import GuardrailResult
 
 from app.compat import pii
+from app.compat.judge import JUDGED_KINDS
 from app.compat.user_code import call_user
 from app.project.models import GuardrailRuleSpec
 
-#: The kinds this module runs; every other built-in kind is a lint warning.
-RUN_KINDS = frozenset({"regex", "pii", "pii_leakage", "custom"})
+#: A judged rule's check: (kind, text, config) → what was found, or None.
+Judge = Callable[[str, str, Mapping[str, Any]], Awaitable[str | None]]
+
+#: The kinds matched here; the judged kinds are asked of `judge` (app/compat/judge.py).
+MATCHED_KINDS = frozenset({"regex", "pii", "pii_leakage", "custom"})
+RUN_KINDS = MATCHED_KINDS | JUDGED_KINDS
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,18 @@ def regex_patterns(config: Mapping[str, Any]) -> list[re.Pattern[str]]:
 
 
 async def _violation(
-    rule: GuardrailRuleSpec, value: Any, context: dict[str, Any], custom: Mapping[str, Callable[..., Any]]
+    rule: GuardrailRuleSpec,
+    value: Any,
+    context: dict[str, Any],
+    custom: Mapping[str, Callable[..., Any]],
+    judge: Judge | None,
 ) -> tuple[str | None, Any]:
     """(what was found or None, the value after redaction)."""
     text = "\n".join(_strings(value))
+    if rule.type in JUDGED_KINDS:
+        if judge is None or not text:
+            return None, value
+        return await judge(rule.type, text, rule.config), value
     if rule.type == "regex":
         hits = [p.pattern for p in regex_patterns(rule.config) if p.search(text)]
         return (f"matched {', '.join(hits)}" if hits else None), value
@@ -115,12 +128,13 @@ async def check(
     value: Any,
     context: dict[str, Any],
     custom: Mapping[str, Callable[..., Any]],
+    judge: Judge | None = None,
 ) -> Checked:
     checked = Checked(value)
     for rule in rules:
         if rule.type not in RUN_KINDS:
             continue
-        found, redacted = await _violation(rule, checked.value, context, custom)
+        found, redacted = await _violation(rule, checked.value, context, custom, judge)
         if found is None:
             continue
         violation = Violation(direction, rule.type, rule.name, rule.mode, found)

@@ -11,7 +11,7 @@ step does is app/compat's; this module only orders them around `execute_agent`, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -19,16 +19,20 @@ from typing import Any
 from connic.core import Middleware, StopProcessing
 
 from app.compat.documents import DocumentScope
+from app.compat.guardrails import Judge
 from app.compat.guardrails import check as check_guardrails
+from app.compat.judge import judge_messages, verdict
 from app.compat.middleware import middleware_error, run_after, run_before
 from app.compat.services import ConnicServices
 from app.compat.sessions import SessionStore, answer_text, session_key
-from app.contracts import RunRequest
+from app.contracts import RunRequest, SpanKind, Usage
 from app.contracts.errors import FerryError
 from app.engine.clock import Clock
+from app.engine.model import LLMRequest
 from app.engine.prompt import user_message_text
 from app.engine.stage import execute_agent
 from app.engine.state import RunDeps, RunState
+from app.observability.tracing import usage_attributes
 from app.project.models import LLMAgentSpec
 from app.project.project import Project
 
@@ -50,7 +54,8 @@ class ConnicSteps:
         try:
             payload = await _user_step(run_before(middleware, request.input, deps.context), "before")
             if rules is not None and rules.input:
-                checked = await self._guard(state, deps, "input", rules.input, payload)
+                judge = self._judge(agent, deps, state, "")
+                checked = await self._guard(state, deps, "input", rules.input, payload, judge)
                 if checked is None:  # blocked: the model never sees this input
                     if rules.run_after_on_block and middleware is not None and middleware.after is not None:
                         await _user_step(run_after(middleware, None, deps.context), "after")
@@ -61,7 +66,8 @@ class ConnicSteps:
                 deps = replace(deps, history=(*deps.history, *session.turns))
             output = await execute_agent(deps, state, self.project, agent, payload)
             if rules is not None and rules.output:
-                output = await self._guard(state, deps, "output", rules.output, output)
+                judge = self._judge(agent, deps, state, user_message_text(payload))
+                output = await self._guard(state, deps, "output", rules.output, output, judge)
                 if state.blocked is not None:
                     return None
             if session is not None:
@@ -90,14 +96,51 @@ class ConnicSteps:
         ttl = timedelta(seconds=rules.ttl) if rules.ttl is not None else None
         return OpenSession(store, scope, agent.name, key, ttl, await store.load(scope, agent.name, key, ttl))
 
-    async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any) -> Any:
+    async def _guard(self, state: RunState, deps: RunDeps, direction: str, rules: Any, value: Any, judge: Judge) -> Any:
         """The value after `rules` (redacted where a rule says so); None when one blocked it."""
-        checked = await check_guardrails(direction, rules, value, deps.context, self.project.guardrails)
+        checked = await check_guardrails(direction, rules, value, deps.context, self.project.guardrails, judge)
         state.guardrail_warnings.extend(v.describe() for v in checked.warnings)
         if checked.blocked is not None:
             state.blocked = checked.blocked.describe()
             return None
         return checked.value
+
+    @staticmethod
+    def _judge(agent: Any, deps: RunDeps, state: RunState, request_text: str) -> Judge:
+        """The judge of this run's judged guardrails: one model call per rule and text, traced as
+        an `llm_call` span named for the guardrail, its usage and cost the run's."""
+
+        async def judge(kind: str, text: str, config: Mapping[str, Any]) -> str | None:
+            model = config.get("model") or getattr(agent, "model", None)
+            if not model:
+                return None  # `ferry lint` warned: no model to ask
+            messages = judge_messages(
+                kind, text, config, request=request_text, system_prompt=getattr(agent, "system_prompt", "")
+            )
+            with deps.tracer.span(SpanKind.LLM_CALL, f"guardrail {kind}", model=model, guardrail=kind) as span:
+                request = LLMRequest(
+                    model=str(model),
+                    messages=messages,
+                    temperature=0.0,
+                    timeout=deps.deadline.cap(agent.retry_options.attempt_timeout),
+                )
+                response = await deps.llm.complete(request)
+                reported = response.usage
+                usage = Usage(
+                    prompt_tokens=reported.prompt_tokens,
+                    completion_tokens=reported.completion_tokens,
+                    total_tokens=reported.total_tokens,
+                    cost_usd=deps.cost_model.call_cost(
+                        response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
+                    ),
+                    llm_calls=1,
+                )
+                state.usage.add(usage)
+                violation, reason = verdict(response.text)
+                span.set(**usage_attributes(usage), guardrail__violation=violation)
+            return (reason or f"the judge found a {kind} violation") if violation else None
+
+        return judge
 
 
 async def _user_step(step: Awaitable[Any], which: str) -> Any:

@@ -119,13 +119,16 @@ def load_agent_modules(
     return middleware, hooks
 
 
-JUDGED_NOT_RUN = "judged guardrails ({kind}) need a judge model Ferry does not call yet — this rule checks nothing"
+JUDGED_WITHOUT_MODEL = (
+    "a judged guardrail ({kind}) needs a judge model: set config.model (the agent has no model of its own) — "
+    "this rule checks nothing"
+)
 
 
 def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: Problems) -> dict[str, Any]:
-    """The `check` function of every guardrails/<name>.py a custom rule names; a rule Ferry
-    cannot run (the judged kinds) is a warning at the rule, a missing file an error there."""
-    from app.compat.guardrails import RUN_KINDS  # the engine-side table of kinds Ferry runs
+    """The `check` function of every guardrails/<name>.py a custom rule names; a missing file
+    is an error at the rule, a judged rule with no model to ask a warning there."""
+    from app.compat.judge import JUDGED_KINDS  # the engine side's table
 
     wanted: dict[str, list[tuple[Loc, str]]] = {}
     for source in sources:
@@ -137,8 +140,8 @@ def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: P
             for index, rule in enumerate(getattr(rules, direction)):
                 at = source.shadow.find(("guardrails", direction, index))[0].loc
                 key_path = f"guardrails.{direction}[{index}]"
-                if rule.type not in RUN_KINDS:
-                    problems.warning(at, JUDGED_NOT_RUN.format(kind=rule.type), key_path)
+                if rule.type in JUDGED_KINDS and not (rule.config.get("model") or getattr(spec, "model", None)):
+                    problems.warning(at, JUDGED_WITHOUT_MODEL.format(kind=rule.type), key_path)
                 elif rule.type == "custom" and rule.name:
                     wanted.setdefault(rule.name, []).append((at, key_path))
     checks: dict[str, Any] = {}

@@ -145,14 +145,18 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     assert lint_project(root).errors == []
 
 
-def test_guardrail_rules_are_checked_and_judged_kinds_are_warnings(make_project: ProjectFactory) -> None:
+def test_guardrail_rules_are_checked_and_judged_kinds_need_a_model(make_project: ProjectFactory) -> None:
+    tool_agent = 'version: "1.0"\nname: t\ndescription: x\ntype: tool\ntool_name: good.store\n'
     root = make_project(
-        {A: HEADER + "guardrails:\n  input:\n    - type: prompt_injection\n    - type: custom\n      name: gone\n"}
+        {
+            A: HEADER + "guardrails:\n  input:\n    - type: prompt_injection\n    - type: custom\n      name: gone\n",
+            "agents/t.yaml": tool_agent + "guardrails:\n  input:\n    - type: moderation\n",
+        }
     )
-    assert [str(p) for p in lint_project(root).problems if p.loc.file == A] == [
-        f"{A}:8:7 guardrails.input[0]: judged guardrails (prompt_injection) need a judge model Ferry does not call "
-        "yet — this rule checks nothing",
+    assert [str(p) for p in lint_project(root).problems if p.loc.file.startswith("agents/")] == [
         f"{A}:9:7 guardrails.input[1]: no custom guardrail guardrails/gone.py",
+        "agents/t.yaml:8:7 guardrails.input[0]: a judged guardrail (moderation) needs a judge model: set "
+        "config.model (the agent has no model of its own) — this rule checks nothing",
     ]
     wrong = make_project(
         {
