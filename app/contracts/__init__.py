@@ -5,8 +5,10 @@ after a change; readers accept every version they know.
 """
 
 from app.contracts.alerts import AlertKind, SpendAlert
+from app.contracts.approvals import ApprovalRecord
 from app.contracts.replies import ReplyEvent
 from app.contracts.runs import (
+    ApprovalDecision,
     ChatTurn,
     PipelineContext,
     RunError,
@@ -21,6 +23,8 @@ from app.contracts.spans import SpanEvent, SpanKind, SpanStatus
 
 __all__ = [
     "AlertKind",
+    "ApprovalDecision",
+    "ApprovalRecord",
     "ChatTurn",
     "PipelineContext",
     "ReplyEvent",

@@ -28,6 +28,8 @@ layers; each layer's own errors subclass them where they are raised (module in b
      │    ├── CallbackRefused           [connectors.webhook.ssrf] a callback URL to a non-public address
      │    └── ObjectRefused             [connectors.triggers.s3_objects] an object a trigger does not run
      ├── CancelledRunError              cancelled
+     ├── ApprovalPending                approval [engine.approval] the run parks until a human decides
+     ├── ApprovalRejectedError          approval [engine.approval] refused (or timed out) with on_rejection: fail
      ├── InternalError                  internal
      └── ConfigError                    bad_input           the user's project, machine or
           │                                                 cluster is not as Ferry needs it:
@@ -68,6 +70,7 @@ class ErrorCategory(StrEnum):
     TIMEOUT = "timeout"
     BAD_INPUT = "bad_input"
     CANCELLED = "cancelled"
+    APPROVAL = "approval"  # a tool call waits for, or was refused by, a human decision
     INTERNAL = "internal"
 
 

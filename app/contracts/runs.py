@@ -78,6 +78,16 @@ class ChatTurn(_Wire):
     content: str
 
 
+class ApprovalDecision(_Wire):
+    """A human's answer to one tool call of a run that asked for approval."""
+
+    approved: bool
+    by: str = "unknown"
+    reason: str | None = None
+    decided_at: datetime = Field(default_factory=utc_now)
+    timed_out: bool = False
+
+
 class RunRequest(_Wire):
     schema_version: Literal[1] = 1
     run_id: str
@@ -100,6 +110,9 @@ class RunRequest(_Wire):
     """A live caller's own topic (one per API instance): the worker also produces the
     run's answer there as it is written (`stream`) and its result (`app.contracts.replies`)."""
     stream: bool = False
+    approvals: dict[str, ApprovalDecision] = Field(default_factory=dict)
+    """Decisions on this run's approval-gated tool calls, by step (`<llm step>.<call id>`):
+    a parked run is produced again with the new decision added (new in schema 1)."""
 
     @field_validator("input", mode="before")
     @classmethod
@@ -121,6 +134,9 @@ class RunStatus(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     BLOCKED = "blocked"
+    #: Between a worker and its processor only, never on `runs.results`: the run reached a
+    #: tool call that needs a human's approval and is parked until someone decides.
+    PAUSED = "paused"
 
 
 class RunError(_Wire):

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from app.compat.pii import entities_of
+from app.project.approval import ApprovalSpec
 
 if TYPE_CHECKING:
     from app.project.tooldef import ToolDef
@@ -256,6 +257,7 @@ class LLMAgentSpec(_AgentBase):
     concurrency: ConcurrencySpec | None = None
     mcp_servers: tuple[McpServerSpec, ...] = Field(default=(), max_length=50)
     session: SessionSpec | None = None
+    approval: ApprovalSpec | None = None  # tool calls that wait for a human (app/project/approval.py)
 
     @field_validator("session", mode="before")
     @classmethod
