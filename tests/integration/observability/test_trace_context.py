@@ -72,7 +72,8 @@ async def two_workers(kafka_bootstrap: str) -> AsyncIterator[Callable[..., list[
 
 
 def _invoice_project(root: Path) -> Project:
-    """The example project with four concurrent runs per stage (so, four partitions each)."""
+    """The example project with four concurrent runs per stage (so both workers hold some of
+    each stage's partitions: a cap below the workers puts them all on one)."""
     for folder in ("agents", "tools", "schemas", "topics"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "ferry.yaml", root / "ferry.yaml")
@@ -103,7 +104,7 @@ async def test_a_pipeline_across_two_workers_is_one_trace(
         for worker in workers:
             await worker.start()
         sizes = {agent: agent_partitions(project, names, agent) for agent in STAGES}
-        assert set(sizes.values()) == {4}
+        assert min(sizes.values()) >= 2  # a partition for each worker
 
         def settled() -> bool:
             for agent, size in sizes.items():
