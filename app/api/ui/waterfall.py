@@ -157,7 +157,7 @@ def _describe(span: SpanRecord, node: SpanNode | None) -> tuple[str, str]:
     if kind == SpanKind.PIPELINE_STEP.value:
         return f"stage {attrs.get(SpanAttr.STAGE, '?')} {attrs.get(SpanAttr.AGENT, span.name)}", ""
     if kind == SpanKind.RUN.value:
-        return f"run {span.name}", f"run {span.run_id[:8]}"
+        return (span.name if span.name.startswith("run") else f"run {span.name}"), f"run {span.run_id[:8]}"
     return span.name, ""
 
 
