@@ -51,6 +51,7 @@ from app.contracts.errors import (
     RunTimeoutError,
 )
 from app.contracts.trace_context import TraceContext
+from app.engine.approval import ApprovalPending
 from app.engine.clock import Clock, Deadline, SystemClock
 from app.engine.connic_steps import ConnicSteps, history_backends
 from app.engine.isolation import ProcessIsolation
@@ -165,6 +166,7 @@ class Engine:
                 jitter=self.settings.retry_jitter,
                 outer_budget=carried_budget(request.pipeline),  # a pipeline stage's share of its budget
                 history=tuple(turn.model_dump() for turn in request.history),
+                approvals=request.approvals,
                 tool_hooks=self.project.tool_hooks,
             )
             status, output, error, partial = await self._execute(request, agent, deps, state, timeout)
@@ -237,6 +239,8 @@ class Engine:
             return self._timed_out(agent, state, RunTimeoutError(timeout or 0.0))
         except RunTimeoutError as exc:  # a chain stage's own timeout
             return self._timed_out(agent, state, exc)
+        except ApprovalPending as exc:  # parked until a human decides (app/engine/approval.py)
+            return RunStatus.PAUSED, None, exc, False
         except FerryError as exc:
             return RunStatus.FAILED, None, exc, False
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from app.compat.mcp_tools import mcp_tools
 from app.contracts import SpanKind
 from app.contracts.errors import OutputValidationError, clip_answer
 from app.contracts.spans import SpanAttr
+from app.engine.approval import gate_calls
 from app.engine.model import ToolCall
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
@@ -120,9 +121,14 @@ async def _run_tool_calls(
 
     `gather`, not a TaskGroup: a TaskGroup cancels the run's own task when a call raises,
     which the cancel scopes of the run's MCP connections (anyio) would take for theirs."""
+    decided = gate_calls(  # calls a human must approve first (raises to park the run)
+        agent.approval, tools, calls, llm_step=state.llm_steps, context=deps.context, approvals=deps.approvals
+    )
     finished = await asyncio.gather(
         *(
-            deps.tools.call(
+            _already(decided[call.id])
+            if call.id in decided
+            else deps.tools.call(
                 tools,
                 call,
                 context=deps.context,
@@ -147,3 +153,7 @@ async def _run_tool_calls(
             else {"tool": outcome.call.name, "error": outcome.error.message}
         )
     return outcomes
+
+
+async def _already(outcome: ToolOutcome) -> ToolOutcome:
+    return outcome

@@ -15,7 +15,7 @@ from typing import Any
 
 from connic.core import ToolHook
 
-from app.contracts import Usage
+from app.contracts import ApprovalDecision, Usage
 from app.engine.budget import Budget
 from app.engine.clock import Clock, Deadline
 from app.engine.model import LLMClient
@@ -68,6 +68,7 @@ class RunDeps:
     outer_budget: Budget | None = None  # a chain's budget, bounding each of its stages
     tool_hooks: Mapping[str, ToolHook] = field(default_factory=dict)  # the project's hooks/<agent>.py, by agent
     history: tuple[dict[str, str], ...] = ()  # a chat's earlier turns, before the input
+    approvals: Mapping[str, ApprovalDecision] = field(default_factory=dict)  # humans' decisions, by step
 
     def policy(self, attempts: int, initial_delay: float, max_delay: float) -> RetryPolicy:
         return RetryPolicy(attempts, initial_delay, max_delay, self.jitter)
