@@ -191,6 +191,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.connectors.webhook import WebhookSettings, webhooks_group
     from app.project import load_project
     from app.streams import StreamSettings, TopicNames, Worker
+    from app.streams.approvals import ApprovalService
 
     project = load_project(args.project)
     settings = StreamSettings(
@@ -216,12 +217,16 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         sinks_and_inbound=not args.no_connectors,
         replication=args.replication,
     )
+    # Runs parked for a human decision: listed for `ferry approvals`, expired by one leader.
+    approvals = ApprovalService(
+        bootstrap, project, TopicNames(settings.topic_prefix), settings.app_id, replication=args.replication
+    )
     worker = Worker(
         project,
         settings,
         history=history,
         metrics=metrics_endpoint(args),
-        services=connectors.all(),
+        services=[*connectors.all(), approvals],
         follow_deployments=not args.no_deployments,
     )
     stop = asyncio.Event()

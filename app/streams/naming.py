@@ -17,6 +17,7 @@ WEBHOOKS_DLQ = "webhooks.dlq"
 CANCELLATIONS = "runs.cancellations"
 REPLIES = "ferry.replies."
 TRIGGERS = "ferry.triggers"
+APPROVALS = "ferry.approvals"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class TopicNames:
     def triggers(self) -> str:
         """The time-driven triggers' state (cron ticks, bucket cursors): compacted, one partition."""
         return self.prefix + TRIGGERS
+
+    @property
+    def approvals(self) -> str:
+        """Runs parked for a human's decision (compacted, one partition, keyed by run id)."""
+        return self.prefix + APPROVALS
 
     def replies(self, instance: str) -> str:
         """One API instance's own topic for the events of its live callers' runs."""

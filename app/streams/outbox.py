@@ -18,7 +18,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
-from app.contracts import RunRequest, RunResult, SpanEvent
+from app.contracts import ApprovalRecord, RunRequest, RunResult, SpanEvent
 from app.contracts.trace_context import TraceContext
 from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
@@ -73,6 +73,10 @@ class Outbox:
         """A run request (a pipeline's next stage); `trace`: the span the run will continue."""
         record_key = (key if key is not None else request.run_id).encode()
         await self._send(topic, record_key, request.model_dump_json().encode(), trace_headers(trace))
+
+    async def park(self, approval: ApprovalRecord) -> None:
+        """A run waiting for a human decision (app/streams/approvals.py)."""
+        await self._send(self.names.approvals, approval.run_id.encode(), approval.model_dump_json().encode())
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = (letter.run_id or f"{letter.topic}:{letter.partition}:{letter.offset}").encode()

@@ -35,6 +35,7 @@ from app.observability.run_observer import RunObserver
 from app.project.models import SequentialAgentSpec
 from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
+from app.streams.approvals import parked_approval
 from app.streams.bindings import Binding
 from app.streams.keys import concurrency_key
 from app.streams.lane import Lane
@@ -46,6 +47,7 @@ from app.streams.result_index import ResultIndex
 from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_context
 
 log = logging.getLogger(__name__)
+parking = logging.getLogger("ferry.approvals")  # a Ferry line, shown with the run lines
 
 
 class Record(Protocol):
@@ -293,6 +295,12 @@ class Processor:
 
     async def _finish(self, job: Job, result: RunResult) -> None:
         request = job.request
+        if result.status is RunStatus.PAUSED:  # a tool call waits for a human: parked, slot and offset freed
+            await self.outbox.park(parked_approval(request, result, topic=job.record.topic, key=job.record.key))
+            self.counts["parked"] = self.counts.get("parked", 0) + 1
+            parking.info("run %s: %s (ferry approvals)", request.run_id, result.error.message if result.error else "")
+            self._acks.done(job.record)
+            return
         if job.binding.stage is not None and request.pipeline is not None:
             pipeline = self.project.agents[request.pipeline.pipeline]
             assert isinstance(pipeline, SequentialAgentSpec)

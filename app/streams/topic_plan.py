@@ -49,6 +49,10 @@ DEFAULT_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec.model_validate(
         {"class": "other", "name": "ferry.triggers", "partitions": 1, "cleanup_policy": "compact"}
     ),
+    # Runs parked for a human's approval (app/streams/approvals.py).
+    TopicSpec.model_validate(
+        {"class": "other", "name": "ferry.approvals", "partitions": 1, "cleanup_policy": "compact"}
+    ),
 )
 
 

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from app.connectors.triggers.leader import TriggerLeader
 from app.connectors.triggers.s3_events import S3EventTrigger, s3_events_group
 from app.connectors.triggers.s3_objects import Bucket
 from app.connectors.triggers.s3_poll import poll_bucket
@@ -22,6 +21,7 @@ from app.contracts import RunRequest
 from app.project.connectors import S3ConnectorSpec, ScheduleConnectorSpec
 from app.project.project import Project
 from app.streams.client import Submitter
+from app.streams.leader import TriggerLeader
 from app.streams.naming import TopicNames
 
 

@@ -1,4 +1,4 @@
-"""`TriggerLeader`: one process at a time fires the time-driven triggers, with their state in Kafka.
+"""`TriggerLeader`: one process at a time does a job (fire cron ticks, expire approvals), its state in Kafka.
 
 Cron ticks and bucket listings must each start a run once however many workers run.
 Every process that runs triggers joins one consumer group (`<app-id>.triggers`) on the
