@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.api",
     "app.cli.keys",
     "app.cli.connectors",
+    "app.cli.approvals",
     "app.cli.deploy",
     "app.cli.deployments",
     "app.cli.test",
