@@ -63,6 +63,7 @@ from app.streams.agent_trigger import KafkaAgentTrigger
 from app.streams.assignor import CoPartitionedAssignor
 from app.streams.bindings import Binding, bindings_for, plan_for_bindings
 from app.streams.cancellations import CancellationFeed
+from app.streams.checkpoints import CheckpointStore
 from app.streams.faust_app import FaustRecord, FerryApp, build_app
 from app.streams.keys import on_conflict
 from app.streams.lane_core import LaneCore
@@ -126,6 +127,7 @@ class Worker:
         self.replies = ReplyPublisher(settings.bootstrap)  # live callers' answers (chat)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
         self.cancellations = CancellationFeed(settings.bootstrap, self.names.cancellations, on_cancel=self._cancel)
+        self.checkpoints = CheckpointStore(settings.bootstrap, self.names, replication=settings.replication)
         self.processor: Processor | None = None
         self.app: FerryApp | None = None
         self.datadir: str | None = None
@@ -178,6 +180,8 @@ class Worker:
             stack.push_async_callback(self.index.stop)
             await self.cancellations.start()
             stack.push_async_callback(self.cancellations.stop)
+            await self.checkpoints.start()  # runs' step checkpoints, read to the end (app/streams/checkpoints.py)
+            stack.push_async_callback(self.checkpoints.stop)
             # 5. History projector: a database it cannot reach or migrate fails the start here.
             if self.history is not None:
                 await self.history.start()
@@ -264,6 +268,7 @@ class Worker:
             observer=RunObserver(self.metrics),
             cancelled=self.cancellations,
             cancel_running=cancel_running,
+            checkpoints=self.checkpoints,
         )
         for agent in sorted({b.agent for b in self.bindings if not b.route}):
             spec = self.serving.agents.get(agent) or self.project.agents[agent]
@@ -308,7 +313,7 @@ class Worker:
             subscribers = self.assignor.subscribers.get(agent, holders)
             too_few = bool(core.assigned) and core.cap < core.holders
             raised = before is not None and before.get(agent, core.cap) < core.cap
-            if too_few or (raised and core.holders < min(subscribers, core.cap)):
+            if too_few or (raised and holders < min(subscribers, core.cap)):
                 log.info("agent %s: cap %d, %d holders: asking the group to rebalance", agent, core.cap, core.holders)
                 self._request_rejoin()
                 return
@@ -373,6 +378,7 @@ class Worker:
     async def _on_assigned(self, *args: Any, **_: Any) -> None:
         assigned: set[TopicPartition] = args[1]
         await self.index.catch_up()
+        await self.checkpoints.catch_up()  # a step written by a worker that died just before is seen
         assert self.processor is not None
         groups = self.assignor.groups  # set in the consumer's thread just before this signal
         for agent, core in self._cores.items():
