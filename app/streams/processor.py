@@ -31,12 +31,14 @@ from typing import Protocol
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
 from app.contracts.trace_context import TraceContext
+from app.engine.journal import journal_scope
 from app.observability.run_observer import RunObserver
 from app.project.models import SequentialAgentSpec
 from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
 from app.streams.approvals import parked_approval
 from app.streams.bindings import Binding
+from app.streams.checkpoints import CheckpointStore, RunSteps
 from app.streams.keys import concurrency_key
 from app.streams.lane import Lane
 from app.streams.lane_core import Admission, LaneCore, Ticket
@@ -48,6 +50,7 @@ from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_contex
 
 log = logging.getLogger(__name__)
 parking = logging.getLogger("ferry.approvals")  # a Ferry line, shown with the run lines
+resumes = logging.getLogger("ferry.checkpoints")  # a Ferry line (INFO shows with the run lines)
 
 
 class Record(Protocol):
@@ -107,9 +110,11 @@ class Processor:
         observer: RunObserver | None = None,
         cancelled: Container[str] = frozenset(),
         cancel_running: Callable[[str], bool] | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         """`cancelled`: run ids cancelled (kept current by the cancellations feed);
-        `cancel_running`: stops a running run so that its `run` returns it cancelled."""
+        `cancel_running`: stops a running run so that its `run` returns it cancelled;
+        `checkpoints`: where runs record their steps (agents with checkpoints on)."""
         self.project = project
         self.runner = runner
         self.outbox = outbox
@@ -125,6 +130,7 @@ class Processor:
             set()
         )  # cancels under way (queued runs ended, starting ones stopped)
         self.cancel_running = cancel_running
+        self.checkpoints = checkpoints
         self.counts: dict[str, int] = {
             "results": 0,
             "dlq": 0,
@@ -132,6 +138,7 @@ class Processor:
             "dropped": 0,
             "routed": 0,
             "cancelled": 0,
+            "replayed_steps": 0,
         }
 
     def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
@@ -288,10 +295,19 @@ class Processor:
         on_span = self.observer.started(job.request, self.outbox.span if self.emit_traces else None)
         # A pipeline stage keeps its run span: the next stage's request continues it.
         catcher = RunSpanCatcher(job.request.run_id, job.trace, on_span) if job.binding.stage is not None else None
-        result = await self.runner.run(job.request, on_span=catcher or on_span, trace_context=job.trace)
+        with journal_scope(self._steps_of(job)) as journal:  # steps done before a crash are replayed
+            result = await self.runner.run(job.request, on_span=catcher or on_span, trace_context=job.trace)
+        if journal is not None and journal.replayed:
+            self.counts["replayed_steps"] += journal.replayed
+            resumes.info("run %s: resumed, %d steps replayed from checkpoints", job.request.run_id, journal.replayed)
         if catcher is not None:
             job.next_trace = catcher.context
         await self._finish(job, result)
+
+    def _steps_of(self, job: Job) -> RunSteps | None:
+        if self.checkpoints is None or not self.project.config.durability.checkpoints_for(job.binding.agent):
+            return None
+        return self.checkpoints.journal(job.request.run_id)
 
     async def _finish(self, job: Job, result: RunResult) -> None:
         request = job.request
@@ -318,6 +334,8 @@ class Processor:
                 self.observer.finished(whole)
         await self.outbox.result(result)
         self.index.add(result.run_id)
+        if self.checkpoints is not None:
+            self.checkpoints.forget(result.run_id)  # the result stands for its steps now
         self.counts["results"] += 1
         self.observer.finished(result)
         self._acks.done(job.record)

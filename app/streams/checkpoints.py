@@ -1,0 +1,184 @@
+"""`CheckpointStore`: the step journals of runs (app/engine/journal.py) kept in Kafka.
+
+    runs.checkpoints   key  "<run id>\\0<step>"   value  the step's JSON (tombstone: done)
+                       partition: the run id's murmur2 hash, so one run's steps share one
+                       partition and arrive in the order written; cleanup compact,delete
+
+A step is recorded with an acknowledged write (acks=all) before the run acts on it, so
+a worker that dies after that write leaves it for whoever runs the redelivered request.
+Every worker reads the whole topic from its beginning at start and follows it (the
+topic holds only the steps of runs without a result: each run's steps are tombstoned
+once its result is written, and `retention.ms` removes what a crash left untombstoned),
+and catches up with it on every partition assignment before anything runs, as the
+result index does: a step written by a worker that died just before is seen.
+
+Every worker reads every run's steps, not only those of its partitions: simpler than
+following the group's assignment, and cheap while runs are short (what is live is a
+few records per run in flight). Reading only the partitions of the requests a worker
+holds is the next step if the topic grows large.
+
+The topic is created here, idempotently, when the worker starts (its spec is not in
+topics/ yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.partitioner import murmur2
+
+from app.streams.connect import start_client, topic_partitions
+from app.streams.naming import TopicNames
+from app.streams.topic_admin import apply_topics
+from app.streams.topic_plan import PlannedTopic
+from app.streams.topic_tail import TopicTail
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "runs.checkpoints"
+CHECKPOINT_PARTITIONS = 12
+CHECKPOINT_RETENTION_MS = 7 * 24 * 3600 * 1000
+_SEPARATOR = "\x00"
+_READ_ALL = 1 << 62  # TopicTail's "records back from the end": all of them
+
+
+def checkpoints_topic(names: TopicNames) -> str:
+    return names.prefix + CHECKPOINTS
+
+
+def checkpoint_partition(run_id: str, partitions: int) -> int:
+    """Where a run's steps go: the Java client's default partitioner on the run id alone."""
+    return int(murmur2(run_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class CheckpointStore:
+    def __init__(self, bootstrap: str, names: TopicNames, *, replication: int | None = None) -> None:
+        self.topic = checkpoints_topic(names)
+        self._bootstrap = bootstrap
+        self._replication = replication or 1
+        self._steps: dict[str, dict[str, bytes]] = {}  # run id → step → value
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions = 0
+        self._tail = TopicTail(bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=100)
+        self._tombstones: set[asyncio.Future[Any]] = set()
+        self.writes = 0
+
+    async def start(self) -> None:
+        plan = PlannedTopic(
+            name=self.topic,
+            partitions=CHECKPOINT_PARTITIONS,
+            replication=self._replication,
+            configs={"cleanup.policy": "compact,delete", "retention.ms": str(CHECKPOINT_RETENTION_MS)},
+            cleanup_policy="compact,delete",
+        )
+        report = await apply_topics(self._bootstrap, [plan])
+        for conflict in report.conflicts:
+            log.warning("%s: %s", self.topic, conflict)
+        self._partitions = len(await topic_partitions(self._bootstrap, self.topic))
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
+        await start_client(producer.start, producer.stop, self._bootstrap)
+        self._producer = producer
+        try:
+            await self._tail.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def catch_up(self, timeout: float = 60.0) -> None:
+        """Return once every step written before this call is known here."""
+        await self._tail.catch_up(timeout)
+
+    async def stop(self) -> None:
+        await self._tail.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            if self._tombstones:
+                await asyncio.gather(*self._tombstones, return_exceptions=True)
+            await producer.stop()
+
+    def journal(self, run_id: str) -> RunSteps:
+        """The `StepStore` of one run (app/engine/journal.py)."""
+        return RunSteps(self, run_id)
+
+    def steps_of(self, run_id: str) -> Mapping[str, bytes]:
+        return self._steps.get(run_id, {})
+
+    async def write(self, run_id: str, step: str, value: bytes) -> None:
+        producer = self._require_producer()
+        delivery = await producer.send(
+            self.topic, key=_key(run_id, step), value=value, partition=checkpoint_partition(run_id, self._partitions)
+        )
+        await delivery
+        self._steps.setdefault(run_id, {})[step] = value
+        self.writes += 1
+
+    def forget(self, run_id: str) -> int:
+        """The run has its result: tombstone its steps (not awaited: a lost tombstone only
+        leaves records that retention removes); how many."""
+        steps = self._steps.pop(run_id, None)
+        if not steps or self._producer is None:
+            return 0
+        partition = checkpoint_partition(run_id, self._partitions)
+        for step in steps:
+            task = asyncio.ensure_future(self._tombstone(run_id, step, partition))
+            self._tombstones.add(task)
+            task.add_done_callback(self._tombstones.discard)
+        return len(steps)
+
+    async def _tombstone(self, run_id: str, step: str, partition: int) -> None:
+        producer = self._require_producer()
+        try:
+            await (await producer.send(self.topic, key=_key(run_id, step), value=None, partition=partition))
+        except Exception as exc:  # best effort: retention.ms is the backstop
+            log.debug("checkpoint tombstone for %s/%s not sent: %s", run_id, step, exc)
+
+    def _require_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the checkpoint store is not started")
+        return self._producer
+
+    def _take(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            if record.key is None:
+                continue
+            run_id, _, step = record.key.decode("utf-8", "replace").partition(_SEPARATOR)
+            if record.value is None:
+                steps = self._steps.get(run_id)
+                if steps is not None:
+                    steps.pop(step, None)
+                    if not steps:
+                        del self._steps[run_id]
+            else:
+                self._steps.setdefault(run_id, {})[step] = record.value
+
+    @property
+    def runs(self) -> int:
+        """Runs with steps recorded and no result yet (as far as this worker knows)."""
+        return len(self._steps)
+
+
+class RunSteps:
+    """One run's steps in the store: the engine's `StepStore`."""
+
+    def __init__(self, store: CheckpointStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def recorded(self, step: str) -> Mapping[str, Any] | None:
+        value = self.store.steps_of(self.run_id).get(step)
+        if value is None:
+            return None
+        found: Mapping[str, Any] = json.loads(value)
+        return found
+
+    async def record(self, step: str, value: Mapping[str, Any]) -> None:
+        await self.store.write(self.run_id, step, json.dumps(value, separators=(",", ":")).encode())
+
+
+def _key(run_id: str, step: str) -> bytes:
+    return f"{run_id}{_SEPARATOR}{step}".encode()
