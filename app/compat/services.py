@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
+from app.compat.knowledge import Knowledge, KnowledgeBackend
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
@@ -33,11 +34,6 @@ NOT_YET: dict[str, str] = {
     "web_search": "web_search has no provider configured in Ferry — the search was not made",
     "web_read_page": "web_read_page is not available in Ferry yet — the page was not fetched",
     **{
-        name: "the knowledge tools (retrieval_*, *_knowledge) are not available in Ferry yet — nothing was "
-        "stored or searched"
-        for name in ("retrieval_query", "retrieval_store", "retrieval_delete", "retrieval_list_namespaces")
-    },
-    **{
         f"file_{op}": "the file_* tools are not available in Ferry yet — no file was read or written"
         for op in ("list", "read", "write", "update", "delete")
     },
@@ -53,12 +49,14 @@ def environment_from(environ: dict[str, str] | None = None) -> str:
 class ConnicServices:
     """`documents`: where `db_*` keep their collections (None: the tools answer with an
     error); `trigger`: how `trigger_agent` starts a run; `sessions`: where `session:`
-    conversations are kept (None: runs start without them); `environment`: the name that
+    conversations are kept (None: runs start without them); `knowledge`: where the
+    retrieval_* entries are kept; `environment`: the name that
     separates one deployment's data from another's (staging, production) for a tenant."""
 
     documents: DocumentBackend | None = None
     trigger: AgentTrigger | None = None
     sessions: SessionStore | None = None
+    knowledge: KnowledgeBackend | None = None
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
@@ -73,6 +71,14 @@ class ConnicServices:
         else:
             for name in ("find", "insert", "update", "upsert", "delete", "count", "list_collections"):
                 unavailable[f"db_{name}"] = "this Ferry process has no document store — nothing was read or written"
+        if self.knowledge is not None:
+            scope = DocumentScope(tenant=request.tenant, environment=self.environment)
+            implementations.update(Knowledge(self.knowledge, scope).implementations())
+        else:
+            for name in ("query", "store", "delete", "list_namespaces"):
+                unavailable[f"retrieval_{name}"] = (
+                    "this Ferry process has no knowledge store — nothing was stored or searched"
+                )
         if self.trigger is not None:
             implementations["trigger_agent"] = TriggerTools(self.trigger, request, agents).trigger_agent
         else:

@@ -167,17 +167,22 @@ class OpenSession:
         await self.store.append(self.scope, self.agent, self.key, turns, self.ttl)
 
 
-def history_backends(closers: list[Callable[[], Awaitable[None]]]) -> tuple[Any, Any]:
-    """The document store and session store on the run-history database, each opened on
-    first use (imported here: SQLAlchemy loads when an engine is built, not on import)."""
+def history_backends(closers: list[Callable[[], Awaitable[None]]]) -> dict[str, Any]:
+    """The document, session and knowledge stores on the run-history database, each opened
+    on first use (imported here: SQLAlchemy loads when an engine is built, not on import)."""
     from app.observability.history.documents import SqlDocumentBackend
+    from app.observability.history.knowledge import SqlKnowledgeBackend
     from app.observability.history.sessions import SqlSessionStore
 
-    documents, sessions = SqlDocumentBackend.for_history(), SqlSessionStore.for_history()
+    backends: dict[str, Any] = {
+        "documents": SqlDocumentBackend.for_history(),
+        "sessions": SqlSessionStore.for_history(),
+        "knowledge": SqlKnowledgeBackend.for_history(),
+    }
 
     async def close() -> None:
-        documents.close()
-        sessions.close()
+        for backend in backends.values():
+            backend.close()
 
     closers.append(close)
-    return documents, sessions
+    return backends

@@ -120,10 +120,8 @@ class Engine:
             in_process = None if agent_trigger is not None else InProcessTrigger(self.run)
             if in_process is not None:
                 self._closers.append(in_process.aclose)
-            documents, sessions = history_backends(self._closers)
             connic = ConnicServices(
-                documents=documents,
-                sessions=sessions,
+                **history_backends(self._closers),
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
             )

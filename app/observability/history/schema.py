@@ -184,3 +184,22 @@ class SessionRow(Base):
     session_key: Mapped[str] = mapped_column(String(), primary_key=True)
     turns: Mapped[list[dict[str, Any]]] = mapped_column(DOCUMENT_JSON)
     updated_at: Mapped[datetime]
+
+
+KNOWLEDGE_TABLE = "ferry_knowledge"
+
+
+class KnowledgeRow(Base):
+    """One chunk of an entry of Connic's knowledge tools (app/compat/knowledge.py), keyed by
+    tenant and environment first like the documents; `namespace` is "" for none."""
+
+    __tablename__ = KNOWLEDGE_TABLE
+
+    tenant: Mapped[str] = mapped_column(String(), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    chunk_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    content: Mapped[str] = mapped_column(Text)
+    entry_metadata: Mapped[dict[str, Any]] = mapped_column(DOCUMENT_JSON)
+    created_at: Mapped[datetime]

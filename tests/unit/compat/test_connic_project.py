@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from app.compat.documents import Documents, DocumentScope
+from app.compat.knowledge import Knowledge
 from app.contracts import RunRequest, RunStatus, SpanEvent, SpanKind
 from app.engine import Engine, EngineSettings, LLMRequest
 from app.engine.testing import FunctionLLM, Reply, ScriptedLLM, tool_call
 from app.observability.history.documents import SqlDocumentBackend
+from app.observability.history.knowledge import SqlKnowledgeBackend
 from app.project import lint_project, load_project
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "order_desk"
@@ -119,7 +121,12 @@ async def test_middleware_stops_a_run_without_an_order_id_and_the_model_is_never
     assert result.callback_url is None  # publish_outbound=False: no webhook for this run
 
 
-async def test_a_run_uses_db_tools_hooks_and_middleware_context(engines: list[Engine]) -> None:
+async def test_a_run_uses_db_tools_hooks_and_middleware_context(engines: list[Engine], history_db: Path) -> None:
+    knowledge = SqlKnowledgeBackend.for_history(f"sqlite:///{history_db}")
+    policies = Knowledge(knowledge, DocumentScope("default", "default"))
+    await policies.retrieval_store("Refunds reach your card within 14 days.", entry_id="refunds", namespace="policies")
+    await policies.retrieval_store("Parcels ship in 3 days.", entry_id="shipping", namespace="policies")
+    knowledge.close()
     llm = ScriptedLLM(
         [
             Reply(
@@ -161,7 +168,8 @@ async def test_a_run_uses_db_tools_hooks_and_middleware_context(engines: list[En
     assert delete_span.status == "error"
     # A predefined tool Ferry cannot provide is a tool error the model reads, not a failed run.
     assert "web_search has no provider configured" in seen["web_search"]["error"]
-    assert "knowledge unavailable" in seen["policy_answer"]["note"]
+    # A project tool that calls connic.tools.query_knowledge finds the policy the test stored.
+    assert [r["entry_id"] for r in seen["policy_answer"]["results"]] == ["refunds"]
     # The before hook rewrote db_insert's documents (the note names its writer), and the
     # aborted db_delete left the order in place: a later run finds both.
     later = ScriptedLLM(

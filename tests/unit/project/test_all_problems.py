@@ -58,13 +58,13 @@ def test_unknown_keys_are_never_dropped_silently(make_project: ProjectFactory) -
             "agents/a.yaml": HEADER
             + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\nnotes: mine\n",
             "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [a]\ntemperature: 1\n',
-            "agents/_defaults.yaml": "approval: {tools: []}\n",
+            "agents/_defaults.yaml": "context_compression: {enabled: true}\n",
         }
     )
     project = load_project(root)
     assert [str(w) for w in project.warnings] == [
-        "agents/_defaults.yaml:1:1 approval: human approval is not supported by Ferry yet — the listed tools will "
-        "run without waiting for anyone's approval",
+        "agents/_defaults.yaml:1:1 context_compression: context compression is not supported by Ferry yet — a run "
+        "that outgrows the model's context window fails instead",
         "agents/a.yaml:8:3 retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry "
         "— ignored",
         "agents/a.yaml:9:1 notes: unknown key; Ferry ignores it",

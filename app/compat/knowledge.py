@@ -1,0 +1,277 @@
+"""The knowledge tools (`retrieval_*`, and the aliases `query_knowledge`, `store_knowledge`,
+`delete_knowledge`, `kb_list_namespaces`): text stored in namespaces, found again by query.
+
+Stored content is split into chunks (`chunk`: paragraphs, then sentences, about 800
+characters with a sentence of overlap) and kept per tenant and environment in the
+run-history database (app/observability/history/knowledge.py). Namespaces are dotted
+(`policies.hr.leave`); a query or delete in a namespace covers its sub-namespaces.
+
+Ranking is a `Retriever`. The one Ferry ships is lexical (`LexicalRetriever`): a chunk's
+score is the share of the query's terms it contains, each term weighted by how rare it
+is among the chunks searched (idf), so 1.0 means every query word is there and the
+SDK's `min_score` keeps its meaning of "how much of what I asked for is in this
+passage". It finds passages that share the query's words (and word stems: `refunds`
+finds `refund`), not paraphrases: no embedding model ships with Ferry yet (see
+docs/connic.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.compat.documents import DocumentScope
+from app.compat.filters import filter_error, matches
+from app.contracts.errors import ToolError
+
+CHUNK_CHARS = 800
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    entry_id: str
+    namespace: str  # "" for no namespace
+    index: int
+    content: str
+    metadata: dict[str, Any]
+
+
+class KnowledgeBackend(Protocol):
+    async def replace_entry(self, scope: DocumentScope, namespace: str, entry_id: str, chunks: Sequence[Chunk]) -> None:
+        """Store an entry's chunks, replacing the entry's earlier ones in that namespace."""
+        ...
+
+    async def chunks(self, scope: DocumentScope, namespace: str | None) -> list[Chunk]:
+        """Every chunk in `namespace` and its sub-namespaces (None: all of the scope)."""
+        ...
+
+    async def delete(self, scope: DocumentScope, keys: Sequence[tuple[str, str]]) -> int:
+        """Delete the entries (namespace, entry_id); the number of chunks deleted."""
+        ...
+
+
+class Retriever(Protocol):
+    def scores(self, query: str, chunks: Sequence[Chunk]) -> list[float]:
+        """A score in [0, 1] per chunk, higher is more relevant."""
+        ...
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def terms(text: str) -> list[str]:
+    return [_stem(w) for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP]
+
+
+class LexicalRetriever:
+    """The share of the query's idf-weighted terms a chunk contains (see the module docstring)."""
+
+    def scores(self, query: str, chunks: Sequence[Chunk]) -> list[float]:
+        wanted = set(terms(query))
+        if not wanted or not chunks:
+            return [0.0] * len(chunks)
+        bags = [Counter(terms(chunk.content)) for chunk in chunks]
+        df = Counter(term for bag in bags for term in wanted & bag.keys())
+        idf = {term: math.log(1 + (len(chunks) + 1) / (df[term] + 0.5)) for term in wanted}
+        total = sum(idf.values())
+        found = []
+        for bag in bags:
+            covered = sum(idf[t] for t in wanted if t in bag)
+            density = sum(min(bag[t], 3) for t in wanted if t in bag) / (3 * len(wanted))  # breaks ties
+            found.append(min(1.0, covered / total) * 0.95 + 0.05 * density)
+        return found
+
+
+def chunk(content: str, size: int = CHUNK_CHARS) -> list[str]:
+    """Paragraphs packed into chunks of about `size` characters; a long paragraph is split
+    by sentences, and each chunk after the first starts with the previous one's last sentence."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", content.strip()):
+        sentences.extend(s.strip() for s in _SENTENCE.split(paragraph.strip()) if s.strip())
+    chunks: list[list[str]] = [[]]
+    for sentence in sentences:
+        current = chunks[-1]
+        if current and sum(len(s) + 1 for s in current) + len(sentence) > size:
+            chunks.append([current[-1], sentence] if len(current) > 1 else [sentence])
+        else:
+            current.append(sentence)
+    return [" ".join(c) for c in chunks if c] or ([content] if content else [])
+
+
+def _namespace(value: str | None, tool: str) -> str:
+    if value is None or value == "":
+        return ""
+    if not _NAMESPACE.match(value):
+        raise ToolError(f"{tool}: namespace {value!r} must be names separated by dots (e.g. policies.hr)", tool)
+    return value
+
+
+def _within(namespace: str, parent: str) -> bool:
+    return not parent or namespace == parent or namespace.startswith(parent + ".")
+
+
+class Knowledge:
+    """The knowledge tools of one run, bound to its scope."""
+
+    def __init__(self, backend: KnowledgeBackend, scope: DocumentScope, retriever: Retriever | None = None) -> None:
+        self.backend = backend
+        self.scope = scope
+        self.retriever = retriever or LexicalRetriever()
+
+    async def retrieval_store(
+        self,
+        content: str,
+        entry_id: str | None = None,
+        namespace: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if not isinstance(content, str) or not content.strip():
+            raise ToolError("retrieval_store needs non-empty text content", "retrieval_store")
+        space = _namespace(namespace, "retrieval_store")
+        entry = str(entry_id) if entry_id else str(uuid.uuid4())
+        pieces = chunk(content)
+        chunks = [Chunk(entry, space, i, text, dict(metadata or {})) for i, text in enumerate(pieces)]
+        await self.backend.replace_entry(self.scope, space, entry, chunks)
+        return {"entry_id": entry, "chunk_count": len(chunks), "success": True}
+
+    async def retrieval_query(
+        self,
+        query: str,
+        namespace: str | None = None,
+        min_score: float = 0.3,
+        max_results: int = 3,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        space = _namespace(namespace, "retrieval_query")
+        candidates = [
+            c for c in await self.backend.chunks(self.scope, space or None) if matches(c.metadata, metadata_filter)
+        ]
+        scored = sorted(
+            zip(self.retriever.scores(query, candidates), candidates, strict=True),
+            key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index),
+        )
+        results = [
+            {
+                "content": c.content,
+                "entry_id": c.entry_id,
+                "namespace": c.namespace or None,
+                "score": round(score, 4),
+                "metadata": c.metadata,
+            }
+            for score, c in scored
+            if score >= min_score
+        ]
+        return {"results": results[: max(0, int(max_results))]}
+
+    async def retrieval_delete(
+        self,
+        entry_id: str | None = None,
+        namespace: str | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        space = _namespace(namespace, "retrieval_delete")
+        if metadata_filter and not space:
+            raise filter_error("retrieval_delete: metadata_filter needs a namespace")
+        if entry_id is None and not space:
+            raise ToolError("retrieval_delete needs an entry_id or a namespace", "retrieval_delete")
+        found = await self.backend.chunks(self.scope, space or None)
+        keys = {
+            (c.namespace, c.entry_id)
+            for c in found
+            if (entry_id is None or c.entry_id == entry_id) and matches(c.metadata, metadata_filter)
+        }
+        deleted = await self.backend.delete(self.scope, sorted(keys))
+        return {"ok": True, "deleted_chunks": deleted}
+
+    async def retrieval_list_namespaces(self, parent: str | None = None, depth: int = 1) -> Any:
+        base = _namespace(parent, "retrieval_list_namespaces")
+        if not 0 <= int(depth) <= 10:
+            raise ToolError("depth must be 0 (all) to 10", "retrieval_list_namespaces")
+        entries: dict[str, set[str]] = {}
+        for c in await self.backend.chunks(self.scope, base or None):
+            entries.setdefault(c.namespace, set()).add(c.entry_id)
+        names = {n for n in entries if n}
+        for name in list(names):  # every ancestor of a namespace is a namespace too
+            parts = name.split(".")
+            names.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        offset = len(base.split(".")) if base else 0
+
+        def info(name: str) -> dict[str, Any]:
+            below = [n for n in entries if _within(n, name)]
+            return {
+                "name": name,
+                "entry_count": len(entries.get(name, ())),
+                "total_entry_count": sum(len(entries[n]) for n in below),
+                "has_children": any(n != name and _within(n, name) for n in names),
+            }
+
+        listed = [
+            info(name)
+            for name in sorted(names)
+            if _within(name, base) and name != base and (depth == 0 or len(name.split(".")) - offset <= depth)
+        ]
+        if not base:
+            return listed
+        return {"parent": info(base), "namespaces": listed}
+
+    def implementations(self) -> dict[str, Any]:
+        return {
+            "retrieval_query": self.retrieval_query,
+            "retrieval_store": self.retrieval_store,
+            "retrieval_delete": self.retrieval_delete,
+            "retrieval_list_namespaces": self.retrieval_list_namespaces,
+        }

@@ -1,0 +1,122 @@
+"""Connic's knowledge entries on the run-history database (`app.compat.knowledge.KnowledgeBackend`).
+
+One row per chunk, keyed by tenant, environment, namespace, entry and position; storing
+an entry replaces its chunks in one transaction. Opened on first use, like the
+document store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from app.compat.documents import DocumentScope
+from app.compat.knowledge import Chunk
+from app.observability.history.schema import KnowledgeRow
+
+T = TypeVar("T")
+
+
+class SqlKnowledgeBackend:
+    def __init__(self, opener: Callable[[], Engine]) -> None:
+        self._opener = opener
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_history(cls, url: str | None = None) -> SqlKnowledgeBackend:
+        def open_store() -> Engine:
+            from app.observability.history.store import HistoryStore
+
+            return HistoryStore.open(url).engine
+
+        return cls(open_store)
+
+    def _engine_now(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._opener()
+            return self._engine
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        def in_thread() -> T:
+            with Session(self._engine_now()) as session, session.begin():
+                return work(session)
+
+        return await asyncio.to_thread(in_thread)
+
+    async def replace_entry(self, scope: DocumentScope, namespace: str, entry_id: str, chunks: Sequence[Chunk]) -> None:
+        now = datetime.now(UTC)
+
+        def work(session: Session) -> None:
+            session.execute(
+                delete(KnowledgeRow).where(
+                    KnowledgeRow.tenant == scope.tenant,
+                    KnowledgeRow.environment == scope.environment,
+                    KnowledgeRow.namespace == namespace,
+                    KnowledgeRow.entry_id == entry_id,
+                )
+            )
+            session.add_all(
+                KnowledgeRow(
+                    tenant=scope.tenant,
+                    environment=scope.environment,
+                    namespace=namespace,
+                    entry_id=entry_id,
+                    chunk_index=c.index,
+                    content=c.content,
+                    entry_metadata=c.metadata,
+                    created_at=now,
+                )
+                for c in chunks
+            )
+
+        await self._run(work)
+
+    async def chunks(self, scope: DocumentScope, namespace: str | None) -> list[Chunk]:
+        def work(session: Session) -> list[Chunk]:
+            query = select(KnowledgeRow).where(
+                KnowledgeRow.tenant == scope.tenant, KnowledgeRow.environment == scope.environment
+            )
+            if namespace:
+                query = query.where(
+                    or_(KnowledgeRow.namespace == namespace, KnowledgeRow.namespace.startswith(namespace + "."))
+                )
+            rows = session.execute(
+                query.order_by(KnowledgeRow.namespace, KnowledgeRow.entry_id, KnowledgeRow.chunk_index)
+            )
+            return [
+                Chunk(row.entry_id, row.namespace, int(row.chunk_index), row.content, dict(row.entry_metadata))
+                for (row,) in rows
+            ]
+
+        return await self._run(work)
+
+    async def delete(self, scope: DocumentScope, keys: Sequence[tuple[str, str]]) -> int:
+        if not keys:
+            return 0
+
+        def work(session: Session) -> int:
+            result = session.execute(
+                delete(KnowledgeRow).where(
+                    KnowledgeRow.tenant == scope.tenant,
+                    KnowledgeRow.environment == scope.environment,
+                    or_(*(and_(KnowledgeRow.namespace == ns, KnowledgeRow.entry_id == entry) for ns, entry in keys)),
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return await self._run(work)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
