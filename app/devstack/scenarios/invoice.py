@@ -142,8 +142,8 @@ def _currency(text: str) -> str | None:
     labelled = _search(r"(?:currency|w[äa]hrung|devise)\s*:?\s*([A-Z]{3})\b", text)
     if labelled:
         return labelled
-    for code in re.findall(r"(?<![A-Za-z])([A-Z]{3})\s?\d|\d\s?([A-Z]{3})(?![A-Za-z])", text):
-        found = code[0] or code[1]
+    for code in re.finditer(r"(?<![A-Za-z])([A-Z]{3})\s?\d|\d\s?([A-Z]{3})(?![A-Za-z])", text):
+        found = str(code.group(1) or code.group(2))
         if found not in {"TTC", "TVA", "VAT", "GST", "UST"}:
             return found
     symbol = re.search(r"[€$£¥](?=\s?\d)|(?<=\d)\s?[€$£¥]", text)
