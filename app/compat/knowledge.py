@@ -21,7 +21,7 @@ import math
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -164,13 +164,60 @@ def _within(namespace: str, parent: str) -> bool:
     return not parent or namespace == parent or namespace.startswith(parent + ".")
 
 
-class Knowledge:
-    """The knowledge tools of one run, bound to its scope."""
+class NamespaceAccess(Protocol):
+    """An agent's `retrieval` rules (app.project.models.RetrievalAccessSpec)."""
 
-    def __init__(self, backend: KnowledgeBackend, scope: DocumentScope, retriever: Retriever | None = None) -> None:
+    @property
+    def namespaces(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def prevent_delete(self) -> bool: ...
+
+    @property
+    def prevent_write(self) -> bool: ...
+
+
+class Knowledge:
+    """The knowledge tools of one run, bound to its scope and its agent's access rules."""
+
+    def __init__(
+        self,
+        backend: KnowledgeBackend,
+        scope: DocumentScope,
+        retriever: Retriever | None = None,
+        access: NamespaceAccess | None = None,
+        agent: str = "",
+    ) -> None:
         self.backend = backend
         self.scope = scope
         self.retriever = retriever or LexicalRetriever()
+        self._access = access
+        self._agent = agent
+
+    def _visible(self, namespace: str) -> bool:
+        listed = self._access.namespaces if self._access is not None else None
+        return listed is None or any(_within(namespace, allowed) for allowed in listed)
+
+    def _allowed(self, tool: str, namespace: str, *, write: bool = False, delete: bool = False) -> None:
+        """Raise the tool error saying why, unless this agent may use `namespace` so."""
+        access = self._access
+        if access is None:
+            return
+        listed = access.namespaces
+        if listed is not None and not (namespace and self._visible(namespace)):
+            raise ToolError(
+                f"{tool}: namespace {namespace or '(none)'!r} is not among the namespaces agent {self._agent!r} "
+                f"may use ({', '.join(sorted(listed)) or 'none'})",
+                tool,
+            )
+        closest = max((n for n in (listed or {}) if _within(namespace, n)), key=len, default=None)
+        override = listed.get(closest) if listed is not None and closest is not None else None
+        for wanted, flag_name in ((write, "prevent_write"), (delete, "prevent_delete")):
+            if not wanted:
+                continue
+            flag = getattr(override, flag_name, None)
+            if flag if flag is not None else getattr(access, flag_name):
+                raise ToolError(f"{tool}: agent {self._agent!r} may not change {namespace!r} ({flag_name})", tool)
 
     async def retrieval_store(
         self,
@@ -182,6 +229,7 @@ class Knowledge:
         if not isinstance(content, str) or not content.strip():
             raise ToolError("retrieval_store needs non-empty text content", "retrieval_store")
         space = _namespace(namespace, "retrieval_store")
+        self._allowed("retrieval_store", space, write=True)
         entry = str(entry_id) if entry_id else str(uuid.uuid4())
         pieces = chunk(content)
         chunks = [Chunk(entry, space, i, text, dict(metadata or {})) for i, text in enumerate(pieces)]
@@ -197,8 +245,12 @@ class Knowledge:
         metadata_filter: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         space = _namespace(namespace, "retrieval_query")
+        if space:
+            self._allowed("retrieval_query", space)
         candidates = [
-            c for c in await self.backend.chunks(self.scope, space or None) if matches(c.metadata, metadata_filter)
+            c
+            for c in await self.backend.chunks(self.scope, space or None)
+            if self._visible(c.namespace) and matches(c.metadata, metadata_filter)
         ]
         scored = sorted(
             zip(self.retriever.scores(query, candidates), candidates, strict=True),
@@ -232,8 +284,12 @@ class Knowledge:
         keys = {
             (c.namespace, c.entry_id)
             for c in found
-            if (entry_id is None or c.entry_id == entry_id) and matches(c.metadata, metadata_filter)
+            if self._visible(c.namespace)
+            and (entry_id is None or c.entry_id == entry_id)
+            and matches(c.metadata, metadata_filter)
         }
+        for touched in sorted({ns for ns, _ in keys} or ({space} if space else set())):
+            self._allowed("retrieval_delete", touched, delete=True)
         deleted = await self.backend.delete(self.scope, sorted(keys))
         return {"ok": True, "deleted_chunks": deleted}
 
@@ -243,7 +299,8 @@ class Knowledge:
             raise ToolError("depth must be 0 (all) to 10", "retrieval_list_namespaces")
         entries: dict[str, set[str]] = {}
         for c in await self.backend.chunks(self.scope, base or None):
-            entries.setdefault(c.namespace, set()).add(c.entry_id)
+            if self._visible(c.namespace):
+                entries.setdefault(c.namespace, set()).add(c.entry_id)
         names = {n for n in entries if n}
         for name in list(names):  # every ancestor of a namespace is a namespace too
             parts = name.split(".")

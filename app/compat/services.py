@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
-from app.compat.knowledge import Knowledge, KnowledgeBackend
+from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
@@ -60,8 +60,15 @@ class ConnicServices:
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
-    def run_for(self, request: RunRequest, agents: Collection[str], access: Access | None = None) -> ConnicRun:
-        """`access`: the requested agent's `database` rules, binding every db_* call of the run."""
+    def run_for(
+        self,
+        request: RunRequest,
+        agents: Collection[str],
+        access: Access | None = None,
+        namespaces: NamespaceAccess | None = None,
+    ) -> ConnicRun:
+        """`access` and `namespaces`: the requested agent's `database` and `retrieval` rules,
+        binding every db_* and knowledge call of the run."""
         implementations: dict[str, Implementation] = {}
         unavailable = dict(NOT_YET)
         if self.documents is not None:
@@ -73,7 +80,8 @@ class ConnicServices:
                 unavailable[f"db_{name}"] = "this Ferry process has no document store — nothing was read or written"
         if self.knowledge is not None:
             scope = DocumentScope(tenant=request.tenant, environment=self.environment)
-            implementations.update(Knowledge(self.knowledge, scope).implementations())
+            knowledge = Knowledge(self.knowledge, scope, access=namespaces, agent=request.agent)
+            implementations.update(knowledge.implementations())
         else:
             for name in ("query", "store", "delete", "list_namespaces"):
                 unavailable[f"retrieval_{name}"] = (

@@ -210,7 +210,8 @@ class Engine:
         assert task is not None
         self._running[request.run_id] = task
         middleware = self.project.middleware.get(agent.name)
-        connic_run = self._connic.run_for(request, self.project.agents, getattr(agent, "database", None))
+        namespaces = getattr(agent, "retrieval", None) or getattr(agent, "knowledge", None)
+        connic_run = self._connic.run_for(request, self.project.agents, getattr(agent, "database", None), namespaces)
         with bound(connic_run):  # connic.tools calls reach this run only
             outcome = await self._guarded(request, agent, deps, state, timeout, middleware)
             if middleware is not None and middleware.cleanup is not None:

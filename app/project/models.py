@@ -183,6 +183,33 @@ class McpServerSpec(_Spec):
         return self
 
 
+class NamespaceAccessSpec(_Spec):
+    """One namespace's overrides of the agent's `retrieval` flags (None: the agent's flag)."""
+
+    prevent_delete: bool | None = None
+    prevent_write: bool | None = None
+
+
+class RetrievalAccessSpec(_Spec):
+    """`retrieval:` or `knowledge:` (Connic's `RetrievalAccessConfig`): which namespaces the
+    knowledge tools of a run of this agent may use (each with its sub-namespaces)."""
+
+    namespaces: dict[str, NamespaceAccessSpec] | None = Field(
+        default=None, description="Only these namespaces (a list, or a map with overrides); None: all."
+    )
+    prevent_delete: bool = False
+    prevent_write: bool = False
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {str(name): {} for name in value}
+        if isinstance(value, dict):
+            return {name: {} if rules is None else rules for name, rules in value.items()}
+        return value
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -226,6 +253,8 @@ class _AgentBase(_Spec):
     on_timeout: Literal["partial", "fail"] = "partial"
     guardrails: GuardrailsSpec | None = None
     database: DatabaseAccessSpec | None = None
+    retrieval: RetrievalAccessSpec | None = None
+    knowledge: RetrievalAccessSpec | None = None  # Connic's other name for `retrieval`
 
     # Set by the loader once tool refs are resolved; not a YAML key.
     _resolved_tools: tuple[ToolDef, ...] = PrivateAttr(default=())

@@ -22,10 +22,6 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
         "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
         "these tools will not be offered to the LLM",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "retrieval": "knowledge access rules are not enforced by Ferry yet — the knowledge tools may store and "
-        "delete in every namespace",
-        "knowledge": "knowledge access rules are not enforced by Ferry yet — the knowledge tools may store and "
-        "delete in every namespace",
         "files": "Ferry has no predefined file_* tools yet — these access rules apply to nothing",
         "reasoning_effort": "reasoning settings are not passed to the model by Ferry yet — "
         "the provider's default applies",

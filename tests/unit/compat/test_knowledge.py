@@ -13,6 +13,7 @@ from app.compat.documents import DocumentScope
 from app.compat.knowledge import Knowledge, chunk
 from app.contracts.errors import ToolError
 from app.observability.history.knowledge import SqlKnowledgeBackend
+from app.project.models import RetrievalAccessSpec
 
 POLICIES = {
     ("refunds", "policies.refunds"): "Refunds are paid back to the original card within 14 days after we receive "
@@ -106,3 +107,25 @@ def test_another_tenant_sees_nothing(kb: Knowledge, backend: SqlKnowledgeBackend
     assert asyncio.run(other.retrieval_list_namespaces()) == []
     assert asyncio.run(other.retrieval_delete(namespace="policies")) == {"ok": True, "deleted_chunks": 0}
     assert len(asyncio.run(kb.retrieval_query("refunds", min_score=0.0))["results"]) == 3
+
+
+def test_an_agents_retrieval_rules_bind_its_knowledge_calls(kb: Knowledge, backend: SqlKnowledgeBackend) -> None:
+    rules = RetrievalAccessSpec.model_validate(
+        {"prevent_write": True, "namespaces": {"policies": {}, "policies.shipping": {"prevent_write": False}}}
+    )
+    limited = Knowledge(backend, DocumentScope("acme", "prod"), access=rules, agent="faq-bot")
+    found = asyncio.run(limited.retrieval_query("support desk refunds days", min_score=0.0, max_results=10))
+    assert {r["entry_id"] for r in found["results"]} == {"refunds", "shipping", "warranty"}  # not faq
+    assert [n["name"] for n in asyncio.run(limited.retrieval_list_namespaces())] == ["policies"]
+    stored = asyncio.run(limited.retrieval_store("Free shipping above 50 euros.", namespace="policies.shipping"))
+    assert stored["success"] is True  # the closest namespace's override allows writing there
+    refusals = [
+        (limited.retrieval_store("x", namespace="policies.refunds"), "retrieval_store: agent 'faq-bot' may not "
+         "change 'policies.refunds' (prevent_write)"),
+        (limited.retrieval_query("hours", namespace="faq"), "retrieval_query: namespace 'faq' is not among the "
+         "namespaces agent 'faq-bot' may use (policies, policies.shipping)"),
+    ]  # fmt: skip
+    for call, message in refusals:
+        with pytest.raises(ToolError) as refused:
+            asyncio.run(call)
+        assert refused.value.message == message

@@ -53,7 +53,6 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 UNSUPPORTED_KEYS = [
     ("context_compression:\n  enabled: true\n", "context_compression: context compression is not supported by Ferry yet — a run that outgrows the model's context window fails instead"),
-    ("knowledge:\n  namespaces: {}\n", "knowledge: knowledge access rules are not enforced by Ferry yet — the knowledge tools may store and delete in every namespace"),
     ("reasoning_effort: high\n", "reasoning_effort: reasoning settings are not passed to the model by Ferry yet — the provider's default applies"),
     ("retry_options:\n  rerun_middleware: true\n", "retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry — ignored"),
 ]  # fmt: skip
