@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -112,6 +112,13 @@ class RunRow(Base):
         Index("ix_ferry_runs_agent_started_at", "agent", "started_at"),
         Index("ix_ferry_runs_tenant_started_at", "tenant", "started_at"),
         Index("ix_ferry_runs_root_run_id", "root_run_id"),
+        Index(
+            "ix_ferry_runs_error_category_started_at",
+            "error_category",
+            "started_at",
+            sqlite_where=text("error_category IS NOT NULL"),
+            postgresql_where=text("error_category IS NOT NULL"),
+        ),
     )
 
 
