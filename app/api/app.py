@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from app.api.body_limit import BodyLimit
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import RateLimiter
-from app.api.routes import agents, chat, runs
+from app.api.routes import agents, approvals, chat, runs
 from app.api.services import ApiServices
 from app.api.settings import ApiSettings
 from app.api.ui import ui_router
@@ -48,5 +48,6 @@ def create_app(settings: ApiSettings, services: ApiServices) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(agents.router)
     app.include_router(chat.router)
+    app.include_router(approvals.router)
     app.include_router(ui_router())
     return app

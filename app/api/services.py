@@ -17,7 +17,7 @@ from fastapi import Request
 from app.api.ratelimit import RateLimiter
 from app.api.settings import ApiSettings
 from app.api.store import ApiStore
-from app.contracts import ReplyEvent, RunRequest
+from app.contracts import ApprovalRecord, ReplyEvent, RunRequest
 from app.observability.history import HistoryStore
 from app.project.project import Project
 
@@ -28,6 +28,18 @@ class ReplyWaiter(Protocol):
     topic: str
 
     def expect(self, run_id: str) -> AbstractContextManager[asyncio.Queue[ReplyEvent]]: ...
+
+
+class ApprovalAccess(Protocol):
+    """Runs waiting for a human, and deciding them: `app.streams.approvals` (book and desk)."""
+
+    def pending(self, tenant: str | None = None) -> list[ApprovalRecord]: ...
+
+    def record(self, run_id: str) -> ApprovalRecord | None: ...
+
+    async def decide(
+        self, record: ApprovalRecord, *, approved: bool, by: str, reason: str | None
+    ) -> ApprovalRecord: ...
 
 
 class RequestSink(Protocol):
@@ -51,6 +63,8 @@ class ApiServices:
     sink: RequestSink | None = field(default=None, init=False)
     #: None: no chat (the server was built without a reply inbox).
     replies: ReplyWaiter | None = None
+    #: None: no approvals endpoints (the server was built without them).
+    approvals: ApprovalAccess | None = None
 
 
 def services_of(request: Request) -> ApiServices:

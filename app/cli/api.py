@@ -83,9 +83,11 @@ async def _run(
 
     from app.api import ApiServices, ApiStore, create_app
     from app.streams import ReplyInbox, Submitter, TopicNames
+    from app.streams.approvals import Approvals
 
     names = TopicNames(args.topic_prefix)
     inbox = ReplyInbox(bootstrap, names, instance_name())
+    approvals = Approvals(bootstrap, project, names)
     # No linger: a client waits on each request; concurrent ones still share a batch in flight.
     async with Submitter(bootstrap, project, names, linger_ms=0) as submitter:
 
@@ -94,6 +96,7 @@ async def _run(
             yield submitter
 
         await inbox.start()
+        await approvals.start()
         try:
             services = ApiServices(
                 project=project,
@@ -101,10 +104,12 @@ async def _run(
                 store=ApiStore(history.engine),
                 open_sink=already_open,
                 replies=inbox,
+                approvals=approvals,
             )
             config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
             await _server_class()(config).serve()
         finally:
+            await approvals.stop()
             await inbox.stop()
 
 

@@ -26,7 +26,8 @@ layers; each layer's own errors subclass them where they are raised (module in b
      │    ├── ApiProblem                [api.problems]      an HTTP request refused: a problem document
      │    ├── PoisonRecord              [streams.messages]  a record that is no RunRequest
      │    ├── CallbackRefused           [connectors.webhook.ssrf] a callback URL to a non-public address
-     │    └── ObjectRefused             [connectors.triggers.s3_objects] an object a trigger does not run
+     │    ├── ObjectRefused             [connectors.triggers.s3_objects] an object a trigger does not run
+     │    └── NotWaiting                [streams.approvals] a decision on a run that waits for none
      ├── CancelledRunError              cancelled
      ├── ApprovalPending                approval [engine.approval] the run parks until a human decides
      ├── ApprovalRejectedError          approval [engine.approval] refused (or timed out) with on_rejection: fail

@@ -150,6 +150,37 @@ class ApprovalDesk:
         return decided
 
 
+class Approvals:
+    """The book and the desk together, the topic created if missing: a reader and decider of
+    approvals (the API's, and every worker's through `ApprovalService`)."""
+
+    def __init__(self, bootstrap: str, project: Project, names: TopicNames, *, replication: int | None = None) -> None:
+        self._bootstrap = bootstrap
+        self._topic = plan_topic(project, names, names.approvals, replication)
+        self.book = ApprovalBook(bootstrap, names)
+        self.desk = ApprovalDesk(bootstrap, names)
+
+    async def start(self) -> None:
+        await apply_topics(self._bootstrap, [self._topic])
+        await self.book.start()
+        await self.desk.start()
+
+    async def stop(self) -> None:
+        await self.desk.stop()
+        await self.book.stop()
+
+    def pending(self, tenant: str | None = None) -> list[ApprovalRecord]:
+        return self.book.pending(tenant)
+
+    def record(self, run_id: str) -> ApprovalRecord | None:
+        return self.book.records.get(run_id)
+
+    async def decide(self, record: ApprovalRecord, *, approved: bool, by: str, reason: str | None) -> ApprovalRecord:
+        decided = await self.desk.decide(record, approved=approved, by=by, reason=reason)
+        self.book.records[record.run_id] = decided  # read back at once, before the tail brings it
+        return decided
+
+
 async def expire_overdue(book: ApprovalBook, desk: ApprovalDesk, *, every_s: float = 1.0) -> None:
     """The leader's loop: a request nobody decided in time is rejected as timed out."""
     while True:
@@ -170,22 +201,16 @@ class ApprovalService:
     def __init__(
         self, bootstrap: str, project: Project, names: TopicNames, app_id: str, *, replication: int | None = None
     ) -> None:
-        self._bootstrap = bootstrap
-        self._topic = plan_topic(project, names, names.approvals, replication)
-        self.book = ApprovalBook(bootstrap, names)
-        self.desk = ApprovalDesk(bootstrap, names)
+        self.approvals = Approvals(bootstrap, project, names, replication=replication)
         self.leader = TriggerLeader(bootstrap, names.approvals, f"{app_id}.approvals", self._lead)
 
     async def start(self) -> None:
-        await apply_topics(self._bootstrap, [self._topic])
-        await self.book.start()
-        await self.desk.start()
+        await self.approvals.start()
         await self.leader.start()
 
     async def stop(self) -> None:
         await self.leader.stop()
-        await self.desk.stop()
-        await self.book.stop()
+        await self.approvals.stop()
 
     async def _lead(self, _: dict[str, Any]) -> None:
-        await expire_overdue(self.book, self.desk)
+        await expire_overdue(self.approvals.book, self.approvals.desk)

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
-from app.api.services import ReplyWaiter
+from app.api.services import ApprovalAccess, ReplyWaiter
 from app.connectors.webhook import WebhookConnector, WebhookSettings, destinations_for, verify
 from app.devstack.llm_sim import LLMSimulator
 from app.observability.history import HistorySettings, HistoryStore
@@ -84,7 +84,10 @@ async def serve_api(
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     async def start(
-        settings: ApiSettings | None = None, project: Project = project, replies: ReplyWaiter | None = None
+        settings: ApiSettings | None = None,
+        project: Project = project,
+        replies: ReplyWaiter | None = None,
+        approvals: ApprovalAccess | None = None,
     ) -> Api:
         store = ApiStore(history.engine)
         services = ApiServices(
@@ -93,6 +96,7 @@ async def serve_api(
             store=store,
             open_sink=lambda: Submitter(kafka_bootstrap, project, names),
             replies=replies,
+            approvals=approvals,
         )
         port = _free_port()
         config = uvicorn.Config(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from app.api.ui import insight, login, runs
+from app.api.ui import approvals, insight, login, runs
 from app.api.ui.context import PACKAGE_DIR, new_context
 from app.api.ui.session import SessionSigner
 
@@ -39,4 +39,5 @@ def ui_router(signer: SessionSigner | None = None) -> APIRouter:
     login.register(router)
     runs.register(router)
     insight.register(router)
+    approvals.register(router)
     return router
