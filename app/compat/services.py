@@ -20,6 +20,7 @@ from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
+from app.compat.web_search import WebSearch
 from app.contracts import RunRequest
 
 ENVIRONMENT_ENV = "FERRY_ENVIRONMENT"
@@ -31,7 +32,7 @@ NOT_YET: dict[str, str] = {
     "now, or schedule the run from outside",
     "send_connector": "send_connector is not available in Ferry: outbound connectors are Kafka Connect sinks "
     "and webhooks, fed by the run's result",
-    "web_search": "web_search has no provider configured in Ferry — the search was not made",
+    "web_search": "web_search has no provider configured (web_search: in ferry.yaml) — the search was not made",
     "web_read_page": "web_read_page is not available in Ferry yet — the page was not fetched",
     **{
         f"file_{op}": "the file_* tools are not available in Ferry yet — no file was read or written"
@@ -50,13 +51,14 @@ class ConnicServices:
     """`documents`: where `db_*` keep their collections (None: the tools answer with an
     error); `trigger`: how `trigger_agent` starts a run; `sessions`: where `session:`
     conversations are kept (None: runs start without them); `knowledge`: where the
-    retrieval_* entries are kept; `environment`: the name that
+    retrieval_* entries are kept; `web_search`: the search provider of ferry.yaml; `environment`: the name that
     separates one deployment's data from another's (staging, production) for a tenant."""
 
     documents: DocumentBackend | None = None
     trigger: AgentTrigger | None = None
     sessions: SessionStore | None = None
     knowledge: KnowledgeBackend | None = None
+    web_search: WebSearch | None = None
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
@@ -87,6 +89,8 @@ class ConnicServices:
                 unavailable[f"retrieval_{name}"] = (
                     "this Ferry process has no knowledge store — nothing was stored or searched"
                 )
+        if self.web_search is not None:
+            implementations["web_search"] = self.web_search.web_search
         if self.trigger is not None:
             implementations["trigger_agent"] = TriggerTools(self.trigger, request, agents).trigger_agent
         else:

@@ -42,6 +42,7 @@ from app.compat.middleware import run_cleanup
 from app.compat.runtime import bound
 from app.compat.services import ConnicServices, environment_from
 from app.compat.trigger import AgentTrigger, InProcessTrigger
+from app.compat.web_search import WebSearch
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import (
     BadInputError,
@@ -120,8 +121,10 @@ class Engine:
             in_process = None if agent_trigger is not None else InProcessTrigger(self.run)
             if in_process is not None:
                 self._closers.append(in_process.aclose)
+            search = project.config.web_search
             connic = ConnicServices(
                 **history_backends(self._closers),
+                web_search=WebSearch(search) if search is not None else None,
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
             )

@@ -139,6 +139,30 @@ class SpendAlerts(BaseModel):
         return self
 
 
+class WebSearchConfig(BaseModel):
+    """`web_search:` in ferry.yaml: the search service behind Connic's `web_search` tool.
+
+    `searxng`: a SearXNG instance's JSON API (`<url>/search?format=json`), self-hosted, no
+    key needed; `tavily` and `brave`: those services' search APIs, the key read from the
+    environment variable `api_key_env` names (never written here).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    provider: Literal["searxng", "tavily", "brave"]
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+", description="The service's base URL.")
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(default=15.0, gt=0, le=120, description="Seconds one search may take.")
+
+    @model_validator(mode="after")
+    def _what_each_provider_needs(self) -> WebSearchConfig:
+        if self.provider == "searxng" and self.url is None:
+            raise ValueError("a searxng provider needs the url of its instance")
+        if self.provider in ("tavily", "brave") and self.api_key_env is None:
+            raise ValueError(f"a {self.provider} provider needs api_key_env: the variable holding its API key")
+        return self
+
+
 class ProjectConfig(BaseModel):
     """The parsed `ferry.yaml`; an absent file is the same as an empty one."""
 
@@ -150,6 +174,7 @@ class ProjectConfig(BaseModel):
     spend_limits: tuple[SpendLimit, ...] = ()
     spend_alerts: SpendAlerts | None = None  # None: the defaults, when there are limits
     durability: DurabilityConfig = Field(default_factory=DurabilityConfig)  # checkpoints, failed-runs topics
+    web_search: WebSearchConfig | None = None  # Connic's web_search tool (None: not available)
 
     @field_validator("models", mode="after")
     @classmethod
