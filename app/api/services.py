@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
 
@@ -20,6 +20,9 @@ from app.api.store import ApiStore
 from app.contracts import ApprovalRecord, ReplyEvent, RunRequest
 from app.observability.history import HistoryStore
 from app.project.project import Project
+
+if TYPE_CHECKING:
+    from app.deploy.log import DeploymentLog
 
 
 class ReplyWaiter(Protocol):
@@ -65,6 +68,9 @@ class ApiServices:
     replies: ReplyWaiter | None = None
     #: None: no approvals endpoints (the server was built without them).
     approvals: ApprovalAccess | None = None
+    #: Opens `ferry.deployments` (`app.deploy.log.DeploymentLog`) for the dashboard's
+    #: deployments page; None: the server was built without it.
+    deployments: Callable[[], AbstractAsyncContextManager[DeploymentLog]] | None = None
 
 
 def services_of(request: Request) -> ApiServices:

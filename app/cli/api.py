@@ -82,6 +82,7 @@ async def _run(
     import uvicorn
 
     from app.api import ApiServices, ApiStore, create_app
+    from app.deploy.log import DeploymentLog
     from app.streams import ReplyInbox, Submitter, TopicNames
     from app.streams.approvals import Approvals
 
@@ -105,6 +106,7 @@ async def _run(
                 open_sink=already_open,
                 replies=inbox,
                 approvals=approvals,
+                deployments=lambda: DeploymentLog(bootstrap, names),
             )
             config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
             await _server_class()(config).serve()
