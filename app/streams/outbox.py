@@ -1,8 +1,9 @@
 """`Outbox`: everything a worker writes to Kafka, each write confirmed before it returns.
 
 A run's outputs are produced in a fixed order, each awaited until the broker has it
-(acks=all): the next stage's request or the pipeline result first, then the run's own
-result, and only then is the input offset acked. So "the result exists" implies
+(acks=all): the next stage's request or the pipeline result first, a failed run's copy
+on its agent's failed-runs topic (when asked for), then the run's own result, and only
+then is the input offset acked. So "the result exists" implies
 "everything before it exists", which is what redelivery checks (see `result_index.py`).
 Trace events are fire-and-forget: losing a span on a crash loses no run. A request
 carries the W3C trace context of the span it continues in its headers (`trace_headers`).
@@ -23,14 +24,23 @@ from app.contracts.trace_context import TraceContext
 from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
 from app.streams.naming import TopicNames
+from app.streams.replay import FailedRun, failed_topic
+from app.streams.topic_admin import apply_topics
+from app.streams.topic_plan import PlannedTopic
 from app.streams.trace_headers import trace_headers
 
 log = logging.getLogger(__name__)
 
+FAILED_RUNS_RETENTION_MS = 30 * 24 * 3600 * 1000
+
 
 class Outbox:
-    def __init__(self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2) -> None:
+    def __init__(
+        self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2, replication: int | None = None
+    ) -> None:
         self.names = names
+        self._replication = replication or 1
+        self._failed_topics: set[str] = set()  # agents' failed-runs topics known to exist
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._started: AIOKafkaProducer | None = None
@@ -81,6 +91,23 @@ class Outbox:
     async def dead_letter(self, letter: DeadLetter) -> None:
         key = (letter.run_id or f"{letter.topic}:{letter.partition}:{letter.offset}").encode()
         await self._send(self.names.dlq, key, letter.model_dump_json().encode())
+
+    async def failed_run(self, failed: FailedRun) -> None:
+        """A failed run kept for `ferry dlq replay` on its agent's failed-runs topic, which is
+        created on its first use (30 days, like runs.dlq)."""
+        topic = failed_topic(self.names, failed.agent)
+        if topic not in self._failed_topics:
+            plan = PlannedTopic(
+                name=topic,
+                partitions=1,
+                replication=self._replication,
+                configs={"cleanup.policy": "delete", "retention.ms": str(FAILED_RUNS_RETENTION_MS)},
+                cleanup_policy="delete",
+                agent=failed.agent,
+            )
+            await apply_topics(self._bootstrap, [plan])
+            self._failed_topics.add(topic)
+        await self._send(topic, failed.run_id.encode(), failed.model_dump_json().encode())
 
     def span(self, event: SpanEvent) -> None:
         task = asyncio.ensure_future(

@@ -45,6 +45,7 @@ from app.streams.lane_core import Admission, LaneCore, Ticket
 from app.streams.messages import DeadLetter, PoisonRecord, decode_request, run_id_hint
 from app.streams.outbox import Outbox
 from app.streams.pipeline import first_stage, next_stage, pipeline_result
+from app.streams.replay import FailedRun
 from app.streams.result_index import ResultIndex
 from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_context
 
@@ -139,6 +140,7 @@ class Processor:
             "routed": 0,
             "cancelled": 0,
             "replayed_steps": 0,
+            "failed_kept": 0,
         }
 
     def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
@@ -332,6 +334,7 @@ class Processor:
                 await self.outbox.result(whole)
                 self.index.add(whole.run_id)
                 self.observer.finished(whole)
+        await self._keep_failed(job, result)
         await self.outbox.result(result)
         self.index.add(result.run_id)
         if self.checkpoints is not None:
@@ -339,6 +342,26 @@ class Processor:
         self.counts["results"] += 1
         self.observer.finished(result)
         self._acks.done(job.record)
+
+    async def _keep_failed(self, job: Job, result: RunResult) -> None:
+        """A run failed with a category its agent keeps: on the agent's failed-runs topic,
+        before its result (so "the result exists" still implies everything before it)."""
+        error = result.error
+        if result.status not in (RunStatus.FAILED, RunStatus.TIMEOUT) or error is None:
+            return
+        agent = job.binding.agent
+        if error.category not in self.project.config.durability.failed_runs_for(agent):
+            return
+        failed = FailedRun(
+            run_id=result.run_id,
+            agent=agent,
+            category=error.category,
+            message=error.message,
+            request=job.request,
+            result=result,
+        )
+        await self.outbox.failed_run(failed)
+        self.counts["failed_kept"] += 1
 
     async def _route(self, record: Record, request: RunRequest, trace: TraceContext | None) -> None:
         if request.run_id not in self.index:
