@@ -36,6 +36,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.deploy",
     "app.cli.deployments",
     "app.cli.test",
+    "app.cli.replay",
+    "app.cli.dlq",
 )
 
 
