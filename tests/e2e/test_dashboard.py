@@ -9,6 +9,7 @@ temporary folder's `ferry-test-artifacts/`), for a person (or CI) to look at.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -18,14 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from app.api import create_key
+from app.api import ApiServices, ApiSettings, create_app, create_key
 from app.devstack.llm_sim import FaultKind, FaultReply, LLMSimulator, Match, Rule, TextReply
 from app.observability.history import HistorySettings, HistoryStore
 from app.observability.history.projector import HistoryProjector
 from app.project.project import Project
 from app.streams import TopicNames
-from tests.e2e.test_api import Api, ServeApi, history, serve_api
+from tests.e2e.test_api import Api, ServeApi, _free_port, history, serve_api
 from tests.integration import conftest as services_fixtures
 from tests.integration.kafka_helpers import unique
 from tests.integration.streams import conftest as streams_fixtures
@@ -141,6 +143,27 @@ async def _recorded(history: HistoryStore, run_ids: list[str], timeout: float = 
             if all(found) and {s.run_id for s in spans if s.kind == "run"} >= set(run_ids):
                 return
             await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def api_server(services: ApiServices) -> AsyncIterator[str]:
+    """`create_app(services)` on uvicorn on a free loopback port, for the pages that need
+    services the API suite's `serve_api` does not build (approvals, deployments)."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ApiSettings(), services), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                assert not task.done(), "the API server stopped while starting"
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
 
 
 def _wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:

@@ -6,18 +6,16 @@ completes having called the tool once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 
-from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
+from app.api import ApiServices, ApiStore, create_key
 from app.devstack.llm_sim import LLMSimulator, Match, Rule, TextReply, ToolCall, ToolCallsReply
 from app.engine import EngineSettings
 from app.observability.history import HistorySettings, HistoryStore
@@ -25,8 +23,8 @@ from app.observability.history.projector import HistoryProjector
 from app.project.project import Project
 from app.streams import StreamSettings, Submitter, TopicNames, Worker
 from app.streams.approvals import Approvals, ApprovalService
-from tests.e2e.test_api import _free_port, history
-from tests.e2e.test_dashboard import WAIT_S, _log_in, _recorded, _wait, artifacts, browser
+from tests.e2e.test_api import history
+from tests.e2e.test_dashboard import WAIT_S, _log_in, _recorded, _wait, api_server, artifacts, browser
 from tests.e2e.test_dashboard import pytestmark as dashboard_marks
 from tests.integration import conftest as services_fixtures
 from tests.integration.kafka_helpers import unique
@@ -104,21 +102,10 @@ async def api(
         open_sink=lambda: Submitter(kafka_bootstrap, project, names),
         approvals=approvals,
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ApiSettings(), services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                assert not task.done(), "the API server stopped while starting"
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", store
+        async with api_server(services) as url:
+            yield url, store
     finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
         await approvals.stop()
         await projector.stop()
         await worker.stop()

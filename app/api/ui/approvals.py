@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Protocol
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.api.ui.context import Page, Services, check_post, form_of, render
-from app.contracts import ApprovalRecord
 
 #: Longest reason kept (as the API's).
 MAX_REASON_CHARS = 2000
@@ -28,29 +26,13 @@ NOTICES = {
 }
 
 
-class ApprovalAccess(Protocol):
-    def pending(self, tenant: str | None = None) -> list[ApprovalRecord]: ...
-
-    def record(self, run_id: str) -> ApprovalRecord | None: ...
-
-    async def decide(
-        self, record: ApprovalRecord, *, approved: bool, by: str, reason: str | None
-    ) -> ApprovalRecord: ...
-
-
 def register(router: APIRouter) -> None:
     router.add_api_route("/approvals", approvals_page, methods=["GET"])
     router.add_api_route("/approvals/{run_id}/decide", decide, methods=["POST"])
 
 
-def access_of(services: object) -> ApprovalAccess | None:
-    """The API's approvals, when this server was started with them."""
-    found: ApprovalAccess | None = getattr(services, "approvals", None)
-    return found
-
-
 async def approvals_page(request: Request, session: Page, services: Services) -> Response:
-    desk = access_of(services)
+    desk = services.approvals
     waiting = desk.pending(session.tenant_scope) if desk is not None else []
     now = datetime.now(UTC)
     rows = [
@@ -68,7 +50,7 @@ async def approvals_page(request: Request, session: Page, services: Services) ->
 async def decide(request: Request, run_id: str, session: Page, services: Services) -> Response:
     form = await form_of(request)
     check_post(request, session, form)
-    desk = access_of(services)
+    desk = services.approvals
     if desk is None:
         raise HTTPException(503, "this server serves no approvals")
     record = desk.record(run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from app.api.ui import approvals, insight, login, runs
+from app.api.ui import approvals, deployments, insight, login, runs
 from app.api.ui.context import PACKAGE_DIR, new_context
 from app.api.ui.session import SessionSigner
 
@@ -40,4 +40,5 @@ def ui_router(signer: SessionSigner | None = None) -> APIRouter:
     runs.register(router)
     insight.register(router)
     approvals.register(router)
+    deployments.register(router)
     return router
