@@ -84,6 +84,7 @@ def _tool_def(server: str, client: Any, tool: Any) -> ToolDef:
         schema={"type": "function", "function": {"name": name, "description": description, "parameters": schema}},
         description=description,
         is_async=True,
+        runs_inline=True,
     )
 
 

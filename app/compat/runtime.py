@@ -14,6 +14,7 @@ definitions of predefined tools); it imports nothing of Ferry above `contracts`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import functools
@@ -129,6 +130,32 @@ def dispatcher(name: str) -> Callable[..., Awaitable[Any]]:
     """The installed `connic.tools` function `name` (installing first if needed)."""
     install()
     return _DISPATCHERS[name]
+
+
+def for_model(value: Any) -> Any:
+    """A predefined tool's result as the model can read it: bytes (`file_read`'s content)
+    become text when they are UTF-8, else `{"base64": ...}`; Python callers get the bytes."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, Mapping):
+        return {key: for_model(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [for_model(item) for item in value]
+    return value
+
+
+def model_facing(name: str) -> Callable[..., Awaitable[Any]]:
+    """The function the engine calls when the model asks for predefined tool `name`."""
+    call = dispatcher(name)
+
+    @functools.wraps(call)
+    async def offered(**arguments: Any) -> Any:
+        return for_model(await call(**arguments))
+
+    return offered
 
 
 def placeholder_of(name: str) -> Callable[..., Any]:

@@ -13,9 +13,11 @@ import asyncio
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
+from app.compat.files import Files, RunFiles
 from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
@@ -35,7 +37,7 @@ NOT_YET: dict[str, str] = {
     "web_search": "web_search has no provider configured (web_search: in ferry.yaml) — the search was not made",
     "web_read_page": "web_read_page is not available in Ferry yet — the page was not fetched",
     **{
-        f"file_{op}": "the file_* tools are not available in Ferry yet — no file was read or written"
+        f"file_{op}": "this Ferry process has no file store — no file was read or written"
         for op in ("list", "read", "write", "update", "delete")
     },
 }
@@ -51,7 +53,8 @@ class ConnicServices:
     """`documents`: where `db_*` keep their collections (None: the tools answer with an
     error); `trigger`: how `trigger_agent` starts a run; `sessions`: where `session:`
     conversations are kept (None: runs start without them); `knowledge`: where the
-    retrieval_* entries are kept; `web_search`: the search provider of ferry.yaml; `environment`: the name that
+    retrieval_* entries are kept; `web_search`: the search provider of ferry.yaml; `files_root`: the folder of the file_*
+    tools' files; `environment`: the name that
     separates one deployment's data from another's (staging, production) for a tenant."""
 
     documents: DocumentBackend | None = None
@@ -59,6 +62,7 @@ class ConnicServices:
     sessions: SessionStore | None = None
     knowledge: KnowledgeBackend | None = None
     web_search: WebSearch | None = None
+    files_root: Path | None = None
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
@@ -89,6 +93,10 @@ class ConnicServices:
                 unavailable[f"retrieval_{name}"] = (
                     "this Ferry process has no knowledge store — nothing was stored or searched"
                 )
+        if self.files_root is not None:
+            writer = RunFiles(agent=request.agent, run_id=request.run_id)
+            scope = DocumentScope(tenant=request.tenant, environment=self.environment)
+            implementations.update(Files(self.files_root, scope, writer).implementations())
         if self.web_search is not None:
             implementations["web_search"] = self.web_search.web_search
         if self.trigger is not None:

@@ -11,9 +11,11 @@ step does is app/compat's; this module only orders them around `execute_agent`, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from connic.core import Middleware, StopProcessing
@@ -167,22 +169,28 @@ class OpenSession:
         await self.store.append(self.scope, self.agent, self.key, turns, self.ttl)
 
 
+FILES_DIR_ENV = "FERRY_FILES_DIR"
+
+
 def history_backends(closers: list[Callable[[], Awaitable[None]]]) -> dict[str, Any]:
     """The document, session and knowledge stores on the run-history database, each opened
-    on first use (imported here: SQLAlchemy loads when an engine is built, not on import)."""
+    on first use (imported here: SQLAlchemy loads when an engine is built, not on import),
+    and the folder of the file tools (`$FERRY_FILES_DIR`, else `files/` under the Ferry home)."""
     from app.observability.history.documents import SqlDocumentBackend
     from app.observability.history.knowledge import SqlKnowledgeBackend
     from app.observability.history.sessions import SqlSessionStore
+    from app.observability.history.settings import ferry_home
 
-    backends: dict[str, Any] = {
+    stores: dict[str, Any] = {
         "documents": SqlDocumentBackend.for_history(),
         "sessions": SqlSessionStore.for_history(),
         "knowledge": SqlKnowledgeBackend.for_history(),
     }
 
     async def close() -> None:
-        for backend in backends.values():
-            backend.close()
+        for store in stores.values():
+            store.close()
 
     closers.append(close)
-    return backends
+    files = os.environ.get(FILES_DIR_ENV)
+    return {**stores, "files_root": Path(files) if files else ferry_home() / "files"}

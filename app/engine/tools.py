@@ -81,7 +81,7 @@ class ToolExecutor:
     ) -> Any:
         """Call `tool`; raise ToolError / ToolTimeoutError on failure."""
         ctx = context if tool.takes_context else None
-        if isolation == "process":
+        if isolation == "process" and not tool.runs_inline:
             return await self._isolation.call(
                 tool_name=tool.name,
                 ref=tool.ref,

@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-from app.compat.runtime import PREDEFINED_NAMES, canonical, dispatcher, placeholder_of
+from app.compat.runtime import PREDEFINED_NAMES, canonical, model_facing, placeholder_of
 from app.project.tool_schema import parse_docstring
 from app.project.tooldef import ToolDef
 
@@ -72,7 +72,7 @@ def _schema(annotation: Any) -> dict[str, Any]:
 
 def predefined_tool(name: str) -> ToolDef:
     """The `ToolDef` of predefined tool `name` (an alias keeps its own name for the LLM)."""
-    func = dispatcher(name)
+    func = model_facing(name)  # the dispatcher, its result made readable for the model
     described_by = placeholder_of(canonical(name))
     signature = inspect.signature(placeholder_of(name))
     hints = typing.get_type_hints(placeholder_of(name))
@@ -95,4 +95,5 @@ def predefined_tool(name: str) -> ToolDef:
         description=summary,
         is_async=True,
         takes_context=False,
+        runs_inline=True,
     )

@@ -26,6 +26,9 @@ class ToolDef:
     is_async: bool = False
     takes_context: bool = False
     condition: str | None = None
+    #: Ferry's own tools (Connic's predefined ones, an MCP server's): always called in the
+    #: run's process, whatever the agent's `isolation` (they are no module of the project).
+    runs_inline: bool = False
 
     @property
     def parameters(self) -> Mapping[str, Any]:

@@ -22,7 +22,8 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
         "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
         "these tools will not be offered to the LLM",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "files": "Ferry has no predefined file_* tools yet — these access rules apply to nothing",
+        "files": "file access rules are not enforced by Ferry yet — the file_* tools may read, write and "
+        "delete anywhere in the environment's files",
         "reasoning_effort": "reasoning settings are not passed to the model by Ferry yet — "
         "the provider's default applies",
         "reasoning_budget": "reasoning settings are not passed to the model by Ferry yet — "
