@@ -22,7 +22,7 @@ from app.observability.history import HistoryStore
 from app.project.project import Project
 
 if TYPE_CHECKING:
-    from app.deploy.log import DeploymentLog
+    from app.streams.naming import TopicNames
 
 
 class ReplyWaiter(Protocol):
@@ -43,6 +43,14 @@ class ApprovalAccess(Protocol):
     async def decide(
         self, record: ApprovalRecord, *, approved: bool, by: str, reason: str | None
     ) -> ApprovalRecord: ...
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where `ferry api` reaches Kafka: bootstrap servers and the (prefixed) topic names."""
+
+    bootstrap: str
+    names: TopicNames
 
 
 class RequestSink(Protocol):
@@ -68,9 +76,9 @@ class ApiServices:
     replies: ReplyWaiter | None = None
     #: None: no approvals endpoints (the server was built without them).
     approvals: ApprovalAccess | None = None
-    #: Opens `ferry.deployments` (`app.deploy.log.DeploymentLog`) for the dashboard's
-    #: deployments page; None: the server was built without it.
-    deployments: Callable[[], AbstractAsyncContextManager[DeploymentLog]] | None = None
+    #: The broker and topic names this API produces to, for the dashboard's pages that read
+    #: Kafka themselves (deployments, replay, the DLQ); None: those pages are not connected.
+    broker: Broker | None = None
 
 
 def services_of(request: Request) -> ApiServices:

@@ -82,7 +82,7 @@ async def _run(
     import uvicorn
 
     from app.api import ApiServices, ApiStore, create_app
-    from app.deploy.log import DeploymentLog
+    from app.api.services import Broker
     from app.streams import ReplyInbox, Submitter, TopicNames
     from app.streams.approvals import Approvals
 
@@ -106,7 +106,7 @@ async def _run(
                 open_sink=already_open,
                 replies=inbox,
                 approvals=approvals,
-                deployments=lambda: DeploymentLog(bootstrap, names),
+                broker=Broker(bootstrap, names),
             )
             config = uvicorn.Config(create_app(settings, services), host=args.host, port=args.port, log_level="info")
             await _server_class()(config).serve()
