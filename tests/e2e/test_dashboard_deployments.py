@@ -14,6 +14,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 
 from app.api import ApiServices, ApiStore, create_key
+from app.api.services import Broker
 from app.contracts import RunResult, RunStatus
 from app.contracts.errors import ErrorCategory
 from app.contracts.runs import RunError
@@ -85,7 +86,7 @@ async def test_an_admin_rolls_a_deployment_back_from_the_dashboard(
         history=history,
         store=store,
         open_sink=lambda: Submitter(kafka_bootstrap, project, names),
-        deployments=lambda: DeploymentLog(kafka_bootstrap, names, replication=1),
+        broker=Broker(kafka_bootstrap, names),
     )
     admin = create_key(store, "ops", admin=True).token
     tenant = create_key(store, "acme").token

@@ -1,15 +1,16 @@
 """The deployments page: versions with their commit and message, runs and error rate per
 version, and activate / canary / rollback with a confirmation (admin keys only).
 
-It reads `ferry.deployments` whole and writes the active state through the API's
-`deployments` opener (a `DeploymentLog` per request, as `ferry deployments`, `ferry
-activate` and `ferry rollback` do): workers switch within about a second. A tenant's key
+It reads `ferry.deployments` whole and writes the active state with a `DeploymentLog`
+per request on the API's broker, as `ferry deployments`, `ferry activate` and `ferry
+rollback` do: workers switch within about a second. A tenant's key
 sees the versions and its own tenant's runs per version, and cannot change anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -17,8 +18,10 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from app.api.services import ApiServices
 from app.api.ui.context import Page, Services, check_post, form_of, render
 from app.deploy.errors import DeploymentError
+from app.deploy.log import DeploymentLog
 from app.deploy.records import ActiveState, Deployment
 from app.observability.history.projection import PIPELINE
 from app.observability.history.schema import RunRow
@@ -49,11 +52,11 @@ def register(router: APIRouter) -> None:
 
 
 async def deployments_page(request: Request, session: Page, services: Services) -> Response:
-    opener = services.deployments
+    opened = open_log(services)
     notice = NOTICES.get(request.query_params.get("notice", ""))
-    if opener is None:
+    if opened is None:
         return render(request, "deployments.html", session, connected=False, rows=[], state=None, notice=notice)
-    async with opener() as log:
+    async with opened as log:
         book = await log.read()
 
     def served() -> dict[str, tuple[int, int]]:
@@ -84,11 +87,11 @@ async def change(request: Request, session: Page, services: Services) -> Respons
     check_post(request, session, form)
     if not session.principal.admin:
         raise HTTPException(403, "only an admin key changes deployments")
-    opener = services.deployments
-    if opener is None:
+    opened = open_log(services)
+    if opened is None:
         raise HTTPException(503, "this server is not connected to the deployments topic")
     action, version = form.get("action", ""), form.get("version", "")
-    async with opener() as log:
+    async with opened as log:
         book = await log.read()
         state = book.state
         try:
@@ -113,6 +116,12 @@ async def change(request: Request, session: Page, services: Services) -> Respons
             raise HTTPException(404, str(exc)) from None
         await log.set_state(after)
     return RedirectResponse(f"/ui/deployments?notice={notice}", status_code=303)
+
+
+def open_log(services: ApiServices) -> AbstractAsyncContextManager[DeploymentLog] | None:
+    """`ferry.deployments` through the API's broker (None: a server without one)."""
+    broker = services.broker
+    return DeploymentLog(broker.bootstrap, broker.names) if broker is not None else None
 
 
 def _role(version: str, state: ActiveState) -> str:

@@ -6,9 +6,11 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.api import ApiStore, create_key
+from app.api.ui import deployments
 from app.deploy.log import Book
 from app.deploy.records import ActiveState, Deployment
 from app.observability.history import HistoryStore
@@ -39,9 +41,11 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
-def test_an_admin_activates_sets_a_canary_and_rolls_back(ui: TestClient, history: HistoryStore) -> None:
+def test_an_admin_activates_sets_a_canary_and_rolls_back(
+    ui: TestClient, history: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = MemoryLog()
-    ui.app.state.services.deployments = log.opened  # type: ignore[attr-defined]
+    monkeypatch.setattr(deployments, "open_log", lambda services: log.opened())
     log_in(ui, create_key(ApiStore(history.engine), "ops", admin=True).token)
     page = ui.get("/ui/deployments").text
     assert 'id="active-version">v2<' in page and "Roll back to v1" in page
@@ -63,9 +67,16 @@ def test_an_admin_activates_sets_a_canary_and_rolls_back(ui: TestClient, history
     assert missing.status_code == 404 and len(log.written) == 3
 
 
-def test_a_tenant_key_sees_versions_but_changes_nothing(ui: TestClient, token: str) -> None:
+def test_without_a_broker_the_page_says_so(ui: TestClient, token: str) -> None:
+    log_in(ui, token)
+    assert "started without the deployments topic" in ui.get("/ui/deployments").text
+
+
+def test_a_tenant_key_sees_versions_but_changes_nothing(
+    ui: TestClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = MemoryLog()
-    ui.app.state.services.deployments = log.opened  # type: ignore[attr-defined]
+    monkeypatch.setattr(deployments, "open_log", lambda services: log.opened())
     log_in(ui, token)
     page = ui.get("/ui/deployments").text
     assert "release v3" in page and 'id="rollback"' not in page
