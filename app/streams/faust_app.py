@@ -10,10 +10,12 @@ are produced, so faust commits an offset only after its run's result exists.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 
 from app.streams.assignor import CoPartitionedAssignor
@@ -36,6 +38,80 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 class _Consumer(Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (faust's loop, one change)
+        """faust's loop handing fetched records to the agents' channels, without its cost per record.
+
+        faust awaits each record's delivery as `wait_first(deliver, suspend_flow.wait())`: four
+        tasks, an `asyncio.wait` and two or more event-loop turns per record, so a fetched batch of
+        hundreds of records trickled out at one record every few turns of a loop busy with 64 runs
+        (~60-280 records/s here, whatever the model latency: bench/RESULTS.md, "Peers side by side").
+        A delivery can only wait when flow is stopped (a rebalance), a channel's buffer is full, the
+        producer buffer is over its limit or the conductor is updating its index: `_delivers_at_once`
+        checks exactly those, and then the record is delivered directly (no await suspends); any
+        other time faust's abortable `wait_first` is kept, so a rebalance still interrupts a blocked
+        delivery. Everything else (offset gaps, read offsets, commit_every) is faust 0.15's code.
+        """
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        delivers_at_once = self._delivers_at_once
+        commit_every = self._commit_every
+        yield_every, since_yield = 100, 0
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                batch = getmany(timeout=1.0)
+                await self.sleep(0)  # faust: getmany may return at once, turn after turn
+                if not self.should_stop:
+                    async for tp, message in batch:
+                        since_yield += 1
+                        if since_yield > yield_every:
+                            await asyncio.sleep(0)
+                            since_yield = 0
+                        offset = message.offset
+                        read = get_read_offset(tp)
+                        if read is not None and offset < read:
+                            continue  # faust drops a record older than one read already
+                        if read and offset - read > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, read + 1, offset)
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        if delivers_at_once(tp):
+                            await callback(message)
+                        else:
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+                    self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return  # stopping already
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _delivers_at_once(self, tp: Any) -> bool:
+        """Whether the conductor's callback for a record of `tp` runs to its end without waiting."""
+        app = self.app
+        conductor: Any = app.topics
+        if self.suspend_flow.is_set() or not app.flow_control.is_active():
+            return False
+        buffer = app.producer.buffer
+        if buffer.size > buffer.max_messages or conductor._tp_to_callback_lock.locked():
+            return False
+        return not any(channel.queue.full() for channel in conductor._tp_index.get(tp, ()))
 
 
 class _Transport(Transport):
@@ -85,6 +161,35 @@ class FaustRecord:
         self._event.ack()
 
 
+def _buffered_events(stream: Any, limit: int = 100) -> Iterator[tuple[Any, Any]]:
+    """The events already in `stream`'s buffer (at most `limit`), taken one at a time as the
+    caller asks, each with faust's bookkeeping (tracked as unacked, sensors told).
+
+    faust's stream iterator sleeps one event-loop turn before every event, so a worker with 64
+    runs in flight took one record per turn of a busy loop, however many were buffered (the
+    throughput ceiling of bench/RESULTS.md, "Peers side by side"). What faust's iterator does
+    per event is repeated here (`faust/_cython/streams.pyx`, `_prepare_event`), except the turn:
+    an event of an earlier generation, or read while flow is stopped (a rebalance), is dropped
+    unacked as faust drops it; a buffered error is left for faust's iterator to raise.
+    """
+    app = stream.app
+    queue = stream.channel.queue
+    acking_topics = app.topics._acking_topics
+    consumer = app.consumer
+    for _ in range(limit):
+        if queue.empty() or queue._errors:
+            return
+        event = queue.get_nowait()
+        message = event.message
+        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            continue
+        if message.topic in acking_topics and not message.tracked:
+            message.tracked = True
+            consumer.track_message(message)
+        stream.events_total += 1
+        yield event, stream._on_stream_event_in(message.tp, message.offset, stream, event)
+
+
 def build_app(
     settings: StreamSettings,
     bindings: list[Binding],
@@ -115,8 +220,14 @@ def build_app(
         topic = app.topic(binding.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
         async def consume(stream: Any, binding: Binding = binding) -> None:
-            async for event in stream.noack().events():
+            events = stream.noack()
+            async for event in events.events():
                 await handle(FaustRecord(event), binding)
+                for more, sensor_state in _buffered_events(events):  # the rest of the buffer, this turn
+                    try:
+                        await handle(FaustRecord(more), binding)
+                    finally:
+                        events._on_stream_event_out(more.message.tp, more.message.offset, events, more, sensor_state)
 
         app.agent(topic, name=f"ferry.{binding.topic}")(consume)
     return app
