@@ -25,6 +25,7 @@ from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
 from app.streams.naming import TopicNames
 from app.streams.replay import FailedRun, failed_topic
+from app.streams.retry_topics import RetryRecord, retry_plan
 from app.streams.topic_admin import apply_topics
 from app.streams.topic_plan import PlannedTopic
 from app.streams.trace_headers import trace_headers
@@ -40,7 +41,7 @@ class Outbox:
     ) -> None:
         self.names = names
         self._replication = replication or 1
-        self._failed_topics: set[str] = set()  # agents' failed-runs topics known to exist
+        self._failed_topics: set[str] = set()  # failed-runs and retry topics known to exist
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._started: AIOKafkaProducer | None = None
@@ -108,6 +109,14 @@ class Outbox:
             await apply_topics(self._bootstrap, [plan])
             self._failed_topics.add(topic)
         await self._send(topic, failed.run_id.encode(), failed.model_dump_json().encode())
+
+    async def retry_later(self, retry: RetryRecord, delay: float) -> None:
+        """A run's next try, on the topic of its delay (created on first use)."""
+        plan = retry_plan(self.names, delay, self._replication)
+        if plan.name not in self._failed_topics:
+            await apply_topics(self._bootstrap, [plan])
+            self._failed_topics.add(plan.name)
+        await self._send(plan.name, retry.request.run_id.encode(), retry.model_dump_json().encode())
 
     def span(self, event: SpanEvent) -> None:
         task = asyncio.ensure_future(

@@ -47,6 +47,7 @@ from app.streams.outbox import Outbox
 from app.streams.pipeline import first_stage, next_stage, pipeline_result
 from app.streams.replay import FailedRun
 from app.streams.result_index import ResultIndex
+from app.streams.retry_topics import attempt_of, next_try
 from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_context
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class Processor:
             "cancelled": 0,
             "replayed_steps": 0,
             "failed_kept": 0,
+            "retried_later": 0,
         }
 
     def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
@@ -312,6 +314,9 @@ class Processor:
         return self.checkpoints.journal(job.request.run_id)
 
     async def _finish(self, job: Job, result: RunResult) -> None:
+        if await self._retry_later(job, result):
+            self._acks.done(job.record)  # the run is on a retry topic now: no result yet
+            return
         request = job.request
         if result.status is RunStatus.PAUSED:  # a tool call waits for a human: parked, slot and offset freed
             await self.outbox.park(parked_approval(request, result, topic=job.record.topic, key=job.record.key))
@@ -342,6 +347,24 @@ class Processor:
         self.counts["results"] += 1
         self.observer.finished(result)
         self._acks.done(job.record)
+
+    async def _retry_later(self, job: Job, result: RunResult) -> bool:
+        """A run failed by an outage, with tries left: to the retry topic of its next delay."""
+        error = result.error
+        if result.status != RunStatus.FAILED or error is None or not error.retryable:
+            return False
+        delays = self.project.config.durability.retry_delays_for(job.binding.agent)
+        key = concurrency_key(self.project.agents[job.binding.agent], job.request.input)
+        found = next_try(job.request, delays, error.category, error.message, job.record.topic, key)
+        if found is None:
+            return False
+        delay, retry = found
+        await self.outbox.retry_later(retry, delay)
+        self.counts["retried_later"] += 1
+        log.warning(
+            "run %s failed (%s); try %d in %gs", result.run_id, error.category.value, attempt_of(retry.request), delay
+        )
+        return True
 
     async def _keep_failed(self, job: Job, result: RunResult) -> None:
         """A run failed with a category its agent keeps: on the agent's failed-runs topic,
