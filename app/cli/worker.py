@@ -192,6 +192,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.project import load_project
     from app.streams import StreamSettings, TopicNames, Worker
     from app.streams.approvals import ApprovalService
+    from app.streams.retry_topics import retry_forwarders
 
     project = load_project(args.project)
     settings = StreamSettings(
@@ -221,12 +222,16 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     approvals = ApprovalService(
         bootstrap, project, TopicNames(settings.topic_prefix), settings.app_id, replication=args.replication
     )
+    # Runs failed by an outage come back from their retry topics (ferry.yaml durability.agents.*.retry_delays).
+    retries = retry_forwarders(
+        project.config.durability.all_retry_delays(), bootstrap, TopicNames(settings.topic_prefix), settings.app_id
+    )
     worker = Worker(
         project,
         settings,
         history=history,
         metrics=metrics_endpoint(args),
-        services=[*connectors.all(), approvals],
+        services=[*connectors.all(), approvals, *retries],
         follow_deployments=not args.no_deployments,
     )
     stop = asyncio.Event()
