@@ -38,10 +38,13 @@ def test_ferry_run_extracts_a_sample_invoice(document: str, capsys: pytest.Captu
     tool = "parse_pdf" if document.endswith(".pdf") else "extract_text_from_image"
     trace = err.splitlines()
     assert any(line.startswith("tool_call") and f"tool {tool}" in line for line in trace)
+    assert any(line.startswith("tool_call") and "tool score_invoice" in line for line in trace)
     assert any(line.startswith("tool_call") and "tool verify_totals" in line for line in trace)
     assert trace[-2].startswith("run ") and "tokens=" in trace[-2] and "cost=$" in trace[-2]
-    assert trace[-1].startswith("completed in") and "4 LLM call(s)" in trace[-1]
-    assert result["usage"]["llm_calls"] == 4 and result["usage"]["cost_usd"] > 0
+    # extractor: read, score, answer; validator: check, answer
+    assert trace[-1].startswith("completed in") and "5 LLM call(s)" in trace[-1]
+    assert result["usage"]["llm_calls"] == 5 and result["usage"]["cost_usd"] > 0
+    assert record["needs_review"] is False and record["confidence"] > 0.8 and record["unsure_fields"] == []
 
 
 def test_ferry_run_without_a_provider_explains_what_to_do(
