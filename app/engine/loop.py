@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.compat.discovery import SEARCH_TOOLS, Discovery
 from app.compat.mcp_tools import mcp_tools
 from app.contracts import SpanKind
 from app.contracts.errors import OutputValidationError, clip_answer
@@ -27,7 +28,7 @@ from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
 from app.engine.state import RunDeps, RunState, budget_for
 from app.engine.tools import ToolOutcome
-from app.project import select_tools
+from app.project import evaluate_condition, select_tools
 from app.project.models import LLMAgentSpec
 
 
@@ -39,12 +40,18 @@ async def run_llm_agent(
     output_schema: Mapping[str, Any] | None,
 ) -> Any:
     tools = {tool.name: tool for tool in select_tools(agent, payload, deps.context)}  # by the name the LLM sees
+    hidden = [
+        t for t in agent.discoverable if t.condition is None or evaluate_condition(t.condition, payload, deps.context)
+    ]
+    discovery = Discovery([t for t in hidden if t.name not in tools]) if hidden else None
+    if discovery is not None:
+        tools.setdefault(SEARCH_TOOLS, discovery.tool())
     failure: Exception | None = None
     async with mcp_tools(agent.mcp_servers, payload, deps.context) as served:  # connected for this run
         for tool in served:
             tools.setdefault(tool.name, tool)  # the agent's own tool keeps its name
         try:
-            return await _converse(deps, state, agent, payload, output_schema, tools)
+            return await _converse(deps, state, agent, payload, output_schema, tools, discovery)
         except Exception as exc:  # raised after the servers are closed: their task groups would wrap it
             failure = exc
     raise failure
@@ -56,7 +63,8 @@ async def _converse(
     agent: LLMAgentSpec,
     payload: Mapping[str, Any],
     output_schema: Mapping[str, Any] | None,
-    tools: Mapping[str, Any],
+    tools: dict[str, Any],
+    discovery: Discovery | None = None,
 ) -> Any:
     tool_schemas = [dict(t.schema) for t in tools.values()] or None
     system = render_system_prompt(agent.system_prompt, deps.context)
@@ -85,6 +93,10 @@ async def _converse(
         if response.tool_calls:
             outcomes = await _run_tool_calls(deps, state, agent, tools, response.tool_calls)
             state.messages.extend(outcome.message() for outcome in outcomes)
+            if discovery is not None and discovery.found.keys() - tools.keys():  # offered from the next call on
+                for name, tool in discovery.found.items():
+                    tools.setdefault(name, tool)
+                tool_schemas = [dict(t.schema) for t in tools.values()]
             continue
         if output_schema is None:
             return response.text or ""

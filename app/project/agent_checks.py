@@ -136,10 +136,11 @@ def _ref_problem(
 
 
 def agent_tools(
-    view: AgentView, resolver: ToolResolver, problems: Problems, failures: ImportFailures
+    view: AgentView, resolver: ToolResolver, problems: Problems, failures: ImportFailures, key: str = "tools"
 ) -> tuple[ToolDef, ...]:
-    """Resolve an agent's tools (or a tool agent's function) and check bare-name uniqueness."""
-    if view.tool_name is not None:
+    """Resolve an agent's tools (or a tool agent's function) and check bare-name uniqueness;
+    `key="discoverable_tools"` resolves the tools it finds through search_tools instead."""
+    if view.tool_name is not None and key == "tools":
         try:
             return (resolver.tool_agent_function(view.tool_name),)
         except ToolRefError as exc:
@@ -147,37 +148,37 @@ def agent_tools(
             return ()
     tools: list[ToolDef] = []
     owner: dict[str, tuple[int, str, int]] = {}  # bare name → (entry index, entry ref, position in tools)
-    for index, entry in view.tools:
-        key_path = _written(view, "tools", index)
+    for index, entry in view.tools if key == "tools" else view.discoverable:
+        key_path = _written(view, key, index)
         if entry.condition is not None:
             try:
                 parse_condition(entry.condition)
             except ConditionError as exc:
-                problems.error(_at(view, "tools", index, entry.ref), f"condition of {entry.ref!r}: {exc}", key_path)
+                problems.error(_at(view, key, index, entry.ref), f"condition of {entry.ref!r}: {exc}", key_path)
                 continue
         missing = unsupported_tool_ref(entry.ref)
         if missing is not None:
-            problems.warning(_at(view, "tools", index), missing, key_path)
+            problems.warning(_at(view, key, index), missing, key_path)
             continue
         if is_predefined(entry.ref):
-            resolved = _predefined(entry.ref, _at(view, "tools", index), key_path, problems)
+            resolved = _predefined(entry.ref, _at(view, key, index), key_path, problems)
         else:
             try:
                 resolved = resolver.resolve(entry.ref)
             except ToolRefError as exc:
-                _ref_problem(exc, _at(view, "tools", index), key_path, entry.ref, problems, failures)
+                _ref_problem(exc, _at(view, key, index), key_path, entry.ref, problems, failures)
                 continue
         for tool in resolved:
             if tool.name in owner and tool.ref == tools[owner[tool.name][2]].ref:
                 # The same function twice (e.g. `crm.*` and `crm.lookup` from defaults): keep the first.
                 if "*" not in entry.ref and "*" not in owner[tool.name][1]:
-                    problems.warning(_at(view, "tools", index), f"{tool.ref} is listed twice", key_path)
+                    problems.warning(_at(view, key, index), f"{tool.ref} is listed twice", key_path)
                 continue
             if tool.name in owner:
                 first_index, first_ref, _ = owner[tool.name]
-                first_written = _written(view, "tools", first_index)
+                first_written = _written(view, key, first_index)
                 problems.error(
-                    _at(view, "tools", index),
+                    _at(view, key, index),
                     f"tool name {tool.name!r} ({tool.ref}) is already given by {first_written} ({first_ref}); "
                     "the LLM sees bare function names, which must be unique per agent",
                     key_path,

@@ -24,6 +24,7 @@ class AgentView:
     output_schema: str | None = None
     stages: list[tuple[int, str]] = field(default_factory=list)
     tool_name: str | None = None
+    discoverable: list[tuple[int, ToolEntry]] = field(default_factory=list)
 
 
 def _str(value: object) -> str | None:
@@ -33,7 +34,9 @@ def _str(value: object) -> str | None:
 def view_of(source: AgentSource) -> AgentView:
     spec = source.spec
     if isinstance(spec, LLMAgentSpec):
-        return AgentView(source, spec.name, "llm", list(enumerate(spec.tools)), spec.output_schema)
+        view = AgentView(source, spec.name, "llm", list(enumerate(spec.tools)), spec.output_schema)
+        view.discoverable = list(enumerate(spec.discoverable_tools))
+        return view
     if isinstance(spec, SequentialAgentSpec):
         return AgentView(source, spec.name, "sequential", stages=list(enumerate(spec.agents)))
     if isinstance(spec, ToolAgentSpec):
@@ -42,12 +45,13 @@ def view_of(source: AgentSource) -> AgentView:
     name = _str(data.get("name"))
     view = AgentView(source, name if name and AGENT_NAME_PATTERN.match(name) else None, str(data.get("type", "llm")))
     if view.kind == "llm":
-        raw_tools = data.get("tools")
-        for index, raw in enumerate(raw_tools if isinstance(raw_tools, list) else []):
-            try:
-                view.tools.append((index, ToolEntry.model_validate(raw)))
-            except ValidationError:
-                continue  # reported by the spec validation
+        for key, entries in (("tools", view.tools), ("discoverable_tools", view.discoverable)):
+            raw_tools = data.get(key)
+            for index, raw in enumerate(raw_tools if isinstance(raw_tools, list) else []):
+                try:
+                    entries.append((index, ToolEntry.model_validate(raw)))
+                except ValidationError:
+                    continue  # reported by the spec validation
         view.output_schema = _str(data.get("output_schema"))
     elif view.kind == "sequential":
         stages = data.get("agents")

@@ -21,7 +21,7 @@ from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent
 from app.project.agent_view import view_of
 from app.project.connic_modules import check_mcp_servers, load_agent_modules, load_guardrails
 from app.project.files import ProjectFiles
-from app.project.models import AgentSpec
+from app.project.models import AgentSpec, LLMAgentSpec
 from app.project.problems import Loc, Problem, Problems, ProjectError
 from app.project.project import Project
 from app.project.project_parts import load_config, load_connectors, load_topics
@@ -89,6 +89,10 @@ def collect(path: str | Path) -> LoadState:
         if spec is not None and view.name is not None and by_name.get(view.name) is view:
             # A private attribute: pydantic allows it on a frozen model; every YAML field stays frozen.
             spec._resolved_tools = tools
+            if isinstance(spec, LLMAgentSpec):
+                spec._discoverable = agent_checks.agent_tools(
+                    view, state.resolver, problems, import_failures, key="discoverable_tools"
+                )
             specs[view.name] = spec
 
     import_failures.report(problems)

@@ -285,6 +285,15 @@ class LLMAgentSpec(_AgentBase):
     output_schema: str | None = None
     concurrency: ConcurrencySpec | None = None
     mcp_servers: tuple[McpServerSpec, ...] = Field(default=(), max_length=50)
+    discoverable_tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
+
+    # Set by the loader: the discoverable tools resolved (found through search_tools at run time).
+    _discoverable: tuple[ToolDef, ...] = PrivateAttr(default=())
+
+    @property
+    def discoverable(self) -> tuple[ToolDef, ...]:
+        return self._discoverable
+
     session: SessionSpec | None = None
     approval: ApprovalSpec | None = None  # tool calls that wait for a human (app/project/approval.py)
 

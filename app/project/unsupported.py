@@ -19,8 +19,6 @@ _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "context_compression": "context compression is not supported by Ferry yet — "
         "a run that outgrows the model's context window fails instead",
-        "discoverable_tools": "tool discovery (search_tools) is not supported by Ferry yet — "
-        "these tools will not be offered to the LLM",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
         "files": "file access rules are not enforced by Ferry yet — the file_* tools may read, write and "
         "delete anywhere in the environment's files",
