@@ -8,6 +8,7 @@ and parsed by the scenario from that tool text only, as a model would read it.
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,21 @@ def test_the_rules_play_read_score_answer_then_validate(project: Project) -> Non
     assert isinstance(answer, JsonReply)
     confidence = answer.data["confidence"]
     assert confidence["fields"]["total"]["confidence"] == 1.0 and confidence["needs_review"] is False
+
+
+def test_the_review_threshold_is_the_one_the_extractors_prompt_names(tmp_path: Path) -> None:
+    """A user raises the threshold in agents/invoice-extractor.yaml, no code: the scenario's
+    model passes the new number, and a clean scan (OCR never certain) now needs review."""
+    for folder in ("agents", "tools", "schemas"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    extractor = tmp_path / "agents" / "invoice-extractor.yaml"
+    prompt = extractor.read_text()
+    assert "review_threshold 0.8" in prompt
+    extractor.write_text(prompt.replace("review_threshold 0.8", "review_threshold 0.99"))
+    lines = ["Invoice number: SC-1", "Subtotal 100.00", "Tax 20.00", "Total 120.00"]
+    rules = invoice_rules(load_project(tmp_path), document_input("scan.png", _png(lines)))
+    score = next(rule.reply for rule in rules if rule.name == "extract-score scan.png")
+    assert isinstance(score, ToolCallsReply) and score.calls[0].arguments["review_threshold"] == 0.99  # type: ignore[index]
+    answer = next(rule.reply for rule in rules if rule.name == "extract-answer scan.png")
+    assert isinstance(answer, JsonReply)
+    assert answer.data["confidence"]["needs_review"] is True and "total" in answer.data["confidence"]["unsure_fields"]
