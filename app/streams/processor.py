@@ -38,16 +38,15 @@ from app.project.project import Project
 from app.streams.ack_order import InOrderAcks
 from app.streams.approvals import parked_approval
 from app.streams.bindings import Binding
-from app.streams.checkpoints import CheckpointStore, RunSteps
+from app.streams.checkpoints import CheckpointStore
+from app.streams.durability import RunDurability
 from app.streams.keys import concurrency_key
 from app.streams.lane import Lane
 from app.streams.lane_core import Admission, LaneCore, Ticket
 from app.streams.messages import DeadLetter, PoisonRecord, decode_request, run_id_hint
 from app.streams.outbox import Outbox
 from app.streams.pipeline import first_stage, next_stage, pipeline_result
-from app.streams.replay import FailedRun
 from app.streams.result_index import ResultIndex
-from app.streams.retry_topics import attempt_of, next_try
 from app.streams.trace_headers import Headers, RunSpanCatcher, read_trace_context
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,6 @@ class Processor:
             set()
         )  # cancels under way (queued runs ended, starting ones stopped)
         self.cancel_running = cancel_running
-        self.checkpoints = checkpoints
         self.counts: dict[str, int] = {
             "results": 0,
             "dlq": 0,
@@ -141,9 +139,8 @@ class Processor:
             "routed": 0,
             "cancelled": 0,
             "replayed_steps": 0,
-            "failed_kept": 0,
-            "retried_later": 0,
         }
+        self.durability = RunDurability(project.config.durability, outbox, checkpoints, self.counts)
 
     def open_lane(self, agent: str, core: LaneCore[Job], topics: Iterable[str]) -> None:
         """Run `agent`'s records (those of `topics`) under `core`'s cap and read-ahead window."""
@@ -299,7 +296,9 @@ class Processor:
         on_span = self.observer.started(job.request, self.outbox.span if self.emit_traces else None)
         # A pipeline stage keeps its run span: the next stage's request continues it.
         catcher = RunSpanCatcher(job.request.run_id, job.trace, on_span) if job.binding.stage is not None else None
-        with journal_scope(self._steps_of(job)) as journal:  # steps done before a crash are replayed
+        with journal_scope(
+            self.durability.steps_of(job.binding.agent, job.request.run_id)
+        ) as journal:  # steps done before a crash are replayed
             result = await self.runner.run(job.request, on_span=catcher or on_span, trace_context=job.trace)
         if journal is not None and journal.replayed:
             self.counts["replayed_steps"] += journal.replayed
@@ -308,13 +307,9 @@ class Processor:
             job.next_trace = catcher.context
         await self._finish(job, result)
 
-    def _steps_of(self, job: Job) -> RunSteps | None:
-        if self.checkpoints is None or not self.project.config.durability.checkpoints_for(job.binding.agent):
-            return None
-        return self.checkpoints.journal(job.request.run_id)
-
     async def _finish(self, job: Job, result: RunResult) -> None:
-        if await self._retry_later(job, result):
+        agent = self.project.agents[job.binding.agent]
+        if await self.durability.retry_later(agent, job.request, result, job.record.topic):
             self._acks.done(job.record)  # the run is on a retry topic now: no result yet
             return
         request = job.request
@@ -339,52 +334,13 @@ class Processor:
                 await self.outbox.result(whole)
                 self.index.add(whole.run_id)
                 self.observer.finished(whole)
-        await self._keep_failed(job, result)
+        await self.durability.keep_failed(job.binding.agent, request, result)
         await self.outbox.result(result)
         self.index.add(result.run_id)
-        if self.checkpoints is not None:
-            self.checkpoints.forget(result.run_id)  # the result stands for its steps now
+        self.durability.forget(result.run_id)
         self.counts["results"] += 1
         self.observer.finished(result)
         self._acks.done(job.record)
-
-    async def _retry_later(self, job: Job, result: RunResult) -> bool:
-        """A run failed by an outage, with tries left: to the retry topic of its next delay."""
-        error = result.error
-        if result.status != RunStatus.FAILED or error is None or not error.retryable:
-            return False
-        delays = self.project.config.durability.retry_delays_for(job.binding.agent)
-        key = concurrency_key(self.project.agents[job.binding.agent], job.request.input)
-        found = next_try(job.request, delays, error.category, error.message, job.record.topic, key)
-        if found is None:
-            return False
-        delay, retry = found
-        await self.outbox.retry_later(retry, delay)
-        self.counts["retried_later"] += 1
-        log.warning(
-            "run %s failed (%s); try %d in %gs", result.run_id, error.category.value, attempt_of(retry.request), delay
-        )
-        return True
-
-    async def _keep_failed(self, job: Job, result: RunResult) -> None:
-        """A run failed with a category its agent keeps: on the agent's failed-runs topic,
-        before its result (so "the result exists" still implies everything before it)."""
-        error = result.error
-        if result.status not in (RunStatus.FAILED, RunStatus.TIMEOUT) or error is None:
-            return
-        agent = job.binding.agent
-        if error.category not in self.project.config.durability.failed_runs_for(agent):
-            return
-        failed = FailedRun(
-            run_id=result.run_id,
-            agent=agent,
-            category=error.category,
-            message=error.message,
-            request=job.request,
-            result=result,
-        )
-        await self.outbox.failed_run(failed)
-        self.counts["failed_kept"] += 1
 
     async def _route(self, record: Record, request: RunRequest, trace: TraceContext | None) -> None:
         if request.run_id not in self.index:
