@@ -21,13 +21,14 @@ import httpx
 import pytest
 import uvicorn
 
-from app.api import ApiServices, ApiSettings, create_app, create_key
+from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
+from app.api.services import Broker
 from app.devstack.llm_sim import FaultKind, FaultReply, LLMSimulator, Match, Rule, TextReply
 from app.observability.history import HistorySettings, HistoryStore
 from app.observability.history.projector import HistoryProjector
 from app.project.project import Project
-from app.streams import TopicNames
-from tests.e2e.test_api import Api, ServeApi, _free_port, history, serve_api
+from app.streams import Submitter, TopicNames
+from tests.e2e.test_api import Api, _free_port, history
 from tests.integration import conftest as services_fixtures
 from tests.integration.kafka_helpers import unique
 from tests.integration.streams import conftest as streams_fixtures
@@ -55,7 +56,7 @@ prefix = streams_fixtures.prefix
 names = streams_fixtures.names
 simulator = streams_fixtures.simulator
 make_worker = streams_fixtures.make_worker
-__all__ = ["history", "serve_api"]  # fixtures of the API's e2e suite, used as they are
+__all__ = ["history"]  # a fixture of the API's e2e suite, used as it is
 
 ARTIFACTS = Path(os.environ.get("FERRY_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "ferry-test-artifacts")
 WAIT_S = 30
@@ -64,10 +65,12 @@ WAIT_S = 30
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """echo: three attempts per LLM step, 50 ms apart; a price, so runs have a cost; a
-    daily limit per tenant, so the cost page has spend to judge."""
+    daily limit per tenant, so the cost page has spend to judge; rate-limited runs kept on
+    its failed-runs topic, for the failures page to replay."""
     config = {
         "models": {"openai/sim-model": {"input_cost_per_token": 0.0001, "output_cost_per_token": 0.0002}},
         "spend_limits": [{"scope": "tenant", "period": "day", "limit_usd": 0.01}],
+        "durability": {"agents": {"echo": {"failed_runs": ["rate_limit"]}}},
     }
     agent = llm_agent(max_concurrent_runs=4, retry_options={"attempts": 3, "initial_delay": 0.05, "max_delay": 1})
     return write_project(tmp_path / "project", {"echo": agent}, config)
@@ -103,8 +106,9 @@ async def stack(
     history: HistoryStore,
     simulator: LLMSimulator,
     make_worker: WorkerFactory,
-    serve_api: ServeApi,
 ) -> AsyncIterator[Api]:
+    """A worker (the simulator as its model, traces on), the history projector, and the
+    API as `ferry api` builds it: its producer, and its broker for replays and the DLQ."""
     simulator.set_rules(
         [
             Rule(name="slow", match=Match(last_user_contains="slow"), reply=TextReply(text="late"), delay_ms=60_000),
@@ -121,8 +125,17 @@ async def stack(
     await worker.start()
     projector = HistoryProjector(kafka_bootstrap, names, HistorySettings(group_id=unique("ui-hist")), store=history)
     await projector.start()
+    store = ApiStore(history.engine)
+    services = ApiServices(
+        project=project,
+        history=history,
+        store=store,
+        open_sink=lambda: Submitter(kafka_bootstrap, project, names),
+        broker=Broker(kafka_bootstrap, names),
+    )
     try:
-        yield await serve_api()
+        async with api_server(services) as url:
+            yield Api(url, history, store)
     finally:
         await projector.stop()
         await worker.stop()
@@ -344,3 +357,59 @@ def _luminance(css_color: str) -> float:
     parts = css_color[css_color.index("(") + 1 : css_color.index(")")].split(",")
     r, g, b = (int(float(p)) / 255 for p in parts[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+async def test_a_failed_run_is_replayed_from_its_page_and_from_the_failures_list(
+    stack: Api, browser: WebDriver, artifacts: Path
+) -> None:
+    acme = create_key(stack.store, "acme").token
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        failed = await _submit(client, acme, "explode, then replay me")
+    await _recorded(stack.history, [failed])
+
+    def replay_from_the_run_page() -> str:
+        driver = browser
+        _log_in(driver, stack.url, acme)
+        driver.get(f"{stack.url}/ui/runs/{failed}")
+        driver.find_element(By.ID, "replay-run").click()
+        _wait(driver, expected_conditions.alert_is_present(), "the confirmation").accept()
+        _wait(driver, lambda d: "notice=replayed" in d.current_url, "the replayed run's page")
+        new_id = driver.current_url.split("/ui/runs/")[1].split("?")[0]
+        assert new_id != failed
+
+        def finished(d: WebDriver) -> bool:
+            d.refresh()
+            return bool(d.find_elements(By.ID, "run-category"))
+
+        _wait(driver, finished, "the replay's result")
+        assert f"/ui/runs/{failed}" in driver.find_element(By.CSS_SELECTOR, ".facts").get_attribute("innerHTML")
+        return new_id
+
+    replayed = await asyncio.to_thread(replay_from_the_run_page)
+    run = await asyncio.to_thread(stack.history.run, replayed)
+    assert run is not None and run.trigger_metadata["replay_of"] == failed and run.tenant == "acme"
+
+    def replay_from_the_failures_list() -> str:
+        driver = browser
+
+        def listed(d: WebDriver) -> bool:
+            d.get(f"{stack.url}/ui/failures?range=24h")
+            return bool(d.find_elements(By.CSS_SELECTOR, f"#entries tr[data-ref='{failed}']"))
+
+        _wait(driver, listed, "the failed run on agent.echo.failed")
+        driver.find_element(By.CSS_SELECTOR, f"#entries tr[data-ref='{failed}'] input[type=checkbox]").click()
+        driver.find_element(By.ID, "dry-run").click()
+        report = _wait(driver, expected_conditions.presence_of_element_located((By.ID, "replay-report")), "the dry run")
+        assert "Dry run" in report.text and "would run again" in report.text and failed in report.text
+        driver.save_screenshot(str(artifacts / "failures-dry-run.png"))
+        driver.find_element(By.CSS_SELECTOR, f"#entries tr[data-ref='{failed}'] input[type=checkbox]").click()
+        driver.find_element(By.ID, "replay-selected").click()
+        _wait(driver, expected_conditions.alert_is_present(), "the confirmation").accept()
+        report = _wait(driver, expected_conditions.presence_of_element_located((By.ID, "replay-report")), "the replay")
+        assert "Replayed." in report.text
+        return str(report.find_element(By.CSS_SELECTOR, "a.mono").text)
+
+    from_list = await asyncio.to_thread(replay_from_the_failures_list)
+    await _recorded(stack.history, [from_list])
+    again = await asyncio.to_thread(stack.history.run, from_list)
+    assert again is not None and again.trigger_metadata["replay_of"] == failed

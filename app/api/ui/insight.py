@@ -1,4 +1,5 @@
-"""The cost and failures pages: series over time for the charts, limits and what they alerted.
+"""The cost and failures pages: series over time for the charts, limits and what they
+alerted; the dead letters and failed runs, and replaying a selection of them.
 
 Spend against a limit is summed from the history the way the workers' ledger counts it
 (the UTC day or month the run started in, pipeline results left out, a stage for its
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy.orm import Session
 
-from app.api.ui.context import Page, Services, render
+from app.api.services import ApiServices
+from app.api.ui.context import Page, Services, check_post, render
 from app.api.ui.queries import Point, failure_series, spent_by, usage_series
+from app.api.ui.replay import Outcome, entries, replay_selection, resolve_deployment, selection_form
 from app.api.ui.session import UiSession
 from app.observability.spend.alerts import threshold_id
 from app.observability.spend.limits import LimitState
@@ -43,6 +46,7 @@ class LimitView:
 def register(router: APIRouter) -> None:
     router.add_api_route("/cost", cost_page, methods=["GET"])
     router.add_api_route("/failures", failures_page, methods=["GET"])
+    router.add_api_route("/failures/replay", replay_failures, methods=["POST"])
 
 
 async def cost_page(request: Request, session: Page, services: Services) -> Response:
@@ -78,8 +82,33 @@ async def cost_page(request: Request, session: Page, services: Services) -> Resp
 
 
 async def failures_page(request: Request, session: Page, services: Services) -> Response:
-    chosen = request.query_params.get("range", DEFAULT_RANGE)
-    chosen = chosen if chosen in RANGES else DEFAULT_RANGE
+    return await _failures(request, session, services, outcomes=None)
+
+
+async def replay_failures(request: Request, session: Page, services: Services) -> Response:
+    """Replay the ticked dead letters and failed runs, or with `dry_run` say what it would do."""
+    form, refs = await selection_form(request)
+    check_post(request, session, form)
+    if services.broker is None or services.sink is None:
+        raise HTTPException(503, "this server is not connected to Kafka for replays")
+    dry_run = form.get("mode") != "replay"
+    deployment = await resolve_deployment(services, form.get("deployment", ""))
+    since = datetime.now(UTC) - RANGES[_range(form.get("range"))]
+    listed = await entries(services, session, since) or []
+    outcomes = await replay_selection(services, session, listed, refs, deployment, dry_run)
+    return await _failures(request, session, services, outcomes=outcomes, dry_run=dry_run, chosen=form.get("range"))
+
+
+async def _failures(
+    request: Request,
+    session: UiSession,
+    services: ApiServices,
+    *,
+    outcomes: list[Outcome] | None,
+    dry_run: bool = False,
+    chosen: str | None = None,
+) -> Response:
+    chosen = _range(chosen or request.query_params.get("range"))
     now = datetime.now(UTC)
     hourly = chosen == "24h"
 
@@ -88,6 +117,7 @@ async def failures_page(request: Request, session: Page, services: Services) -> 
             return failure_series(db, session.tenant_scope, now - RANGES[chosen], hourly)
 
     points = await asyncio.to_thread(load)
+    letters = await entries(services, session, now - RANGES[chosen])
     return render(
         request,
         "failures.html",
@@ -96,7 +126,15 @@ async def failures_page(request: Request, session: Page, services: Services) -> 
         chosen=chosen,
         chart=_chart(points, hourly, now - RANGES[chosen], now),
         totals=_totals(points),
+        entries=letters,
+        outcomes=outcomes,
+        dry_run=dry_run,
+        can_replay=services.sink is not None,
     )
+
+
+def _range(given: str | None) -> str:
+    return given if given in RANGES else DEFAULT_RANGE
 
 
 def _limits(

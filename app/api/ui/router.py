@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from app.api.ui import approvals, deployments, insight, login, runs
+from app.api.ui import approvals, deployments, insight, login, replay, runs
 from app.api.ui.context import PACKAGE_DIR, new_context
 from app.api.ui.session import SessionSigner
 
@@ -41,4 +41,5 @@ def ui_router(signer: SessionSigner | None = None) -> APIRouter:
     insight.register(router)
     approvals.register(router)
     deployments.register(router)
+    replay.register(router)
     return router

@@ -33,6 +33,7 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(da
 NOTICES = {
     "cancel-sent": "Cancel sent: a queued run never starts; a running one stops within about a second.",
     "cancel-finished": "The run had already finished: nothing to cancel.",
+    "replayed": "Replayed: this is a new run of the original request; it shows here once it has steps or a result.",
 }
 
 
@@ -149,6 +150,7 @@ async def run_detail(request: Request, run_id: str, session: Page, services: Ser
         stages=stage_runs(trace) if trace is not None else [],
         notice=notice,
         cancellable=record is None and submitted is not None and submitted.queued,
+        replayable=record is not None and record.kind != "stage" and services.broker is not None,
     )
 
 

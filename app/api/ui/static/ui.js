@@ -5,7 +5,8 @@
 
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  const question = form.getAttribute("data-confirm");
+  const button = event.submitter;
+  const question = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
@@ -80,7 +81,7 @@ function charts() {
         responsive: true,
         scales: {
           x: { stacked: true, ticks: { color: fg, maxRotation: 0, autoSkip: true }, grid: { color: line } },
-          y: { stacked: true, beginAtZero: true, ticks: { color: fg }, grid: { color: line } },
+          y: { stacked: true, beginAtZero: true, ticks: { color: fg, precision: field === "cost" ? undefined : 0 }, grid: { color: line } },
         },
         plugins: { legend: { labels: { color: fg } } },
       },
