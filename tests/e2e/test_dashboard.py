@@ -340,6 +340,8 @@ async def test_pages_fit_a_phone_and_read_in_dark_mode(stack: Api, browser: WebD
             ("run", f"/ui/runs/{failed}"),
             ("cost", "/ui/cost"),
             ("failures", "/ui/failures"),
+            ("deployments", "/ui/deployments"),
+            ("approvals", "/ui/approvals"),
         ):
             driver.get(stack.url + path)
             _wait(driver, expected_conditions.presence_of_element_located((By.ID, "main")), name)

@@ -90,11 +90,16 @@ async def form_of(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(body, keep_blank_values=True).items()}
 
 
-def check_post(request: Request, session: UiSession, form: dict[str, str]) -> None:
-    """A state-changing form must carry the session's CSRF token and come from this site."""
+def check_origin(request: Request) -> None:
+    """A form posted from another site's page is refused (browsers send `Origin` on POSTs)."""
     origin = request.headers.get("origin")
     if origin is not None and origin != _own_origin(request.url):
         raise HTTPException(403, "this form was sent from another site")
+
+
+def check_post(request: Request, session: UiSession, form: dict[str, str]) -> None:
+    """A state-changing form must carry the session's CSRF token and come from this site."""
+    check_origin(request)
     if not csrf_matches(session, form.get("csrf")):
         raise HTTPException(403, "the form's token is missing or stale: reload the page and try again")
 

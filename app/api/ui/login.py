@@ -13,7 +13,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.api.keys import authenticate
-from app.api.ui.context import Page, Services, check_post, context_of, current_session, form_of, render
+from app.api.ui.context import (
+    Page,
+    Services,
+    check_origin,
+    check_post,
+    context_of,
+    current_session,
+    form_of,
+    render,
+)
 from app.api.ui.session import COOKIE, SESSION_SECONDS
 
 
@@ -31,6 +40,7 @@ async def login_page(request: Request, services: Services, next: str = "/ui/runs
 
 
 async def log_in(request: Request, services: Services) -> Response:
+    check_origin(request)  # no other site logs a browser in to a session of its choosing
     form = await form_of(request)
     target = _local(form.get("next", "/ui/runs"))
     principal = await asyncio.to_thread(authenticate, services.store, form.get("key", "").strip())

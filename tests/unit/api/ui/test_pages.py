@@ -24,6 +24,8 @@ def test_every_page_sends_a_visitor_without_a_session_to_the_login(ui: TestClien
 
 
 def test_a_wrong_key_is_refused_and_a_good_one_gets_a_strict_http_only_cookie(ui: TestClient, token: str) -> None:
+    foreign = ui.post("/ui/login", data={"key": token}, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
     wrong = ui.post("/ui/login", data={"key": "fy_nope.nope"}, follow_redirects=False)
     assert wrong.status_code == 401 and "not valid" in wrong.text
     good = ui.post("/ui/login", data={"key": token, "next": "https://evil.example/"}, follow_redirects=False)
@@ -161,3 +163,37 @@ def test_cost_and_failures_pages_chart_the_history_and_judge_limits(
     assert 'id="chart-data"' in cost and "echo" in cost and "$0.5012" in cost
     failures = ui.get("/ui/failures").text
     assert "rate_limit" in failures and "show runs" in failures
+
+
+def test_a_pipeline_shows_its_stages_under_it_and_a_stage_links_back(
+    ui: TestClient, history: HistoryStore, token: str
+) -> None:
+    from app.contracts import RunResult, RunStatus, SpanKind
+    from app.contracts.runs import PipelineContext
+    from tests.unit.api.ui.conftest import span
+
+    root = "pipe-1"
+    results, spans = [], []
+    for stage, agent in enumerate(("extractor", "validator")):
+        run_id = f"stage-{stage}"
+        started = T0 + timedelta(milliseconds=100 * stage)
+        ctx = PipelineContext(pipeline="invoices", stage=stage, root_run_id=root)
+        results.append(
+            RunResult(run_id=run_id, agent=agent, status=RunStatus.COMPLETED, tenant="acme", pipeline=ctx,
+                      started_at=started, ended_at=started + timedelta(milliseconds=90), duration_ms=90)
+        )  # fmt: skip
+        spans.append(span(run_id, SpanKind.RUN, agent, 0, 90, started=started))
+    whole = PipelineContext(pipeline="invoices", stage=1, root_run_id=root)
+    results.append(
+        RunResult(run_id=root, agent="invoices", status=RunStatus.COMPLETED, tenant="acme", pipeline=whole,
+                  started_at=T0, ended_at=T0 + timedelta(milliseconds=190), duration_ms=190)
+    )  # fmt: skip
+    history.write(results, spans)
+    log_in(ui, token)
+    page = ui.get(f"/ui/runs/{root}").text
+    stages = page.split('id="stages-title"')[1].split("</section>")[0]
+    assert stages.index("stage 0 · extractor") < stages.index("stage 1 · validator")
+    assert 'href="/ui/runs/stage-1"' in stages
+    assert page.count('<li class="step kind-run') == 2  # each stage's steps on the pipeline's one axis
+    stage_page = ui.get("/ui/runs/stage-1").text
+    assert f'href="/ui/runs/{root}">pipeline invoices' in stage_page
