@@ -1,5 +1,7 @@
 """`ferry dev up | down | status`: the local stack of real services for dev, demos and tests.
 
+`ferry dev` with no action is the local loop (`app/cli/dev_loop.py`).
+
 `--home` is accepted before or after the action (`ferry dev --home X up` and
 `ferry dev up --home X`); the action's own wins when both are given.
 """
@@ -11,6 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from app.cli.dev_loop import add_loop_options, run_loop
 from app.cli.subparsers import Subparsers
 
 if TYPE_CHECKING:
@@ -20,10 +23,14 @@ _HOME_HELP = "state, data and logs folder (default: $FERRY_HOME or .ferry/dev)"
 
 
 def register(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("dev", help="start, stop or inspect the local dev stack")
+    parser = subparsers.add_parser(
+        "dev", help="the local loop: a worker reloading on save (no ACTION); or start, stop, inspect the dev stack"
+    )
     parser.add_argument("--home", default=None, help=_HOME_HELP)
+    add_loop_options(parser)  # `ferry dev` alone: app/cli/dev_loop.py
+    parser.set_defaults(handler=run_loop)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
+    actions.required = False
     up = actions.add_parser("up", help="start Kafka, PostgreSQL and Kafka Connect")
     up.add_argument("--only", help="comma-separated subset of: kafka,postgres,connect")
     up.add_argument("--kafka-port", type=int, help="default: a free port")
