@@ -109,6 +109,7 @@ class VersionedRunner:
         self._in_flight: Counter[str] = Counter()
         self._engine_of_run: dict[str, VersionEngine] = {}
         self.switches = 0
+        self._changed = asyncio.Condition()
 
     @property
     def active(self) -> Loaded | None:
@@ -128,11 +129,18 @@ class VersionedRunner:
         changed = state.active != self.state.active
         self.state = state
         self.switches += 1
+        async with self._changed:
+            self._changed.notify_all()
         if changed or self.switches == 1:
             log.info("deployments: %s active%s", state.active, f", canary {state.canary}" if state.canary else "")
             if self._on_switch is not None:
                 self._on_switch(self.active)
         await self._evict()
+
+    async def in_force(self, version: str) -> None:
+        """Return once `version` is the active version here (new runs start on it)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.state.active == version)
 
     async def load(self, version: str) -> Loaded:
         found = self.loaded.get(version)
