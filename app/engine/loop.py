@@ -19,9 +19,10 @@ from typing import Any
 from app.compat.discovery import SEARCH_TOOLS, Discovery
 from app.compat.mcp_tools import mcp_tools
 from app.contracts import SpanKind
-from app.contracts.errors import OutputValidationError, clip_answer
+from app.contracts.errors import ContextLengthError, OutputValidationError, clip_answer
 from app.contracts.spans import SpanAttr
 from app.engine.approval import gate_calls
+from app.engine.compression import compress, over_budget
 from app.engine.model import ToolCall
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
@@ -75,18 +76,28 @@ async def _converse(
     policy = deps.policy(options.attempts, options.initial_delay, options.max_delay)
     budget = budget_for(agent, deps.outer_budget)
 
+    last_prompt_tokens = 0
     while True:
-        response = await call_model(
-            deps,
-            state,
-            model=agent.model,
-            fallback_model=agent.fallback_model,
-            policy=policy,
-            attempt_timeout=options.attempt_timeout,
-            temperature=agent.temperature,
-            tools=tool_schemas,
-            budget=budget,
-        )
+        if over_budget(agent, last_prompt_tokens):
+            await compress(deps, state, agent)
+        before = state.usage.prompt_tokens
+        try:
+            response = await call_model(
+                deps,
+                state,
+                model=agent.model,
+                fallback_model=agent.fallback_model,
+                policy=policy,
+                attempt_timeout=options.attempt_timeout,
+                temperature=agent.temperature,
+                tools=tool_schemas,
+                budget=budget,
+            )
+        except ContextLengthError:
+            if not await compress(deps, state, agent):  # nothing (more) to compress: the run fails as it would
+                raise
+            continue
+        last_prompt_tokens = state.usage.prompt_tokens - before
         state.messages.append(response.assistant_message())
         if response.text:
             state.last_text = response.text

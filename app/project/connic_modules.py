@@ -168,8 +168,17 @@ def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: P
 
 
 def check_mcp_servers(sources: list[AgentSource], problems: Problems) -> None:
-    """An MCP server's `condition` is checked as a tool condition is; names are unique per agent."""
+    """An MCP server's `condition` is checked as a tool condition is; names are unique per agent.
+    (Also: `context_compression.session_history`, which Ferry does not run, is a warning.)"""
     for source in sources:
+        compression = getattr(source.spec, "context_compression", None)
+        if compression is not None and compression.session_history is not None:
+            node = source.shadow.find(("context_compression", "session_history"))[0]
+            problems.warning(
+                node.key_loc or node.loc,
+                "stored session-history compaction is not run by Ferry yet — a session keeps its last 40 messages",
+                "context_compression.session_history",
+            )
         seen: set[str] = set()
         for index, server in enumerate(getattr(source.spec, "mcp_servers", ())):
             at = source.shadow.find(("mcp_servers", index))[0].loc

@@ -210,6 +210,19 @@ class RetrievalAccessSpec(_Spec):
         return value
 
 
+class ContextCompressionSpec(_Spec):
+    """`context_compression:` (Connic's `ContextCompressionConfig`): older turns summarised
+    when a prompt passes `max_prompt_tokens` or the model refuses it as too long."""
+
+    enabled: bool = True
+    model: str | None = Field(default=None, description="The model writing summaries; None: the agent's.")
+    max_prompt_tokens: int | None = Field(default=None, ge=1)
+    keep_recent_messages: int = Field(default=8, ge=1)
+    session_history: dict[str, Any] | None = Field(
+        default=None, description="Connic's stored-session compaction: not run by Ferry (a lint warning says so)."
+    )
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -286,6 +299,7 @@ class LLMAgentSpec(_AgentBase):
     concurrency: ConcurrencySpec | None = None
     mcp_servers: tuple[McpServerSpec, ...] = Field(default=(), max_length=50)
     discoverable_tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
+    context_compression: ContextCompressionSpec | None = None
 
     # Set by the loader: the discoverable tools resolved (found through search_tools at run time).
     _discoverable: tuple[ToolDef, ...] = PrivateAttr(default=())

@@ -17,8 +17,6 @@ from app.project.models import AGENT_CLASSES, RetryOptions
 
 _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
-        "context_compression": "context compression is not supported by Ferry yet — "
-        "a run that outgrows the model's context window fails instead",
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
         "files": "file access rules are not enforced by Ferry yet — the file_* tools may read, write and "
         "delete anywhere in the environment's files",

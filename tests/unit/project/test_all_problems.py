@@ -58,13 +58,12 @@ def test_unknown_keys_are_never_dropped_silently(make_project: ProjectFactory) -
             "agents/a.yaml": HEADER
             + "guardrails: {input: []}\nretry_options:\n  rerun_middleware: true\nnotes: mine\n",
             "agents/b.yaml": 'version: "1.0"\nname: b\ndescription: x\ntype: sequential\nagents: [a]\ntemperature: 1\n',
-            "agents/_defaults.yaml": "context_compression: {enabled: true}\n",
+            "agents/_defaults.yaml": "voice_config: {voice: alloy}\n",
         }
     )
     project = load_project(root)
     assert [str(w) for w in project.warnings] == [
-        "agents/_defaults.yaml:1:1 context_compression: context compression is not supported by Ferry yet — a run "
-        "that outgrows the model's context window fails instead",
+        "agents/_defaults.yaml:1:1 voice_config: voice is not supported by Ferry yet — the agent runs as a text agent",
         "agents/a.yaml:8:3 retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry "
         "— ignored",
         "agents/a.yaml:9:1 notes: unknown key; Ferry ignores it",

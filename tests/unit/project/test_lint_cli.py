@@ -66,15 +66,14 @@ def test_warnings_for_unknown_keys_unused_schemas_and_unreferenced_tools(
 ) -> None:
     root = make_project(
         {
-            "agents/a.yaml": HEADER + "tools: [good.f, good.g]\ncontext_compression: {enabled: true}\n",
+            "agents/a.yaml": HEADER + "tools: [good.f, good.g]\nvoice_config: {voice: alloy}\n",
             "schemas/orphan.json": '{"type": "object"}',
         }
     )
     assert main(["lint", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert (
-        "agents/a.yaml:7:1 context_compression: context compression is not supported by Ferry yet — a run that "
-        "outgrows the model's context window fails instead [warning]"
+        "agents/a.yaml:7:1 voice_config: voice is not supported by Ferry yet — the agent runs as a text agent [warning]"
     ) in out
     assert "schemas/orphan.json:1:1: schema 'orphan' is not used by any agent [warning]" in out
     assert "tools/other.py:1:1: tool other.f is not referenced by any agent [warning]" in out

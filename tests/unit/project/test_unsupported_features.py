@@ -52,7 +52,6 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 
 UNSUPPORTED_KEYS = [
-    ("context_compression:\n  enabled: true\n", "context_compression: context compression is not supported by Ferry yet — a run that outgrows the model's context window fails instead"),
     ("reasoning_effort: high\n", "reasoning_effort: reasoning settings are not passed to the model by Ferry yet — the provider's default applies"),
     ("retry_options:\n  rerun_middleware: true\n", "retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry — ignored"),
 ]  # fmt: skip
@@ -89,14 +88,13 @@ def test_a_connic_key_on_any_agent_type_is_the_same_warning(make_project: Projec
         {
             A: HEADER,
             "agents/s.yaml": 'version: "1.0"\nname: s\ndescription: x\ntype: sequential\nagents: [a]\n'
-            "context_compression: {enabled: true}\n",
+            "voice_config: {voice: alloy}\n",
             "agents/t.yaml": 'version: "1.0"\nname: t\ndescription: x\ntype: tool\ntool_name: good.store\n'
             "guardrails: {output: []}\n",
         }
     )
     assert [str(w) for w in load_project(root).warnings] == [
-        "agents/s.yaml:6:1 context_compression: context compression is not supported by Ferry yet — a run that "
-        "outgrows the model's context window fails instead",
+        "agents/s.yaml:6:1 voice_config: voice is not supported by Ferry yet — the agent runs as a text agent",
     ]
 
 
@@ -129,7 +127,7 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
 ) -> None:
     root = make_project(
         {
-            A: HEADER + "tools: [good.f, good.g]\ncontext_compression: {enabled: true}\n",
+            A: HEADER + "tools: [good.f, good.g]\nvoice_config: {voice: alloy}\n",
             "guardrails/a.py": "def check(content, context):\n    return None\n",
         }
     )
@@ -137,8 +135,7 @@ def test_lint_prints_each_unsupported_feature_with_its_warning_tag_and_exits_0(
     out = capsys.readouterr().out.splitlines()
     assert "guardrails/a.py: no custom guardrail rule names 'a': never run [warning]" in out
     assert (
-        f"{A}:7:1 context_compression: context compression is not supported by Ferry yet — a run that outgrows "
-        "the model's context window fails instead [warning]"
+        f"{A}:7:1 voice_config: voice is not supported by Ferry yet — the agent runs as a text agent [warning]"
     ) in out
     assert lint_project(root).errors == []
 
