@@ -7,6 +7,9 @@ each in its own process, against the LLM simulator in another (0 and 200 ms late
   - ferry:   `ferry worker` with its defaults (traces, history, metrics on, commit after result);
   - raw:     an aiokafka consumer → aiohttp POST /chat/completions → produce a RunResult,
              offsets committed every second: the physical limit of this workload here;
+  - ferry-base (with `--baseline DIR`): `ferry worker` run from another Ferry tree (e.g. the
+             previous commit, `git archive <commit> | tar -x -C DIR`), to compare two versions
+             in one run;
   - calfkit: Calfkit 0.13 (`bench/peers_calfkit.py`), installed by this bench into its own
              virtual environment (`--calfkit-venv`, created on first use with
              `pip install calfkit==0.13.0 faststream==0.7.5`), driven by its own client.
@@ -185,8 +188,9 @@ async def measure_kafka_side(side: str, latency_ms: int, base_url: str, args: ar
     project = write_project(project_dir, args.cap)
     os.environ["FERRY_HOME"] = str(project_dir / "home")  # the worker's history store: its own
     await apply_topics(args.broker, plan_topics(project, names))
-    if side == "ferry":
-        process = await start_side("ferry", project_dir, args.broker, prefix, base_url, args.cap)
+    if side in ("ferry", "ferry-base"):
+        source = Path(args.baseline) if side == "ferry-base" else ROOT
+        process = await start_side("ferry", project_dir, args.broker, prefix, base_url, args.cap, source=source)
     else:
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__)), "raw", "--broker", args.broker, "--prefix", prefix,
@@ -291,16 +295,16 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(result), flush=True)
     print(f"\nruns={args.runs} per cell at once, cap={args.cap} in flight, load {os.getloadavg()[0]:.1f}")
     header = (
-        f"{'worker':8} {'sim ms':>6} {'runs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/run':>11} {'peak RSS MB':>12}"
+        f"{'worker':10} {'sim ms':>6} {'runs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/run':>11} {'peak RSS MB':>12}"
     )
     print(header)
     for r in rows:
         if "error" in r:
             last = [line for line in str(r["error"]).splitlines() if line.strip()][-1:] or ["?"]
-            print(f"{r['side']:8} {r['sim_ms']:>6}  failed: {last[0].strip()}")
+            print(f"{r['side']:10} {r['sim_ms']:>6}  failed: {last[0].strip()}")
             continue
         print(
-            f"{r['side']:8} {r['sim_ms']:>6} {r['runs_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['side']:10} {r['sim_ms']:>6} {r['runs_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
             f"{r['cpu_ms_per_run']:>11} {r['peak_rss_mb']:>12}"
         )
     for latency in args.latencies:
@@ -308,7 +312,7 @@ async def main(args: argparse.Namespace) -> None:
         if "ferry" in cell:
             ratios = [
                 f"ferry/{s} = {cell['ferry']['runs_per_s'] / cell[s]['runs_per_s']:.2f}"
-                for s in ("raw", "calfkit")
+                for s in ("raw", "calfkit", "ferry-base")
                 if s in cell
             ]
             print(f"sim {latency} ms runs/s: " + ", ".join(ratios))
@@ -332,9 +336,12 @@ if __name__ == "__main__":
     parser.add_argument("--sides", default="ferry,raw,calfkit", help="comma-separated, in order per latency")
     parser.add_argument("--latencies", type=lambda s: [int(x) for x in s.split(",")], default=[0, 200])
     parser.add_argument("--calfkit-venv", default="~/.cache/ferry/bench-calfkit-venv")
+    parser.add_argument("--baseline", help="a Ferry source tree to run as the side ferry-base (same venv)")
     parsed = parser.parse_args()
     if parsed.broker is None:
         sys.exit("no broker: set FERRY_BROKER or run `ferry dev up`")
+    if "ferry-base" in parsed.sides.split(",") and not parsed.baseline:
+        sys.exit("the side ferry-base needs --baseline DIR")
     if "calfkit" in parsed.sides.split(","):
         parsed.calfkit_python = str(calfkit_python(Path(parsed.calfkit_venv).expanduser()))
     asyncio.run(main(parsed))

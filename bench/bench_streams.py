@@ -133,8 +133,9 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
 
 # -- the driver -------------------------------------------------------------------------------------
 async def start_side(
-    side: str, project_dir: Path, bootstrap: str, prefix: str, base_url: str, cap: int
+    side: str, project_dir: Path, bootstrap: str, prefix: str, base_url: str, cap: int, *, source: Path = ROOT
 ) -> asyncio.subprocess.Process:
+    """`source`: the Ferry tree the worker runs from (another checkout compares two versions)."""
     env = dict(os.environ, FERRY_LLM_BASE_URL=base_url, LITELLM_LOCAL_MODEL_COST_MAP="True")
     if side.startswith("ferry"):
         args = [
@@ -166,7 +167,7 @@ async def start_side(
             str(cap),
         ]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        sys.executable, *args, cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     assert process.stderr is not None
     while b"consuming" not in (line := await process.stderr.readline()):
