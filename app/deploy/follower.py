@@ -19,7 +19,7 @@ from app.deploy.log import Book, consumer, deployments_topic, ensure_topic
 from app.streams.connect import start_client
 from app.streams.naming import TopicNames
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ferry.deployments")
 
 
 class DeploymentFollower:
@@ -78,8 +78,8 @@ class DeploymentFollower:
                 batch = await reader.getmany(tp, timeout_ms=500)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("ferry.deployments: fetch failed; retrying")
+            except Exception as exc:  # the broker away: aiokafka reconnects, the next fetch tells
+                log.warning("ferry.deployments: fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
             changed = False
