@@ -57,7 +57,10 @@ def run_row(result: RunResult) -> Row:
     the store hands tuples to the driver as they are."""
     ctx = result.pipeline
     if ctx is None:
-        kind, root, parent, pipeline, stage = RUN, result.run_id, None, None, None
+        # A run started by another run's trigger_agent names that run as its parent.
+        triggered_by = result.trigger.metadata.get("parent_run_id") if result.trigger.source == "agent" else None
+        parent = triggered_by if isinstance(triggered_by, str) else None
+        kind, root, pipeline, stage = RUN, result.run_id, None, None
     elif ctx.root_run_id == result.run_id:
         # The pipeline's own result; its context names the stage that ended it, not a parent.
         kind, root, parent, pipeline, stage = PIPELINE, result.run_id, None, ctx.pipeline, None
