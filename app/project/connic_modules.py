@@ -167,9 +167,10 @@ def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: P
     return checks
 
 
-def check_mcp_servers(sources: list[AgentSource], problems: Problems) -> None:
-    """An MCP server's `condition` is checked as a tool condition is; names are unique per agent.
-    (Also: `context_compression.session_history`, which Ferry does not run, is a warning.)"""
+def check_connic_keys(sources: list[AgentSource], problems: Problems) -> None:
+    """Checks of Connic keys beyond their types: an MCP server's `condition` parses as a tool
+    condition does and its name is unique per agent; `context_compression.session_history`,
+    which Ferry does not run, is a warning."""
     for source in sources:
         compression = getattr(source.spec, "context_compression", None)
         if compression is not None and compression.session_history is not None:

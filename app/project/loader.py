@@ -19,7 +19,7 @@ from app.compat.runtime import install as install_connic_tools
 from app.project import agent_checks
 from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of
-from app.project.connic_modules import check_mcp_servers, load_agent_modules, load_guardrails
+from app.project.connic_modules import check_connic_keys, load_agent_modules, load_guardrails
 from app.project.files import ProjectFiles
 from app.project.models import AgentSpec, LLMAgentSpec
 from app.project.problems import Loc, Problem, Problems, ProjectError
@@ -98,7 +98,7 @@ def collect(path: str | Path) -> LoadState:
     import_failures.report(problems)
     middleware, hooks = load_agent_modules(files, set(by_name), problems)
     guardrails = load_guardrails(files, state.sources, problems)
-    check_mcp_servers(state.sources, problems)
+    check_connic_keys(state.sources, problems)
 
     config = load_config(files, problems)
     topics = load_topics(files, problems)
