@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import connic.tools as connic_tools
+from connic.core import ToolFile
 from connic.loader import PREDEFINED_TOOL_ALIASES, PREDEFINED_TOOL_NAMES
 
 from app.contracts.errors import ToolError
@@ -133,13 +134,22 @@ def dispatcher(name: str) -> Callable[..., Awaitable[Any]]:
 
 
 def for_model(value: Any) -> Any:
-    """A predefined tool's result as the model can read it: bytes (`file_read`'s content)
-    become text when they are UTF-8, else `{"base64": ...}`; Python callers get the bytes."""
+    """A tool's result as the model can read it: bytes (`file_read`'s content) become text
+    when they are UTF-8, else `{"base64": ...}`, and a `ToolFile` its description and
+    content; Python callers of a predefined tool get the bytes."""
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, ToolFile):  # a file a tool returns (SDK `ToolFile`): described, its bytes readable
+        described: dict[str, Any] = {"name": value.name, "mime_type": value.mime_type, "size_bytes": value.size_bytes}
+        if value.uri is not None:
+            described["uri"] = value.uri
+        if value.data is not None:
+            content = for_model(value.data)
+            described.update(content if isinstance(content, dict) else {"text": content})
+        return described
     if isinstance(value, Mapping):
         return {key: for_model(item) for key, item in value.items()}
     if isinstance(value, list):

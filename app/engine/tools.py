@@ -40,6 +40,7 @@ import jsonschema
 from connic.core import AbortTool, StopProcessing, ToolHook
 
 from app.compat.hooks import after_tool, before_tool
+from app.compat.runtime import for_model
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.contracts.spans import TOOL_ARGUMENTS_CHARS, SpanAttr
@@ -138,7 +139,8 @@ class ToolExecutor:
                 kwargs = await _hooked(before_tool(hook, call.name, kwargs, context), call.name, "before")
                 value = await self.invoke(tool, kwargs, context=context, timeout=timeout, isolation=isolation)
                 value = await _hooked(after_tool(hook, call.name, kwargs, value, context), call.name, "after")
-                content = value if isinstance(value, str) else json.dumps(value, default=str)
+                readable = for_model(value)  # bytes and Connic's ToolFile as the model can read them
+                content = readable if isinstance(readable, str) else json.dumps(readable, default=str)
             except AbortTool as abort:  # the model gets the hook's result; the trace shows an error
                 aborted = ToolError(f"skipped by a tool hook (AbortTool): {abort.result}", call.name)
                 span.fail(aborted)

@@ -87,3 +87,30 @@ async def test_the_model_reads_a_text_file_as_text(tmp_path: Path, monkeypatch: 
     read = json.loads([m for m in llm.requests[2].messages if m["role"] == "tool"][-1]["content"])
     assert read["content"] == "call Bob" and read["file"]["_agent"] == "clerk"
     assert (tmp_path / "files" / "acme" / "default" / "notes" / "today.txt").read_text() == "call Bob"
+
+
+async def test_a_tool_returning_a_toolfile_or_bytes_is_readable_by_the_model(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "agents").mkdir(parents=True)
+    (root / "tools").mkdir()
+    (root / "tools" / "docs.py").write_text(
+        "from connic import ToolFile\n\n\n"
+        "def invoice() -> dict:\n"
+        "    return ToolFile(data=b'%PDF-1.7\\xff', mime_type='application/pdf', name='inv.pdf')\n\n\n"
+        "def note() -> str:\n"
+        "    return b'plain words'\n"
+    )
+    agent = {"version": "1.0", "name": "reader", "description": "reads", "model": "openai/sim",
+             "system_prompt": "Read.", "tools": ["docs.invoice", "docs.note"]}  # fmt: skip
+    (root / "agents" / "reader.yaml").write_text(yaml.safe_dump(agent))
+    llm = ScriptedLLM([Reply(tool_calls=[tool_call("invoice", {}), tool_call("note", {})]), "read"])
+    engine = Engine(load_project(root), llm=llm)
+    try:
+        result = await engine.run(RunRequest.new("reader", "read them"))
+    finally:
+        await engine.aclose()
+    assert result.status is RunStatus.COMPLETED
+    pdf, note = [m["content"] for m in llm.requests[1].messages if m["role"] == "tool"]
+    assert json.loads(pdf) == {"name": "inv.pdf", "mime_type": "application/pdf", "size_bytes": 9,
+                               "base64": "JVBERi0xLjf/"}  # fmt: skip
+    assert note == "plain words"
