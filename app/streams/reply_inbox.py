@@ -20,8 +20,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import ValidationError
 
 from app.contracts import ReplyEvent
-from app.contracts.errors import FerryError
-from app.streams.connect import start_client
+from app.contracts.errors import ConfigError, FerryError, ServiceUnreachableError
+from app.streams.connect import start_client, topic_partitions
 from app.streams.naming import TopicNames
 from app.streams.topic_tail import TopicTail
 
@@ -41,6 +41,7 @@ class ReplyInbox:
 
     async def start(self) -> None:
         await self._create_topic()
+        await self._until_known()
         tail = TopicTail(self.bootstrap, self.topic, self._hand_over, keep=1, fetch_max_wait_ms=500)
         await tail.start()
         self._tail = tail
@@ -89,6 +90,21 @@ class ReplyInbox:
             pass  # an instance restarted under the same name: its old events are past the end
         finally:
             await admin.close()
+
+    async def _until_known(self, timeout: float = 15.0) -> None:
+        """A topic just created is not in every broker's metadata at once: wait until it is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await topic_partitions(self.bootstrap, self.topic)
+                return
+            except ServiceUnreachableError:
+                raise
+            except ConfigError:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def _delete_topic(self) -> None:
         try:
