@@ -389,9 +389,10 @@ async def main(args: argparse.Namespace) -> None:
     runs = int(args.runs * scale)
     chosen = args.only.split(",") if args.only else list(SCENARIOS)
     print(
-        "| scenario | submitted | completed | lost | run twice | LLM steps re-paid | in flight at the fault | s | notes |"
+        "| scenario | submitted | completed | lost | run twice | LLM steps re-paid | re-asked "
+        "| in flight at the fault | s | notes |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in chosen:
         try:
             row = await SCENARIOS[name](bootstrap, runs, scale)
