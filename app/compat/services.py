@@ -22,6 +22,7 @@ from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
+from app.compat.web_page import PageReader
 from app.compat.web_search import WebSearch
 from app.contracts import RunRequest
 
@@ -35,7 +36,7 @@ NOT_YET: dict[str, str] = {
     "send_connector": "send_connector is not available in Ferry: outbound connectors are Kafka Connect sinks "
     "and webhooks, fed by the run's result",
     "web_search": "web_search has no provider configured (web_search: in ferry.yaml) — the search was not made",
-    "web_read_page": "web_read_page is not available in Ferry yet — the page was not fetched",
+    "web_read_page": "this Ferry process cannot fetch web pages — the page was not fetched",
     **{
         f"file_{op}": "this Ferry process has no file store — no file was read or written"
         for op in ("list", "read", "write", "update", "delete")
@@ -54,7 +55,7 @@ class ConnicServices:
     error); `trigger`: how `trigger_agent` starts a run; `sessions`: where `session:`
     conversations are kept (None: runs start without them); `knowledge`: where the
     retrieval_* entries are kept; `web_search`: the search provider of ferry.yaml; `files_root`: the folder of the file_*
-    tools' files; `environment`: the name that
+    tools' files; `page_reader`: web_read_page behind an SSRF guard; `environment`: the name that
     separates one deployment's data from another's (staging, production) for a tenant."""
 
     documents: DocumentBackend | None = None
@@ -63,6 +64,7 @@ class ConnicServices:
     knowledge: KnowledgeBackend | None = None
     web_search: WebSearch | None = None
     files_root: Path | None = None
+    page_reader: PageReader | None = None
     environment: str = DEFAULT_ENVIRONMENT
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
@@ -99,6 +101,8 @@ class ConnicServices:
             implementations.update(Files(self.files_root, scope, writer).implementations())
         if self.web_search is not None:
             implementations["web_search"] = self.web_search.web_search
+        if self.page_reader is not None:
+            implementations["web_read_page"] = self.page_reader.web_read_page
         if self.trigger is not None:
             implementations["trigger_agent"] = TriggerTools(self.trigger, request, agents).trigger_agent
         else:

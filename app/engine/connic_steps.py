@@ -12,7 +12,7 @@ step does is app/compat's; this module only orders them around `execute_agent`, 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from app.compat.judge import judge_messages, verdict
 from app.compat.middleware import middleware_error, run_after, run_before
 from app.compat.services import ConnicServices
 from app.compat.sessions import SessionStore, answer_text, session_key
+from app.compat.web_page import PageReader
 from app.contracts import RunRequest, SpanKind, Usage
 from app.contracts.errors import FerryError
 from app.engine.clock import Clock
@@ -170,6 +171,34 @@ class OpenSession:
 
 
 FILES_DIR_ENV = "FERRY_FILES_DIR"
+
+
+class _WebhookGuard:
+    """The webhook connector's SSRF guard as `web_read_page`'s `UrlGuard` (the same rule,
+    the same `webhooks.allow_private` networks of ferry.yaml)."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        self._networks = tuple(allowed)  # parsed on first use: the connector package loads only then
+
+    def _allowed(self) -> Any:
+        from app.connectors.webhook.ssrf import allow_list
+
+        return allow_list(self._networks)
+
+    async def check(self, url: str) -> None:
+        from app.connectors.webhook.ssrf import check_callback_url
+
+        await check_callback_url(url, self._allowed())
+
+    def resolver(self) -> Any:
+        from app.connectors.webhook.ssrf import GuardedResolver
+
+        return GuardedResolver(self._allowed())
+
+
+def page_reader(project: Project) -> PageReader:
+    """`web_read_page` behind the webhook connector's SSRF guard (imported when a page is read)."""
+    return PageReader(_WebhookGuard(project.config.webhooks.allow_private))
 
 
 def history_backends(closers: list[Callable[[], Awaitable[None]]]) -> dict[str, Any]:

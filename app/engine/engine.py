@@ -54,7 +54,7 @@ from app.contracts.errors import (
 from app.contracts.trace_context import TraceContext
 from app.engine.approval import ApprovalPending
 from app.engine.clock import Clock, Deadline, SystemClock
-from app.engine.connic_steps import ConnicSteps, history_backends
+from app.engine.connic_steps import ConnicSteps, history_backends, page_reader
 from app.engine.isolation import ProcessIsolation
 from app.engine.model import LLMClient, LLMMiddleware
 from app.engine.model_router import ModelRouter
@@ -125,6 +125,7 @@ class Engine:
             connic = ConnicServices(
                 **history_backends(self._closers),
                 web_search=WebSearch(search) if search is not None else None,
+                page_reader=page_reader(project),
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
             )
