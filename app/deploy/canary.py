@@ -3,6 +3,8 @@
 The slice is a hash of the run id, not a coin flip: every worker, and the same worker
 after a restart or a redelivery, puts a given run on the same version, so a run that is
 retried never hops between versions and the split holds however the runs are spread.
+The stages of a pipeline are split by the pipeline's run id (`versions.py`), so a canary
+takes whole pipelines.
 """
 
 from __future__ import annotations

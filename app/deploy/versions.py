@@ -173,7 +173,9 @@ class VersionedRunner:
         on_span: Callable[[SpanEvent], None] | None = None,
         trace_context: TraceContext | None = None,
     ) -> RunResult:
-        version = choose_version(request.run_id, self.state, request.deployment)
+        # A pipeline's stages split by the pipeline's run id: a canary takes whole pipelines.
+        split_by = request.pipeline.root_run_id if request.pipeline is not None else request.run_id
+        version = choose_version(split_by, self.state, request.deployment)
         if version is None:
             return await self._run_on(self.base, request, on_span, trace_context)
         try:

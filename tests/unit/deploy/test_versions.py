@@ -115,3 +115,22 @@ async def test_a_version_that_does_not_load_is_never_switched_to(tmp_path: Path)
     assert unknown.status == RunStatus.FAILED and unknown.error is not None
     assert "no deployment 'v000000000000'" in unknown.error.message
     await runner.aclose()
+
+
+async def test_a_canary_takes_whole_pipelines_split_by_the_pipelines_run_id(tmp_path: Path) -> None:
+    from app.contracts.runs import PipelineContext
+
+    runner = VersionedRunner(FakeEngine(None), FakeEngine, root=tmp_path)  # type: ignore[arg-type]
+    active, canary = _deployment(2, "active"), _deployment(2, "canary")
+    book = _book(active, canary)
+    book.state = ActiveState().activate(active.version, "deploy").with_canary(canary.version, 50, "canary")
+    await runner.follow(book)
+    for n in range(40):
+        root = f"pipeline-{n}"
+        stages = [
+            RunRequest.new("echo", {"message": "s"}, pipeline=PipelineContext(pipeline="p", stage=i, root_run_id=root))
+            for i in range(3)
+        ]
+        versions = {(await runner.run(stage)).deployment for stage in stages}
+        assert len(versions) == 1, root  # every stage of one pipeline on one version
+    await runner.aclose()
