@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.api.services import ApiServices
 from app.api.ui.context import Page, Services, check_post, form_of, render
+from app.contracts.errors import ServiceUnreachableError
 from app.deploy.errors import DeploymentError
 from app.deploy.log import DeploymentLog
 from app.deploy.records import ActiveState, Deployment
@@ -56,8 +57,13 @@ async def deployments_page(request: Request, session: Page, services: Services) 
     notice = NOTICES.get(request.query_params.get("notice", ""))
     if opened is None:
         return render(request, "deployments.html", session, connected=False, rows=[], state=None, notice=notice)
-    async with opened as log:
-        book = await log.read()
+    try:
+        async with opened as log:
+            book = await log.read()
+    except ServiceUnreachableError as exc:
+        return render(
+            request, "deployments.html", session, connected=True, rows=[], state=None, notice=notice, error=str(exc)
+        )
 
     def served() -> dict[str, tuple[int, int]]:
         failed = func.sum(case((RunRow.status != "completed", 1), else_=0))

@@ -24,6 +24,7 @@ from app.api.ui.context import Page, Services, check_post, render
 from app.api.ui.queries import Point, failure_series, spent_by, usage_series
 from app.api.ui.replay import Outcome, entries, replay_selection, resolve_deployment, selection_form
 from app.api.ui.session import UiSession
+from app.contracts.errors import ServiceUnreachableError
 from app.observability.spend.alerts import threshold_id
 from app.observability.spend.limits import LimitState
 from app.observability.spend.periods import period_key, period_start
@@ -92,10 +93,13 @@ async def replay_failures(request: Request, session: Page, services: Services) -
     if services.broker is None or services.sink is None:
         raise HTTPException(503, "this server is not connected to Kafka for replays")
     dry_run = form.get("mode") != "replay"
-    deployment = await resolve_deployment(services, form.get("deployment", ""))
-    since = datetime.now(UTC) - RANGES[_range(form.get("range"))]
-    listed = await entries(services, session, since) or []
-    outcomes = await replay_selection(services, session, listed, refs, deployment, dry_run)
+    try:
+        deployment = await resolve_deployment(services, form.get("deployment", ""))
+        since = datetime.now(UTC) - RANGES[_range(form.get("range"))]
+        listed = await entries(services, session, since) or []
+        outcomes = await replay_selection(services, session, listed, refs, deployment, dry_run)
+    except ServiceUnreachableError:
+        raise HTTPException(503, "Kafka did not answer; try again shortly") from None
     return await _failures(request, session, services, outcomes=outcomes, dry_run=dry_run, chosen=form.get("range"))
 
 
@@ -117,7 +121,10 @@ async def _failures(
             return failure_series(db, session.tenant_scope, now - RANGES[chosen], hourly)
 
     points = await asyncio.to_thread(load)
-    letters = await entries(services, session, now - RANGES[chosen])
+    try:
+        letters, unreachable = await entries(services, session, now - RANGES[chosen]), None
+    except ServiceUnreachableError as exc:
+        letters, unreachable = None, str(exc)
     return render(
         request,
         "failures.html",
@@ -127,6 +134,7 @@ async def _failures(
         chart=_chart(points, hourly, now - RANGES[chosen], now),
         totals=_totals(points),
         entries=letters,
+        unreachable=unreachable,
         outcomes=outcomes,
         dry_run=dry_run,
         can_replay=services.sink is not None,

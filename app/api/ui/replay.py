@@ -25,7 +25,7 @@ from app.api.submission import PRODUCE_TIMEOUT_S, finished_run
 from app.api.ui.context import Page, Services, check_post, form_of
 from app.api.ui.session import UiSession
 from app.contracts import RunRequest, RunResult, RunStatus
-from app.contracts.errors import ConfigError
+from app.contracts.errors import ConfigError, ServiceUnreachableError
 from app.deploy.errors import DeploymentError
 from app.deploy.log import DeploymentLog
 from app.streams.connect import topic_partitions
@@ -61,18 +61,25 @@ async def replay_run(request: Request, run_id: str, session: Page, services: Ser
         raise HTTPException(503, "this server is not connected to Kafka for replays")
     if record.kind == "stage":
         raise HTTPException(400, f"a pipeline's stage: replay the pipeline's run {record.root_run_id} instead")
-    deployment = await resolve_deployment(services, form.get("deployment", ""))
-    original = RunResult(
-        run_id=record.run_id,
-        agent=record.agent,
-        status=RunStatus(record.status),
-        started_at=record.started_at,
-        ended_at=record.ended_at,
-        duration_ms=record.duration_ms,
-    )
-    found = await find_request(broker.bootstrap, broker.names.request(record.agent), original, timeout=FIND_TIMEOUT_S)
-    if found is None:
-        raise HTTPException(410, f"the request of run {run_id} is no longer on its topic (past its retention?)")
+    try:
+        deployment = await resolve_deployment(services, form.get("deployment", ""))
+        original = RunResult(
+            run_id=record.run_id,
+            agent=record.agent,
+            status=RunStatus(record.status),
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            duration_ms=record.duration_ms,
+        )
+        found = await find_request(
+            broker.bootstrap, broker.names.request(record.agent), original, timeout=FIND_TIMEOUT_S
+        )
+        if found is None:
+            raise HTTPException(410, f"the request of run {run_id} is no longer on its topic (past its retention?)")
+    except ServiceUnreachableError:
+        raise HTTPException(503, "Kafka did not answer; try again shortly") from None
+    except TimeoutError:
+        raise HTTPException(504, f"the request of run {run_id} was not found on its topic in time") from None
     replay = replay_of(found, deployment=deployment, via="dashboard")
     await _submit(services, replay)
     return RedirectResponse(f"/ui/runs/{replay.run_id}?notice=replayed", status_code=303)
@@ -117,11 +124,18 @@ async def entries(services: ApiServices, session: UiSession, since: datetime | N
     broker = services.broker
     if broker is None:
         return None
-    found = await dead_letters(broker.bootstrap, broker.names, since=since)
+    try:
+        found = await dead_letters(broker.bootstrap, broker.names, since=since)
+    except ServiceUnreachableError:
+        raise
+    except ConfigError:  # no runs.dlq yet: no worker ever refused a record here
+        found = []
     durability = services.project.config.durability
     for agent in sorted(name for name in services.project.agents if durability.failed_runs_for(name)):
         try:
             await topic_partitions(broker.bootstrap, failed_topic(broker.names, agent))
+        except ServiceUnreachableError:
+            raise
         except ConfigError:
             continue  # nothing of this agent ever failed that way: the topic is made on first use
         found.extend(await failed_runs(broker.bootstrap, broker.names, agent, since=since))

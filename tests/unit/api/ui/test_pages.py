@@ -197,3 +197,15 @@ def test_a_pipeline_shows_its_stages_under_it_and_a_stage_links_back(
     assert page.count('<li class="step kind-run') == 2  # each stage's steps on the pipeline's one axis
     stage_page = ui.get("/ui/runs/stage-1").text
     assert f'href="/ui/runs/{root}">pipeline invoices' in stage_page
+
+
+def test_pages_reading_kafka_say_so_when_the_broker_does_not_answer(ui: TestClient, token: str) -> None:
+    from app.api.services import Broker
+    from app.streams import TopicNames
+
+    ui.app.state.services.broker = Broker("127.0.0.1:1", TopicNames("t."))  # type: ignore[attr-defined]
+    log_in(ui, token)
+    for path in ("/ui/failures", "/ui/deployments"):
+        page = ui.get(path)
+        assert page.status_code == 200 and "Kafka did not answer. Try again shortly." in page.text, path
+        assert "127.0.0.1:1" not in page.text  # a tenant's key is not told where the broker is
