@@ -6,7 +6,8 @@ started over stdio. `${VAR}` in any of them is filled from the worker's environm
 connected when the run starts, inside the run's own task (the SDK's connections are
 task-bound), listed, and closed when the run ends; a run therefore sees the server's
 tools as they are at its start. `tools:` of a server keeps only the tools it names,
-`condition` offers the server only when it holds (as a conditional tool), `optional`
+`condition` offers the server only when it holds (as a conditional tool), `discoverable`
+makes its tools discoverable (found through `search_tools`, see discovery.py), `optional`
 lets the run go on without a server it cannot reach (else the run fails `tool_error`).
 
 A tool call goes through the engine like any other: the agent's hooks, `tool_timeout`,
@@ -20,6 +21,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from app.contracts.errors import ToolError
@@ -109,6 +111,8 @@ async def mcp_tools(
                 raise ToolError(reason, server.name) from exc
             wanted = set(server.tools) if server.tools is not None else None
             tools.extend(
-                _tool_def(server.name, client, tool) for tool in listed.tools if wanted is None or tool.name in wanted
+                replace(_tool_def(server.name, client, tool), discoverable=server.discoverable)
+                for tool in listed.tools
+                if wanted is None or tool.name in wanted
             )
         yield tools

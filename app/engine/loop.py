@@ -44,13 +44,16 @@ async def run_llm_agent(
     hidden = [
         t for t in agent.discoverable if t.condition is None or evaluate_condition(t.condition, payload, deps.context)
     ]
-    discovery = Discovery([t for t in hidden if t.name not in tools]) if hidden else None
-    if discovery is not None:
-        tools.setdefault(SEARCH_TOOLS, discovery.tool())
     failure: Exception | None = None
     async with mcp_tools(agent.mcp_servers, payload, deps.context) as served:  # connected for this run
         for tool in served:
-            tools.setdefault(tool.name, tool)  # the agent's own tool keeps its name
+            if tool.discoverable:
+                hidden.append(tool)
+            else:
+                tools.setdefault(tool.name, tool)  # the agent's own tool keeps its name
+        discovery = Discovery([t for t in hidden if t.name not in tools]) if hidden else None
+        if discovery is not None:
+            tools.setdefault(SEARCH_TOOLS, discovery.tool())
         try:
             return await _converse(deps, state, agent, payload, output_schema, tools, discovery)
         except Exception as exc:  # raised after the servers are closed: their task groups would wrap it

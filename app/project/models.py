@@ -172,6 +172,7 @@ class McpServerSpec(_Spec):
     tools: tuple[str, ...] | None = Field(default=None, description="Only these tools of the server; None: all.")
     condition: str | None = Field(default=None, description="Offer the server only when this holds.")
     optional: bool = Field(default=False, description="A server that cannot be reached leaves the run without it.")
+    discoverable: bool = Field(default=False, description="Its tools are found through search_tools.")
     command: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] | None = None

@@ -29,6 +29,8 @@ class ToolDef:
     #: Ferry's own tools (Connic's predefined ones, an MCP server's): always called in the
     #: run's process, whatever the agent's `isolation` (they are no module of the project).
     runs_inline: bool = False
+    #: An MCP server's tool marked `discoverable`: found through search_tools, not offered upfront.
+    discoverable: bool = False
 
     @property
     def parameters(self) -> Mapping[str, Any]:

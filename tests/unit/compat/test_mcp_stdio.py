@@ -67,3 +67,28 @@ def test_server_names_are_unique_and_conditions_parse(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert problems[0].startswith("agents/stock.yaml:3:3 mcp_servers[0]: condition of MCP server 'a':")
     assert problems[1] == "agents/stock.yaml:6:3 mcp_servers[1]: MCP server name 'a' is used twice"
+
+
+async def test_a_discoverable_servers_tools_are_found_through_search_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_PYTHON", sys.executable)
+    server = {"name": "inventory", "command": "${MCP_PYTHON}", "args": [str(INVENTORY)], "discoverable": True}
+    root = project_with(tmp_path, server)
+    llm = ScriptedLLM(
+        [
+            Reply(tool_calls=[tool_call("search_tools", {"query": "units of a sku in the warehouse"})]),
+            Reply(tool_calls=[tool_call("stock_level", {"sku": "sku-1"})]),
+            "12",
+        ]
+    )
+    engine = Engine(load_project(root), llm=llm)
+    try:
+        result = await engine.run(RunRequest.new("stock", "how many sku-1?"))
+    finally:
+        await engine.aclose()
+    assert result.status is RunStatus.COMPLETED, result.error
+    assert [t["function"]["name"] for t in llm.requests[0].tools or []] == ["search_tools"]
+    assert "stock_level" in [t["function"]["name"] for t in llm.requests[2].tools or []]
+    answer = [json.loads(m["content"]) for m in llm.requests[2].messages if m["role"] == "tool"][-1]
+    assert answer == {"sku": "sku-1", "units": 12}
