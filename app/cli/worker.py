@@ -24,8 +24,11 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.broker import require_broker
@@ -49,6 +52,11 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--drain-seconds", type=float, default=20.0, help="on stop: time runs get to finish")
     parser.add_argument("--read-ahead", type=int, default=2000, help="runs queued or running per agent")
     parser.add_argument("--no-traces", action="store_true", help="do not produce span events to runs.traces")
+    parser.add_argument(
+        "--from-deployments",
+        action="store_true",
+        help="no project folder: run the active deployment of ferry.deployments (--project ignored)",
+    )
     parser.add_argument(
         "--no-deployments",
         action="store_true",
@@ -194,7 +202,14 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.streams.approvals import ApprovalService
     from app.streams.retry_topics import retry_forwarders
 
-    project = load_project(args.project)
+    if args.from_deployments:
+        from app.deploy.versions import active_project
+
+        folder = tempfile.mkdtemp(prefix="ferry-worker-project-")  # the worker's base; each version has its own
+        project = await active_project(bootstrap, TopicNames(args.topic_prefix), Path(folder))
+        log.info("deployments: started from the active deployment (%s)", project.root.name)
+    else:
+        project = load_project(args.project)
     settings = StreamSettings(
         bootstrap=bootstrap,
         app_id=args.app_id,
@@ -274,4 +289,6 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     await stop.wait()
     log.info("stopping: draining running runs…")
     await worker.stop()
+    if args.from_deployments:
+        shutil.rmtree(project.root.parent, ignore_errors=True)  # the materialised base project
     return 0

@@ -34,10 +34,11 @@ from app.contracts.errors import ErrorCategory
 from app.contracts.trace_context import TraceContext
 from app.deploy.canary import choose_version
 from app.deploy.errors import DeploymentError
-from app.deploy.log import Book
+from app.deploy.log import Book, DeploymentLog
 from app.deploy.records import ActiveState, Deployment
 from app.project import load_project
 from app.project.project import Project
+from app.streams.naming import TopicNames
 
 log = logging.getLogger("ferry.deployments")  # a line per switch in `ferry worker`'s log
 
@@ -236,3 +237,14 @@ def _refused(request: RunRequest, why: str) -> RunResult:
         ended_at=now,
         error=RunError(category=ErrorCategory.BAD_INPUT, message=f"deployment {request.deployment}: {why}"),
     )
+
+
+async def active_project(bootstrap: str, names: TopicNames, root: Path) -> Project:
+    """The active deployment's project, materialised under `root`: what a worker started with
+    no project folder of its own runs (`ferry worker --from-deployments`)."""
+    async with DeploymentLog(bootstrap, names) as deployments:
+        book = await deployments.read()
+    if book.state.active is None:
+        raise DeploymentError("no active deployment on ferry.deployments — fix: `ferry deploy` first")
+    deployment = book.get(book.state.active)
+    return await asyncio.to_thread(lambda: load_project(materialise(deployment, root)))

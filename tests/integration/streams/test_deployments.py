@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
 import time
@@ -255,3 +256,38 @@ async def test_deploy_with_a_failing_test_exits_1_and_leaves_the_active_deployme
     code, out, err = await ferry("deployments", *common[2:], "--json")
     assert code == 0, err
     assert '"state": "active"' in out and good in out
+
+
+async def test_a_worker_with_no_project_folder_runs_the_active_deployment(
+    tmp_path: Path, kafka_bootstrap: str, names: TopicNames, prefix: str
+) -> None:
+    """`ferry worker --from-deployments`: nothing on disk but Ferry; the project comes from Kafka."""
+    v1_dir = version_dir(tmp_path / "v1", "Shipped through Kafka.")
+    v1 = await publish(kafka_bootstrap, names, v1_dir)
+    nowhere = tmp_path / "no-project-here"
+    async with LLMSimulator([], latency_ms=0) as sim:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "worker", "--from-deployments", "--project", str(nowhere),
+            "--broker", kafka_bootstrap, "--topic-prefix", prefix, "--app-id", f"{prefix}w", "--no-history",
+            "--no-metrics",
+            cwd=ROOT, env=child_env() | {"FERRY_LLM_BASE_URL": sim.base_url}, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        try:
+            async with asyncio.timeout(120):
+                while b"consuming" not in (line := await process.stderr.readline()):
+                    assert line, "the worker exited"
+            project = write_project(v1_dir, {"echo": llm_agent(system_prompt="Shipped through Kafka.")})
+            async with (
+                ResultWatcher(kafka_bootstrap, names) as watcher,
+                Submitter(kafka_bootstrap, project, names) as submitter,
+            ):
+                request = RunRequest.new("echo", {"message": "hello"})
+                await submitter.submit(request)
+                result = (await watcher.wait_for([request.run_id], timeout=60))[request.run_id]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 60)
+    assert result.status == RunStatus.COMPLETED and result.deployment == v1
+    assert code == 0 and not nowhere.exists()
+    assert any("Shipped through Kafka." in str(r.body) for r in sim.requests)
