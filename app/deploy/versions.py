@@ -31,6 +31,7 @@ from typing import Protocol
 
 from app.contracts import RunError, RunRequest, RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
+from app.contracts.spans import SpanKind
 from app.contracts.trace_context import TraceContext
 from app.deploy.canary import choose_version
 from app.deploy.errors import DeploymentError
@@ -42,6 +43,8 @@ from app.streams.naming import TopicNames
 
 log = logging.getLogger("ferry.deployments")  # a line per switch in `ferry worker`'s log
 
+#: The run span's attribute naming the deployment that ran it.
+DEPLOYMENT_ATTR = "deployment"
 #: Loaded versions kept warm besides the active one and the canary: the rollback targets.
 KEEP_PREVIOUS = 2
 
@@ -186,7 +189,7 @@ class VersionedRunner:
         self._in_flight[version] += 1
         try:
             pinned = request.model_copy(update={"deployment": version})
-            return await self._run_on(loaded.engine, pinned, on_span, trace_context)
+            return await self._run_on(loaded.engine, pinned, _tagged(on_span, version), trace_context)
         finally:
             self._in_flight[version] -= 1
 
@@ -226,6 +229,20 @@ class VersionedRunner:
         self.loaded.clear()
         if self._owns_root:
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _tagged(on_span: Callable[[SpanEvent], None] | None, version: str) -> Callable[[SpanEvent], None] | None:
+    """`on_span` with the run span carrying its deployment (`runs.traces`, the history's spans)."""
+    if on_span is None:
+        return None
+    forward = on_span
+
+    def tag(event: SpanEvent) -> None:
+        if event.kind == SpanKind.RUN:
+            event = event.model_copy(update={"attributes": {**event.attributes, DEPLOYMENT_ATTR: version}})
+        forward(event)
+
+    return tag
 
 
 def _refused(request: RunRequest, why: str) -> RunResult:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.contracts import RunRequest, RunResult, RunStatus
+from app.contracts import RunRequest, RunResult, RunStatus, SpanEvent
+from app.contracts.spans import SpanKind
 from app.deploy.log import Book
 from app.deploy.records import ActiveState, Deployment
 from app.deploy.snapshot import version_of
@@ -31,10 +32,24 @@ class FakeEngine:
         self.ran: list[str] = []
         self.closed = False
 
-    async def run(self, request: RunRequest, **_: Any) -> RunResult:
+    async def run(self, request: RunRequest, *, on_span: Any = None, **_: Any) -> RunResult:
         self.ran.append(request.run_id)
         await self.gate.wait()
         now = datetime.now(UTC)
+        if on_span is not None:
+            for kind in (SpanKind.LLM_CALL, SpanKind.RUN):
+                on_span(
+                    SpanEvent(
+                        run_id=request.run_id,
+                        trace_id="t",
+                        span_id=kind.value,
+                        kind=kind,
+                        name=kind.value,
+                        start=now,
+                        end=now,
+                        duration_ms=0.0,
+                    )
+                )
         prompt = self.project.agents["echo"].system_prompt  # type: ignore[union-attr]
         return RunResult.for_request(request, RunStatus.COMPLETED, started_at=now, ended_at=now, output=prompt)
 
@@ -86,8 +101,10 @@ async def test_runs_use_the_active_version_and_in_flight_runs_finish_on_theirs(t
     old = await slow
     assert (old.deployment, old.output) == (v1.version, "one")
 
-    pinned = await runner.run(RunRequest.new("echo", {"message": "p"}, deployment=v1.version))
+    spans: list[SpanEvent] = []
+    pinned = await runner.run(RunRequest.new("echo", {"message": "p"}, deployment=v1.version), on_span=spans.append)
     assert pinned.deployment == v1.version  # a pinned run, while v2 is active
+    assert [s.attributes.get("deployment") for s in spans] == [None, v1.version]  # the run span says which
 
     back = book.state.rolled_back()
     assert back is not None
