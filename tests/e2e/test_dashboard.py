@@ -23,6 +23,7 @@ import uvicorn
 
 from app.api import ApiServices, ApiSettings, ApiStore, create_app, create_key
 from app.api.services import Broker
+from app.contracts.runs import document_input
 from app.devstack.llm_sim import FaultKind, FaultReply, LLMSimulator, Match, Rule, TextReply
 from app.observability.history import HistorySettings, HistoryStore
 from app.observability.history.projector import HistoryProjector
@@ -36,6 +37,7 @@ from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_p
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -141,9 +143,10 @@ async def stack(
         await worker.stop()
 
 
-async def _submit(client: httpx.AsyncClient, token: str, message: str) -> str:
+async def _submit(client: httpx.AsyncClient, token: str, message: str, **more: Any) -> str:
     headers = {"Authorization": f"Bearer {token}"}
-    posted = await client.post("/v1/agents/echo/runs", json={"input": {"message": message}}, headers=headers)
+    body = {"input": {"message": message, **more}}
+    posted = await client.post("/v1/agents/echo/runs", json=body, headers=headers)
     assert posted.status_code == 202, posted.text
     return str(posted.json()["run_id"])
 
@@ -226,6 +229,10 @@ async def test_on_call_finds_a_failed_run_by_category_and_sees_its_failing_step(
         listed = _row_ids(driver)
         assert set(listed) == {*ok, failed}, "acme's list shows its three runs and no other tenant's"
         driver.save_screenshot(str(artifacts / "runs.png"))
+        ActionChains(driver).send_keys(Keys.TAB).perform()  # the keyboard's first stop skips the navigation
+        assert driver.switch_to.active_element.text == "Skip to content"
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        _wait(driver, lambda d: d.switch_to.active_element.get_attribute("id") == "main", "focus on the content")
 
         Select(driver.find_element(By.NAME, "category")).select_by_value("rate_limit")
         driver.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
@@ -366,13 +373,20 @@ async def test_a_failed_run_is_replayed_from_its_page_and_from_the_failures_list
 ) -> None:
     acme = create_key(stack.store, "acme").token
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        failed = await _submit(client, acme, "explode, then replay me")
+        pdf = document_input("invoice-7781.pdf", b"%PDF-1.4 " + b"x" * 3000)["files"]
+        failed = await _submit(client, acme, "explode, then replay me", files=pdf)
     await _recorded(stack.history, [failed])
 
     def replay_from_the_run_page() -> str:
         driver = browser
         _log_in(driver, stack.url, acme)
         driver.get(f"{stack.url}/ui/runs/{failed}")
+        driver.find_element(By.ID, "load-input").click()
+        shown = _wait(driver, expected_conditions.presence_of_element_located((By.ID, "input-value")), "the input")
+        assert "explode, then replay me" in shown.text and "invoice-7781.pdf" in shown.text
+        documents = driver.find_element(By.ID, "input-documents").text
+        assert "invoice-7781.pdf" in documents and "application/pdf" in documents and "3,009 bytes" in documents
+        assert pdf[0]["data"][:40] not in driver.page_source, "a document is never shown as base64"
         driver.find_element(By.ID, "replay-run").click()
         _wait(driver, expected_conditions.alert_is_present(), "the confirmation").accept()
         _wait(driver, lambda d: "notice=replayed" in d.current_url, "the replayed run's page")

@@ -28,6 +28,7 @@ from app.contracts import RunRequest, RunResult, RunStatus
 from app.contracts.errors import ConfigError, ServiceUnreachableError
 from app.deploy.errors import DeploymentError
 from app.deploy.log import DeploymentLog
+from app.observability.history import RunRecord
 from app.streams.connect import topic_partitions
 from app.streams.replay import Entry, dead_letters, failed_runs, failed_topic, find_request, replay_of, stable_replay_id
 
@@ -63,14 +64,7 @@ async def replay_run(request: Request, run_id: str, session: Page, services: Ser
         raise HTTPException(400, f"a pipeline's stage: replay the pipeline's run {record.root_run_id} instead")
     try:
         deployment = await resolve_deployment(services, form.get("deployment", ""))
-        original = RunResult(
-            run_id=record.run_id,
-            agent=record.agent,
-            status=RunStatus(record.status),
-            started_at=record.started_at,
-            ended_at=record.ended_at,
-            duration_ms=record.duration_ms,
-        )
+        original = result_of(record)
         found = await find_request(
             broker.bootstrap, broker.names.request(record.agent), original, timeout=FIND_TIMEOUT_S
         )
@@ -83,6 +77,18 @@ async def replay_run(request: Request, run_id: str, session: Page, services: Ser
     replay = replay_of(found, deployment=deployment, via="dashboard")
     await _submit(services, replay)
     return RedirectResponse(f"/ui/runs/{replay.run_id}?notice=replayed", status_code=303)
+
+
+def result_of(record: RunRecord) -> RunResult:
+    """What `find_request` needs of a finished run (its id, agent and start), from the history."""
+    return RunResult(
+        run_id=record.run_id,
+        agent=record.agent,
+        status=RunStatus(record.status),
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        duration_ms=record.duration_ms,
+    )
 
 
 async def resolve_deployment(services: ApiServices, given: str) -> str | None:

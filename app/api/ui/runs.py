@@ -16,16 +16,19 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from app.api.services import ApiServices
 from app.api.submission import PRODUCE_TIMEOUT_S, finished_run
 from app.api.ui.context import JsonSession, Page, Services, check_post, form_of, render
-from app.api.ui.documents import show_value
+from app.api.ui.documents import Shown, show_value
 from app.api.ui.queries import RunsQuery, in_flight, runs_page
+from app.api.ui.replay import result_of
 from app.api.ui.session import UiSession
 from app.api.ui.waterfall import stage_runs, waterfall
 from app.contracts import RunStatus
-from app.contracts.errors import ErrorCategory
-from app.observability.history import AmbiguousRunId
+from app.contracts.errors import ConfigError, ErrorCategory
+from app.observability.history import AmbiguousRunId, RunRecord
 from app.observability.history.trace_tree import RunTrace, load_trace
+from app.streams.replay import find_request
 
 PAGE_SIZE = 50
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -137,6 +140,9 @@ async def run_detail(request: Request, run_id: str, session: Page, services: Ser
     trace = await asyncio.to_thread(_trace, services, run_id)
     steps = waterfall(trace) if trace is not None else None
     notice = NOTICES.get(request.query_params.get("notice", ""))
+    shown_input, input_note = None, None
+    if record is not None and request.query_params.get("input") == "1":
+        shown_input, input_note = await _input_of(services, record)
     return render(
         request,
         "run.html",
@@ -151,6 +157,9 @@ async def run_detail(request: Request, run_id: str, session: Page, services: Ser
         notice=notice,
         cancellable=record is None and submitted is not None and submitted.queued,
         replayable=record is not None and record.kind != "stage" and services.broker is not None,
+        can_load_input=record is not None and record.kind != "stage" and services.broker is not None,
+        input=shown_input,
+        input_note=input_note,
     )
 
 
@@ -171,6 +180,23 @@ async def cancel(request: Request, run_id: str, session: Page, services: Service
     except TimeoutError:
         raise HTTPException(503, "Kafka did not take the cancel in time; retry") from None
     return RedirectResponse(f"/ui/runs/{run_id}?notice=cancel-sent", status_code=303)
+
+
+async def _input_of(services: ApiServices, record: RunRecord) -> tuple[Shown | None, str | None]:
+    """The run's input, read back from its agent's request topic (the history does not keep
+    it), or why it cannot be shown."""
+    broker = services.broker
+    if broker is None or record.kind == "stage":
+        return None, "Not available here: this server has no broker, or the run is a pipeline's stage."
+    try:
+        found = await find_request(
+            broker.bootstrap, broker.names.request(record.agent), result_of(record), timeout=15.0
+        )
+    except (ConfigError, TimeoutError):  # ServiceUnreachableError is a ConfigError
+        return None, "Kafka did not give the request back in time; try again shortly."
+    if found is None:
+        return None, "The request is no longer on the agent's topic (past its retention)."
+    return show_value(found.input), None
 
 
 def _trace(services: Any, run_id: str) -> RunTrace | None:
