@@ -326,6 +326,31 @@ async def test_a_running_run_appears_live_and_is_cancelled_from_its_page(
 
     await asyncio.to_thread(cancelled_in_the_list)
 
+    # The open list takes a finished run in by itself: no reload (the page's marker stays).
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        other = await _submit(client, acme, "slow again")
+
+        def watching() -> None:
+            browser.get(f"{stack.url}/ui/runs")
+            _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#live-list a[href='/ui/runs/{other}']"), "it")
+            assert not browser.find_elements(By.CSS_SELECTOR, f"#run-rows a[href='/ui/runs/{other}']")
+            browser.execute_script("window.stillTheSamePage = true")
+
+        await asyncio.to_thread(watching)
+        cancelled = await client.post(f"/v1/runs/{other}/cancel", headers={"Authorization": f"Bearer {acme}"})
+        assert cancelled.status_code == 202, cancelled.text
+
+    def refreshed_by_itself() -> None:
+        _wait(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, f"#run-rows a[href='/ui/runs/{other}']"),
+            "the finished run in the table",
+        )
+        assert browser.execute_script("return window.stillTheSamePage === true"), "the page was not reloaded"
+        assert not browser.find_elements(By.CSS_SELECTOR, f"#live-list a[href='/ui/runs/{other}']")
+
+    await asyncio.to_thread(refreshed_by_itself)
+
 
 async def test_pages_fit_a_phone_and_read_in_dark_mode(stack: Api, browser: WebDriver, artifacts: Path) -> None:
     acme = create_key(stack.store, "acme").token

@@ -20,7 +20,7 @@ from app.api.services import ApiServices
 from app.api.submission import PRODUCE_TIMEOUT_S, finished_run
 from app.api.ui.context import JsonSession, Page, Services, check_post, form_of, render
 from app.api.ui.documents import Shown, show_value
-from app.api.ui.queries import RunsQuery, in_flight, runs_page
+from app.api.ui.queries import InFlight, RunsQuery, in_flight, runs_page
 from app.api.ui.replay import result_of
 from app.api.ui.session import UiSession
 from app.api.ui.waterfall import stage_runs, waterfall
@@ -82,7 +82,7 @@ def _filters(request: Request, session: UiSession) -> tuple[RunsQuery, dict[str,
 async def runs_list(request: Request, session: Page, services: Services) -> Response:
     query, shown = _filters(request, session)
 
-    def load() -> tuple[Any, ...]:
+    def load() -> tuple[list[RunRecord], str | None, list[InFlight]]:
         with Session(services.history.engine) as db:
             page, next_cursor = runs_page(db, query)
             flying = in_flight(db, session.tenant_scope, datetime.now(UTC)) if query.cursor is None else []
@@ -199,7 +199,7 @@ async def _input_of(services: ApiServices, record: RunRecord) -> tuple[Shown | N
     return show_value(found.input), None
 
 
-def _trace(services: Any, run_id: str) -> RunTrace | None:
+def _trace(services: ApiServices, run_id: str) -> RunTrace | None:
     try:
         trace = load_trace(services.history, run_id)
     except AmbiguousRunId:
@@ -207,7 +207,7 @@ def _trace(services: Any, run_id: str) -> RunTrace | None:
     return trace if trace is not None and trace.run_id == run_id else None
 
 
-async def _tenants(services: Any, session: UiSession) -> list[str]:
+async def _tenants(services: ApiServices, session: UiSession) -> list[str]:
     if not session.principal.admin:
         return []
     keys = await asyncio.to_thread(services.store.keys)
