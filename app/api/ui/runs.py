@@ -90,7 +90,7 @@ async def runs_list(request: Request, session: Page, services: Services) -> Resp
 
     page, next_cursor, flying = await asyncio.to_thread(load)
     kept = {name: value for name, value in shown.items() if value}
-    values = {
+    values: dict[str, Any] = {
         "runs": page,
         "next_url": f"/ui/runs?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else None,
         "newest_url": f"/ui/runs?{urlencode(kept)}",
