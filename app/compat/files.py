@@ -18,11 +18,11 @@ import json
 import mimetypes
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from app.compat.documents import DocumentScope
 from app.compat.filters import matches, sort_key
@@ -59,12 +59,53 @@ class RunFiles:
     session_id: str | None = None
 
 
-class Files:
-    """The file tools of one run, bound to its scope."""
+class FolderAccess(Protocol):
+    """An agent's `files` rules (app.project.models.FilesAccessSpec)."""
 
-    def __init__(self, root: Path, scope: DocumentScope, writer: RunFiles) -> None:
+    @property
+    def folders(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def prevent_delete(self) -> bool: ...
+
+    @property
+    def prevent_write(self) -> bool: ...
+
+
+def _below(path: str, folder: str) -> bool:
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+class Files:
+    """The file tools of one run, bound to its scope and its agent's access rules."""
+
+    def __init__(self, root: Path, scope: DocumentScope, writer: RunFiles, access: FolderAccess | None = None) -> None:
         self.base = _scope_dir(root, scope)
         self.writer = writer
+        self._access = access
+
+    def _visible(self, path: str) -> bool:
+        folders = self._access.folders if self._access is not None else None
+        return folders is None or any(_below(path, folder) for folder in folders)
+
+    def _allowed(self, tool: str, path: str, *, write: bool = False, delete: bool = False) -> None:
+        """Raise the tool error saying why, unless this agent may use `path` so."""
+        access = self._access
+        if access is None:
+            return
+        folders = access.folders
+        if folders is not None and not self._visible(path):
+            raise ToolError(
+                f"{tool}: {path or '(the root)'!r} is outside the folders agent {self.writer.agent!r} may use "
+                f"({', '.join(sorted(folders)) or 'none'})",
+                tool,
+            )
+        closest = max((f for f in (folders or {}) if _below(path, f)), key=len, default=None)
+        override = folders.get(closest) if folders is not None and closest is not None else None
+        for wanted, flag_name in ((write, "prevent_write"), (delete, "prevent_delete")):
+            flag = getattr(override, flag_name, None)
+            if wanted and (flag if flag is not None else getattr(access, flag_name)):
+                raise ToolError(f"{tool}: agent {self.writer.agent!r} may not change {path!r} ({flag_name})", tool)
 
     async def _io(self, work: Callable[[], T]) -> T:
         return await asyncio.to_thread(work)
@@ -119,6 +160,7 @@ class Files:
         overwrite: bool = False,
     ) -> dict[str, Any]:
         target = clean_path(path, "file_write")
+        self._allowed("file_write", target, write=True)
         if any(str(key).startswith("_") for key in metadata or {}):
             raise ToolError("file_write: metadata keys must not start with '_' (those are system fields)", "file_write")
         raw = content.encode() if isinstance(content, str) else content
@@ -143,6 +185,7 @@ class Files:
 
     async def file_read(self, path: str) -> dict[str, Any]:
         target = clean_path(path, "file_read")
+        self._allowed("file_read", target)
 
         def work() -> dict[str, Any]:
             data = self._data(target)
@@ -174,9 +217,11 @@ class Files:
         skip: int = 0,
     ) -> dict[str, Any]:
         base = clean_path(folder, "file_list", folder=True)
+        if base:
+            self._allowed("file_list", base)
 
         def work() -> dict[str, Any]:
-            metas = [self._read_meta(p) for p in self._all_files(base, recursive)]
+            metas = [self._read_meta(p) for p in self._all_files(base, recursive) if self._visible(p)]
             if scope == "run":
                 metas = [m for m in metas if m.get("_run_id") == self.writer.run_id]
             elif scope == "session":
@@ -201,6 +246,8 @@ class Files:
     ) -> dict[str, Any]:
         source = clean_path(path, "file_update")
         target = clean_path(new_path, "file_update") if new_path is not None else source
+        self._allowed("file_update", source, write=True)
+        self._allowed("file_update", target, write=True)
 
         def work() -> dict[str, Any]:
             data = self._data(source)
@@ -244,6 +291,7 @@ class Files:
 
     async def file_delete(self, path: str, recursive: bool = False) -> dict[str, Any]:
         target = clean_path(path, "file_delete")
+        self._allowed("file_delete", target, delete=True)
 
         def work() -> dict[str, Any]:
             data = self._data(target)

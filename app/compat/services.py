@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
-from app.compat.files import Files, RunFiles
+from app.compat.files import Files, FolderAccess, RunFiles
 from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
@@ -74,9 +74,10 @@ class ConnicServices:
         agents: Collection[str],
         access: Access | None = None,
         namespaces: NamespaceAccess | None = None,
+        folders: FolderAccess | None = None,
     ) -> ConnicRun:
-        """`access` and `namespaces`: the requested agent's `database` and `retrieval` rules,
-        binding every db_* and knowledge call of the run."""
+        """`access`, `namespaces` and `folders`: the requested agent's `database`, `retrieval`
+        and `files` rules, binding every db_*, knowledge and file call of the run."""
         implementations: dict[str, Implementation] = {}
         unavailable = dict(NOT_YET)
         if self.documents is not None:
@@ -98,7 +99,7 @@ class ConnicServices:
         if self.files_root is not None:
             writer = RunFiles(agent=request.agent, run_id=request.run_id)
             scope = DocumentScope(tenant=request.tenant, environment=self.environment)
-            implementations.update(Files(self.files_root, scope, writer).implementations())
+            implementations.update(Files(self.files_root, scope, writer, folders).implementations())
         if self.web_search is not None:
             implementations["web_search"] = self.web_search.web_search
         if self.page_reader is not None:

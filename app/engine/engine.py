@@ -215,7 +215,9 @@ class Engine:
         self._running[request.run_id] = task
         middleware = self.project.middleware.get(agent.name)
         namespaces = getattr(agent, "retrieval", None) or getattr(agent, "knowledge", None)
-        connic_run = self._connic.run_for(request, self.project.agents, getattr(agent, "database", None), namespaces)
+        connic_run = self._connic.run_for(
+            request, self.project.agents, getattr(agent, "database", None), namespaces, getattr(agent, "files", None)
+        )
         with bound(connic_run):  # connic.tools calls reach this run only
             outcome = await self._guarded(request, agent, deps, state, timeout, middleware)
             if middleware is not None and middleware.cleanup is not None:

@@ -169,9 +169,17 @@ def load_guardrails(files: ProjectFiles, sources: list[AgentSource], problems: P
 
 def check_connic_keys(sources: list[AgentSource], problems: Problems) -> None:
     """Checks of Connic keys beyond their types: an MCP server's `condition` parses as a tool
-    condition does and its name is unique per agent; `context_compression.session_history`,
-    which Ferry does not run, is a warning."""
+    condition does and its name is unique per agent; `context_compression.session_history`
+    and `files.session_only`, which Ferry does not run, are warnings."""
     for source in sources:
+        files = getattr(source.spec, "files", None)
+        if files is not None and (files.session_only or any(f.session_only for f in (files.folders or {}).values())):
+            node = source.shadow.find(("files",))[0]
+            problems.warning(
+                node.key_loc or node.loc,
+                "session_only is not run by Ferry yet — the file tools see every file of the allowed folders",
+                "files",
+            )
         compression = getattr(source.spec, "context_compression", None)
         if compression is not None and compression.session_history is not None:
             node = source.shadow.find(("context_compression", "session_history"))[0]

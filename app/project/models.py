@@ -224,6 +224,35 @@ class ContextCompressionSpec(_Spec):
     )
 
 
+class FolderAccessSpec(_Spec):
+    """One folder's overrides of the agent's `files` flags (None: the agent's flag)."""
+
+    prevent_delete: bool | None = None
+    prevent_write: bool | None = None
+    session_only: bool | None = None
+
+
+class FilesAccessSpec(_Spec):
+    """`files:` (Connic's `FilesAccessConfig`): the folders the file tools of a run of this
+    agent may use (each with everything below it), and whether they may write or delete."""
+
+    folders: dict[str, FolderAccessSpec] | None = Field(
+        default=None, description="Only these folders (a list, or a map with overrides); None: all."
+    )
+    prevent_delete: bool = False
+    prevent_write: bool = False
+    session_only: bool = Field(default=False, description="Connic's per-session file view: not run by Ferry.")
+
+    @field_validator("folders", mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {str(name).strip("/"): {} for name in value}
+        if isinstance(value, dict):
+            return {str(name).strip("/"): {} if rules is None else rules for name, rules in value.items()}
+        return value
+
+
 class ToolEntry(_Spec):
     """One item of an agent's `tools:` list: a ref (maybe a wildcard) and an optional condition.
 
@@ -269,6 +298,7 @@ class _AgentBase(_Spec):
     database: DatabaseAccessSpec | None = None
     retrieval: RetrievalAccessSpec | None = None
     knowledge: RetrievalAccessSpec | None = None  # Connic's other name for `retrieval`
+    files: FilesAccessSpec | None = None
 
     # Set by the loader once tool refs are resolved; not a YAML key.
     _resolved_tools: tuple[ToolDef, ...] = PrivateAttr(default=())

@@ -18,8 +18,6 @@ from app.project.models import AGENT_CLASSES, RetryOptions
 _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "files": "file access rules are not enforced by Ferry yet — the file_* tools may read, write and "
-        "delete anywhere in the environment's files",
         "reasoning_effort": "reasoning settings are not passed to the model by Ferry yet — "
         "the provider's default applies",
         "reasoning_budget": "reasoning settings are not passed to the model by Ferry yet — "

@@ -114,3 +114,32 @@ async def test_a_tool_returning_a_toolfile_or_bytes_is_readable_by_the_model(tmp
     assert json.loads(pdf) == {"name": "inv.pdf", "mime_type": "application/pdf", "size_bytes": 9,
                                "base64": "JVBERi0xLjf/"}  # fmt: skip
     assert note == "plain words"
+
+
+def test_an_agents_files_rules_bind_its_file_calls(tmp_path: Path) -> None:
+    from app.project.models import FilesAccessSpec
+
+    rules = FilesAccessSpec.model_validate(
+        {"prevent_delete": True, "folders": {"inbox": {}, "reports/": {"prevent_write": True}}}
+    )
+    owner = Files(tmp_path / "files", DocumentScope("acme", "prod"), RunFiles(agent="clerk", run_id="r"))
+    asyncio.run(owner.file_write("reports/q3.md", "Q3"))
+    asyncio.run(owner.file_write("secrets/key.txt", "k"))
+    limited = Files(tmp_path / "files", DocumentScope("acme", "prod"), RunFiles(agent="bot", run_id="r2"), rules)
+    assert asyncio.run(limited.file_write("inbox/a.txt", "a"))["_path"] == "inbox/a.txt"
+    assert [f["_path"] for f in asyncio.run(limited.file_list(recursive=True))["files"]] == [
+        "inbox/a.txt",
+        "reports/q3.md",
+    ]  # secrets/ is not listed
+    assert asyncio.run(limited.file_read("reports/q3.md"))["content"] == b"Q3"
+    refusals = [
+        (limited.file_read("secrets/key.txt"), "file_read: 'secrets/key.txt' is outside the folders agent 'bot' "
+         "may use (inbox, reports)"),
+        (limited.file_write("reports/q4.md", "x"), "file_write: agent 'bot' may not change 'reports/q4.md' "
+         "(prevent_write)"),
+        (limited.file_delete("inbox/a.txt"), "file_delete: agent 'bot' may not change 'inbox/a.txt' (prevent_delete)"),
+    ]  # fmt: skip
+    for call, message in refusals:
+        with pytest.raises(ToolError) as refused:
+            asyncio.run(call)
+        assert refused.value.message == message
