@@ -99,7 +99,9 @@ class _HoldBootstrapErrors(logging.Filter):
 @contextlib.contextmanager
 def _held_bootstrap_errors() -> Iterator[None]:
     hold = _HoldBootstrapErrors()
-    _AIOKAFKA_CLIENT_LOG.addFilter(hold)
+    # First in line: a held record must not reach the outage log limiter (kafka_logs),
+    # which would announce an outage for a start that ends in one clear line anyway.
+    _AIOKAFKA_CLIENT_LOG.filters.insert(0, hold)
     failed = False
     try:
         yield
