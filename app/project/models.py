@@ -331,6 +331,11 @@ class LLMAgentSpec(_AgentBase):
     mcp_servers: tuple[McpServerSpec, ...] = Field(default=(), max_length=50)
     discoverable_tools: tuple[ToolEntry, ...] = Field(default=(), max_length=MAX_TOOLS_PER_AGENT)
     context_compression: ContextCompressionSpec | None = None
+    reasoning_effort: Literal["auto", "off", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        default=None, description="How hard the model thinks; `auto`/omitted: the provider's default."
+    )
+    reasoning_budget: int | None = Field(default=None, ge=1, description="Legacy thinking budget, tokens.")
+    reasoning: bool | None = Field(default=None, description="Deprecated: `reasoning_effort` auto / off.")
 
     # Set by the loader: the discoverable tools resolved (found through search_tools at run time).
     _discoverable: tuple[ToolDef, ...] = PrivateAttr(default=())
@@ -341,6 +346,14 @@ class LLMAgentSpec(_AgentBase):
 
     session: SessionSpec | None = None
     approval: ApprovalSpec | None = None  # tool calls that wait for a human (app/project/approval.py)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_reasoning(cls, data: Any) -> Any:
+        """Connic's deprecated `reasoning: bool` is `reasoning_effort` auto / off, as its SDK migrates it."""
+        if isinstance(data, dict) and isinstance(data.get("reasoning"), bool) and data.get("reasoning_effort") is None:
+            return {**data, "reasoning_effort": "auto" if data["reasoning"] else "off"}
+        return data
 
     @field_validator("session", mode="before")
     @classmethod
