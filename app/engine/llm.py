@@ -71,6 +71,14 @@ class LiteLLMClient:
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "response_format": request.response_format,
+            # litellm maps both per provider (Anthropic's and Gemini's thinking budgets) and,
+            # with drop_params, leaves them out for a model that does not reason.
+            "reasoning_effort": request.reasoning_effort,
+            "thinking": (
+                {"type": "enabled", "budget_tokens": request.reasoning_budget}
+                if request.reasoning_budget is not None
+                else None
+            ),
         }
         kwargs.update({name: value for name, value in optional.items() if value is not None})
         if request.on_text is not None:

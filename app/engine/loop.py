@@ -23,7 +23,7 @@ from app.contracts.errors import ContextLengthError, OutputValidationError, clip
 from app.contracts.spans import SpanAttr
 from app.engine.approval import gate_calls
 from app.engine.compression import compress, over_budget
-from app.engine.model import ToolCall
+from app.engine.model import ToolCall, reasoning_effort_of
 from app.engine.model_call import call_model
 from app.engine.output import reask_message, schema_instruction, validate_answer
 from app.engine.prompt import initial_messages, render_system_prompt
@@ -95,6 +95,8 @@ async def _converse(
                 temperature=agent.temperature,
                 tools=tool_schemas,
                 budget=budget,
+                reasoning_effort=reasoning_effort_of(agent.reasoning_effort),
+                reasoning_budget=agent.reasoning_budget,
             )
         except ContextLengthError:
             if not await compress(deps, state, agent):  # nothing (more) to compress: the run fails as it would

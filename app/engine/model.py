@@ -91,10 +91,25 @@ class LLMRequest:
     temperature: float | None = None
     max_tokens: int | None = None  # cap of the completion
     response_format: dict[str, Any] | None = None  # e.g. {"type": "json_schema", "json_schema": {...}}
+    #: OpenAI's `reasoning_effort` vocabulary: "none", "minimal", "low", "medium", "high",
+    #: "xhigh" (`reasoning_effort_of` maps an agent's setting). Clients leave it out for a
+    #: model known not to reason, as litellm's `drop_params` does.
+    reasoning_effort: str | None = None
+    reasoning_budget: int | None = None  # tokens of thinking, for the legacy models that take a budget
     timeout: float = 120.0  # seconds this one call may take
     #: Set when someone is watching the answer being written (a chat socket): the client
     #: streams and hands over each text delta. Not part of what is sent or compared.
     on_text: TextSink | None = field(default=None, compare=False, repr=False)
+
+
+def reasoning_effort_of(setting: str | None) -> str | None:
+    """The request's effort for an agent's `reasoning_effort` (Connic's words: `auto`, `off`, levels).
+
+    `auto` is the provider's default, so nothing is sent; `off` is OpenAI's `none`, which
+    litellm also maps per provider (no thinking on Anthropic, a zero budget on Gemini)."""
+    if setting is None or setting == "auto":
+        return None
+    return "none" if setting == "off" else setting
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

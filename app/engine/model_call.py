@@ -59,6 +59,8 @@ async def call_model(
     temperature: float | None,
     tools: list[dict[str, Any]] | None,
     budget: Budget,
+    reasoning_effort: str | None = None,
+    reasoning_budget: int | None = None,
 ) -> LLMResponse:
     """Call the model on `state.messages`; add the call's usage to `state.usage`."""
     if (recorded := replay_llm_step(deps.run_id, state)) is not None:  # done before a crash: not paid again
@@ -95,6 +97,8 @@ async def call_model(
                             messages=messages,
                             tools=tools,
                             temperature=temperature,
+                            reasoning_effort=reasoning_effort,
+                            reasoning_budget=reasoning_budget,
                             timeout=max(timeout, 0.001),
                             on_text=answer.text if answer is not None else None,
                         )

@@ -18,11 +18,6 @@ from app.project.models import AGENT_CLASSES, RetryOptions
 _AGENT_KEYS: Mapping[str, str] = MappingProxyType(
     {
         "voice_config": "voice is not supported by Ferry yet — the agent runs as a text agent",
-        "reasoning_effort": "reasoning settings are not passed to the model by Ferry yet — "
-        "the provider's default applies",
-        "reasoning_budget": "reasoning settings are not passed to the model by Ferry yet — "
-        "the provider's default applies",
-        "reasoning": "reasoning settings are not passed to the model by Ferry yet — the provider's default applies",
     }
 )
 

@@ -5,6 +5,9 @@ reasoning models (o1/o3/o4…, gpt-5 except gpt-5-chat) take `max_completion_tok
 instead of `max_tokens` and refuse a temperature other than 1: the request is adapted
 the way the litellm path adapts it (`drop_params`), so one agent behaves the same on
 both paths.
+An agent's reasoning effort is sent as `reasoning_effort`, except to the OpenAI chat
+models known not to reason (gpt-3.5/gpt-4 family, gpt-5-chat), which refuse it; a
+reasoning budget has no OpenAI parameter and is not sent.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ def is_reasoning_model(name: str) -> bool:
     return ("gpt-5" in name or "gpt-6" in name) and "gpt-5-chat" not in name
 
 
+def refuses_reasoning_effort(name: str) -> bool:
+    """OpenAI chat models that answer 400 to `reasoning_effort` (litellm drops it for them)."""
+    name = name.rsplit("/", 1)[-1].lower()
+    return name.startswith(("gpt-3", "gpt-4", "chatgpt")) or "gpt-5-chat" in name
+
+
 def request_body(request: LLMRequest, model_name: str) -> dict[str, Any]:
     """The JSON body for one chat completion (streamed when someone watches the text: `on_text`)."""
     body: dict[str, Any] = {"model": model_name, "messages": request.messages}
@@ -39,6 +48,8 @@ def request_body(request: LLMRequest, model_name: str) -> dict[str, Any]:
         body["max_completion_tokens" if reasoning else "max_tokens"] = request.max_tokens
     if request.response_format is not None:
         body["response_format"] = request.response_format
+    if request.reasoning_effort is not None and not refuses_reasoning_effort(model_name):
+        body["reasoning_effort"] = request.reasoning_effort
     if request.on_text is not None:
         # include_usage: the last chunk carries the usage, so a streamed call is priced too
         body["stream"] = True

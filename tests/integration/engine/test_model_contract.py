@@ -166,6 +166,24 @@ async def test_sampling_options_reach_the_server(sim: LLMSimulator, client: LLMC
     assert (body["temperature"], body["max_tokens"]) == (0.25, 50)
 
 
+async def test_the_reasoning_effort_reaches_the_server(sim: LLMSimulator, client: LLMClient) -> None:
+    response = await client.complete(ask("think hard", reasoning_effort="high"))
+    assert response.text
+    assert sim.requests[-1].body["reasoning_effort"] == "high"
+    await client.complete(ask("hi"))
+    assert "reasoning_effort" not in sim.requests[-1].body  # unset: the provider's default
+
+
+async def test_a_model_that_does_not_reason_gets_no_effort(sim: LLMSimulator, client: LLMClient) -> None:
+    """Both paths leave it out for gpt-4o (OpenAI refuses it there), as litellm's drop_params does."""
+    await client.complete(
+        LLMRequest(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], timeout=10, reasoning_effort="low"
+        )
+    )
+    assert sim.requests[-1].model == "gpt-4o" and "reasoning_effort" not in sim.requests[-1].body
+
+
 @pytest.mark.parametrize(
     ("fault", "error"),
     [

@@ -52,7 +52,7 @@ def test_a_middleware_module_that_fails_is_an_error_at_its_line(make_project: Pr
 
 
 UNSUPPORTED_KEYS = [
-    ("reasoning_effort: high\n", "reasoning_effort: reasoning settings are not passed to the model by Ferry yet — the provider's default applies"),
+    ("voice_config: {provider: openai}\n", "voice_config: voice is not supported by Ferry yet — the agent runs as a text agent"),
     ("retry_options:\n  rerun_middleware: true\n", "retry_options.rerun_middleware: Ferry runs middleware once per run, not again on a retry — ignored"),
 ]  # fmt: skip
 
