@@ -80,7 +80,7 @@ class CheckpointStore:
         for conflict in report.conflicts:
             log.warning("%s: %s", self.topic, conflict)
         self._partitions = len(await topic_partitions(self._bootstrap, self.topic))
-        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
         await start_client(producer.start, producer.stop, self._bootstrap)
         self._producer = producer
         try:

@@ -55,6 +55,9 @@ class Outbox:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
+            # A batch whose acknowledgement was lost (the broker died after writing it) is
+            # sent again on reconnect; idempotence keeps the broker from writing it twice.
+            enable_idempotence=True,
             linger_ms=self._linger_ms,
             max_request_size=8 * 1024 * 1024,
         )
@@ -117,6 +120,10 @@ class Outbox:
             await apply_topics(self._bootstrap, [plan])
             self._failed_topics.add(plan.name)
         await self._send(plan.name, retry.request.run_id.encode(), retry.model_dump_json().encode())
+
+    async def keyed(self, topic: str, key: str, value: bytes) -> None:
+        """A record of one of Ferry's own keyed topics (a scheduled run on ferry.triggers)."""
+        await self._send(topic, key.encode(), value)
 
     def span(self, event: SpanEvent) -> None:
         task = asyncio.ensure_future(
