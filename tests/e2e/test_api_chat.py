@@ -48,6 +48,12 @@ async def sim() -> AsyncIterator[LLMSimulator]:
 
 
 @pytest.fixture
+async def worker(project: Project, sim: LLMSimulator, make_worker: WorkerFactory) -> None:
+    """A worker running the project's agents on the simulator (stopped by make_worker)."""
+    await make_worker(project, sim.base_url).start()
+
+
+@pytest.fixture
 async def inbox(kafka_bootstrap: str, names: TopicNames) -> AsyncIterator[ReplyInbox]:
     replies = ReplyInbox(kafka_bootstrap, names, unique("api"))
     await replies.start()
@@ -76,14 +82,11 @@ def _shown(events: list[dict[str, Any]]) -> str:
 
 
 async def test_a_streamed_answer_arrives_in_chunks_that_make_the_response_and_the_conversation_goes_on(
-    project: Project,
     sim: LLMSimulator,
-    make_worker: WorkerFactory,
+    worker: None,
     inbox: ReplyInbox,
     serve_api: api_fixtures.ServeApi,
 ) -> None:
-    worker = make_worker(project, sim.base_url)
-    await worker.start()
     api = await serve_api(replies=inbox)
     url = api.url.replace("http://", "ws://") + "/v1/agents/echo/chat"
     async with connect(url, additional_headers=api.key("acme")) as socket:
@@ -111,14 +114,11 @@ async def test_a_streamed_answer_arrives_in_chunks_that_make_the_response_and_th
 
 
 async def test_without_streaming_one_response_and_the_key_as_first_message(
-    project: Project,
     sim: LLMSimulator,
-    make_worker: WorkerFactory,
+    worker: None,
     inbox: ReplyInbox,
     serve_api: api_fixtures.ServeApi,
 ) -> None:
-    worker = make_worker(project, sim.base_url)
-    await worker.start()
     api = await serve_api(replies=inbox)
     url = api.url.replace("http://", "ws://") + "/v1/agents/echo/chat?stream=false"
     token = api.key("acme")["Authorization"].removeprefix("Bearer ")
@@ -132,14 +132,11 @@ async def test_without_streaming_one_response_and_the_key_as_first_message(
 
 
 async def test_a_bad_key_an_unknown_agent_and_a_spent_session_are_refused_with_a_reason(
-    project: Project,
     sim: LLMSimulator,
-    make_worker: WorkerFactory,
+    worker: None,
     inbox: ReplyInbox,
     serve_api: api_fixtures.ServeApi,
 ) -> None:
-    worker = make_worker(project, sim.base_url)
-    await worker.start()
     api = await serve_api(ApiSettings(chat_max_messages=1, chat_idle_timeout_seconds=1.0), replies=inbox)
     base = api.url.replace("http://", "ws://")
 
