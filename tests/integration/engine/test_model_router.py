@@ -37,7 +37,7 @@ async def main(root, use_base_url):
         settings = EngineSettings(llm_base_url=base_url, llm_api_key="k")
         # The engine exactly as a worker builds it at start (no broker is reached for that).
         worker = Worker(load_project(root), StreamSettings(bootstrap="127.0.0.1:1"), engine_settings=settings)
-        engine = worker._make_engine()
+        engine = worker._make_engine(worker.project)
         after_start = "litellm" in sys.modules
         result = await engine.run(RunRequest.new("a", "hi"))
         await engine.aclose()
