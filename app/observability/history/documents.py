@@ -9,15 +9,12 @@ document tools never touches the database.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.compat.documents import DocumentScope, StoredDocument
 from app.compat.filters import filter_error
 from app.contracts.errors import ToolError
+from app.observability.history.lazy_store import LazyHistoryStore
 from app.observability.history.schema import DocumentRow
 
 T = TypeVar("T")
@@ -34,37 +32,10 @@ def _size(data: dict[str, object]) -> int:
     return len(json.dumps(data, separators=(",", ":")).encode())
 
 
-class SqlDocumentBackend:
-    def __init__(self, opener: Callable[[], Engine]) -> None:
-        """`opener`: builds (and migrates) the database engine, called once, on first use."""
-        self._opener = opener
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_history(cls, url: str | None = None) -> SqlDocumentBackend:
-        """On the run-history database (`url`, else `$FERRY_DATABASE_URL`, else the home's SQLite)."""
-
-        def open_store() -> Engine:
-            from app.observability.history.store import HistoryStore
-
-            return HistoryStore.open(url).engine
-
-        return cls(open_store)
-
-    def _engine_now(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._opener()
-            return self._engine
-
+class SqlDocumentBackend(LazyHistoryStore):
     async def _run(self, work: Callable[[Session], T]) -> T:
-        def in_thread() -> T:
-            with Session(self._engine_now()) as session, session.begin():
-                return work(session)
-
         try:
-            return await asyncio.to_thread(in_thread)
+            return await super()._run(work)
         except IntegrityError:
             raise filter_error("a document with that _id is already in the collection") from None
         except SQLAlchemyError as exc:

@@ -7,51 +7,18 @@ document store is: an agent without `session:` never touches the database.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.compat.documents import DocumentScope
 from app.compat.sessions import MAX_TURNS
+from app.observability.history.lazy_store import LazyHistoryStore
 from app.observability.history.schema import SessionRow
 
-T = TypeVar("T")
 
-
-class SqlSessionStore:
-    def __init__(self, opener: Callable[[], Engine]) -> None:
-        self._opener = opener
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_history(cls, url: str | None = None) -> SqlSessionStore:
-        def open_store() -> Engine:
-            from app.observability.history.store import HistoryStore
-
-            return HistoryStore.open(url).engine
-
-        return cls(open_store)
-
-    def _engine_now(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._opener()
-            return self._engine
-
-    async def _run(self, work: Callable[[Session], T]) -> T:
-        def in_thread() -> T:
-            with Session(self._engine_now()) as session, session.begin():
-                return work(session)
-
-        return await asyncio.to_thread(in_thread)
-
+class SqlSessionStore(LazyHistoryStore):
     @staticmethod
     def _key(scope: DocumentScope, agent: str, key: str) -> tuple[str, str, str, str]:
         return (scope.tenant, scope.environment, agent, key)
