@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.contracts import SpanKind, Usage
+from app.contracts import SpanKind
 from app.engine.model import LLMRequest
+from app.engine.model_call import side_call
 from app.engine.state import RunDeps, RunState
 from app.observability.tracing import usage_attributes
 from app.project.models import LLMAgentSpec
@@ -81,18 +82,7 @@ async def compress(deps: RunDeps, state: RunState, agent: LLMAgentSpec) -> bool:
             temperature=0.0,
             timeout=deps.deadline.cap(agent.retry_options.attempt_timeout),
         )
-        response = await deps.llm.complete(request)
-        reported = response.usage
-        usage = Usage(
-            prompt_tokens=reported.prompt_tokens,
-            completion_tokens=reported.completion_tokens,
-            total_tokens=reported.total_tokens,
-            cost_usd=deps.cost_model.call_cost(
-                response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
-            ),
-            llm_calls=1,
-        )
-        state.usage.add(usage)
+        response, usage = await side_call(deps, state, request)
         span.set(**usage_attributes(usage))
     summary = {"role": "user", "content": SUMMARY_PREFIX + (response.text or "").strip()}
     state.messages[start:cut] = [summary]

@@ -28,10 +28,11 @@ from app.compat.middleware import middleware_error, run_after, run_before
 from app.compat.services import ConnicServices
 from app.compat.sessions import SessionStore, answer_text, session_key
 from app.compat.web_page import PageReader
-from app.contracts import RunRequest, SpanKind, Usage
+from app.contracts import RunRequest, SpanKind
 from app.contracts.errors import FerryError
 from app.engine.clock import Clock
 from app.engine.model import LLMRequest
+from app.engine.model_call import side_call
 from app.engine.prompt import user_message_text
 from app.engine.stage import execute_agent
 from app.engine.state import RunDeps, RunState
@@ -127,18 +128,7 @@ class ConnicSteps:
                     temperature=0.0,
                     timeout=deps.deadline.cap(agent.retry_options.attempt_timeout),
                 )
-                response = await deps.llm.complete(request)
-                reported = response.usage
-                usage = Usage(
-                    prompt_tokens=reported.prompt_tokens,
-                    completion_tokens=reported.completion_tokens,
-                    total_tokens=reported.total_tokens,
-                    cost_usd=deps.cost_model.call_cost(
-                        response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
-                    ),
-                    llm_calls=1,
-                )
-                state.usage.add(usage)
+                response, usage = await side_call(deps, state, request)
                 violation, reason = verdict(response.text)
                 span.set(**usage_attributes(usage), guardrail__violation=violation)
             return (reason or f"the judge found a {kind} violation") if violation else None

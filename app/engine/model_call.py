@@ -31,6 +31,7 @@ from app.contracts.spans import FallbackSkip, SpanAttr
 from app.engine.budget import Budget
 from app.engine.journal import record_llm_step, replay_llm_step
 from app.engine.model import LLMRequest, LLMResponse
+from app.engine.pricing import CostModel
 from app.engine.retry import RetryPolicy, RetryRecord, call_with_retries, traced_sleeper
 from app.engine.state import RunDeps, RunState
 from app.engine.streaming import watched_answer
@@ -149,16 +150,7 @@ async def call_model(
         finally:
             span.set(**{SpanAttr.ATTEMPTS: primary.attempts + fallback.attempts})
 
-        reported = response.usage
-        call_usage = Usage(
-            prompt_tokens=reported.prompt_tokens,
-            completion_tokens=reported.completion_tokens,
-            total_tokens=reported.total_tokens,
-            cost_usd=deps.cost_model.call_cost(
-                response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
-            ),
-            llm_calls=1,
-        )
+        call_usage = priced_usage(deps.cost_model, response)
         state.usage.add(call_usage)
         state.llm_steps += 1
         span.set(
@@ -169,6 +161,30 @@ async def call_model(
         await record_llm_step(deps.run_id, response, call_usage)  # durable before the run acts on it
         budget.check_after_response(state.usage)
         return response
+
+
+def priced_usage(cost_model: CostModel, response: LLMResponse) -> Usage:
+    """One call's usage, priced once for every client: the project's prices first, then
+    the cost the client reported, then litellm's price map (`CostModel.call_cost`)."""
+    reported = response.usage
+    return Usage(
+        prompt_tokens=reported.prompt_tokens,
+        completion_tokens=reported.completion_tokens,
+        total_tokens=reported.total_tokens,
+        cost_usd=cost_model.call_cost(
+            response.model, reported.prompt_tokens, reported.completion_tokens, reported=reported.cost_usd
+        ),
+        llm_calls=1,
+    )
+
+
+async def side_call(deps: RunDeps, state: RunState, request: LLMRequest) -> tuple[LLMResponse, Usage]:
+    """A call the run makes beside its steps (a guardrail's judge, a context summary): one
+    attempt, priced and counted in the run's usage, not a step towards max_iterations."""
+    response = await deps.llm.complete(request)
+    usage = priced_usage(deps.cost_model, response)
+    state.usage.add(usage)
+    return response, usage
 
 
 def _fallback_skip(fallback_model: str | None, error: FerryError, deadline_passed: bool) -> FallbackSkip | None:
