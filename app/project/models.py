@@ -120,6 +120,15 @@ class CollectionAccessSpec(_Spec):
     prevent_write: bool | None = None
 
 
+def _names_or_rules(value: Any) -> Any:
+    """Connic's access lists: a list of names, or a map of names to their own rules (or null)."""
+    if isinstance(value, list):
+        return {str(name): {} for name in value}
+    if isinstance(value, dict):
+        return {name: {} if rules is None else rules for name, rules in value.items()}
+    return value
+
+
 class DatabaseAccessSpec(_Spec):
     """`database:` (Connic's `DatabaseAccessConfig`): which collections the db_* tools of a run
     of this agent may touch, and whether they may write or delete there."""
@@ -133,11 +142,7 @@ class DatabaseAccessSpec(_Spec):
     @field_validator("collections", mode="before")
     @classmethod
     def _list_form(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return {str(name): {} for name in value}
-        if isinstance(value, dict):
-            return {name: {} if rules is None else rules for name, rules in value.items()}
-        return value
+        return _names_or_rules(value)
 
 
 class SessionSpec(_Spec):
@@ -204,11 +209,7 @@ class RetrievalAccessSpec(_Spec):
     @field_validator("namespaces", mode="before")
     @classmethod
     def _list_form(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return {str(name): {} for name in value}
-        if isinstance(value, dict):
-            return {name: {} if rules is None else rules for name, rules in value.items()}
-        return value
+        return _names_or_rules(value)
 
 
 class ContextCompressionSpec(_Spec):
