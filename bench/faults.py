@@ -80,8 +80,12 @@ ANSWER = TextReply(text="42")
 
 
 def healthy(step_ms: int) -> list[Rule]:
+    """Odd and even jobs at two paces, so that at any moment some runs are at the model and
+    others between their steps (one pace makes waves: all at the model, then none)."""
     return [
+        Rule(match=Match(assistant_turns=0, last_user_regex=r"[02468]$"), reply=ASK, delay_ms=step_ms // 2),
         Rule(match=Match(assistant_turns=0), reply=ASK, delay_ms=step_ms),
+        Rule(match=Match(has_tool_result="price", last_user_regex=r"[13579]$"), reply=ANSWER, delay_ms=step_ms // 2),
         Rule(match=Match(has_tool_result="price"), reply=ANSWER, delay_ms=step_ms),
     ]
 
@@ -296,7 +300,9 @@ async def worker_kill(bootstrap: str, runs: int, scale: float) -> Row:
         first = await workers.start()
 
         async def fault(watcher: ResultWatcher) -> None:
-            await until(lambda: len(watcher.results) >= runs // 10 and sim.in_flight >= 30, 120, watcher)
+            await until(
+                lambda: len(watcher.results) >= runs // 10 and sim.in_flight >= min(30, runs // 8), 120, watcher
+            )
             row.in_flight = sim.in_flight
             await workers.kill(first)
             row.notes.append(f"{len(watcher.results)} results before the kill")
@@ -326,7 +332,9 @@ async def broker_kill(bootstrap: str, runs: int, scale: float) -> Row:
 
                 async def fault(watcher: ResultWatcher) -> None:
                     nonlocal info
-                    await until(lambda: len(watcher.results) >= runs // 4 and sim.in_flight >= 10, 120, watcher)
+                    await until(
+                        lambda: len(watcher.results) >= runs // 4 and sim.in_flight >= min(10, runs // 12), 120, watcher
+                    )
                     row.in_flight = sim.in_flight
                     os.kill(info.pid, signal.SIGKILL)
                     await asyncio.sleep(15 * scale)  # the outage itself
