@@ -254,6 +254,9 @@ async def scenario(
                 # The LLM scenarios' refused calls are the fault itself, not a re-asked step.
                 healthy_llm = name not in ("llm-storm", "llm-down")
                 row.reasked = repeated_steps(sim, answered_only=False) if healthy_llm else row.repaid
+                if healthy_llm:  # requests whose answer never reached a worker: cut off by the fault
+                    cut = sum(1 for r in sim.requests if r.outcome != "200")
+                    row.notes.append(f"{cut} calls cut off (the simulator's in-flight count misses queued ones)")
 
 
 async def submit_and_collect(
