@@ -201,6 +201,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.streams import StreamSettings, TopicNames, Worker
     from app.streams.approvals import ApprovalService
     from app.streams.retry_topics import retry_forwarders
+    from app.streams.scheduled import ScheduledRuns
 
     if args.from_deployments:
         from app.deploy.versions import active_project
@@ -241,12 +242,16 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     retries = retry_forwarders(
         project.config.durability.all_retry_delays(), bootstrap, TopicNames(settings.topic_prefix), settings.app_id
     )
+    # trigger_agent_at's runs wait on ferry.triggers; one leader starts each when due.
+    scheduled = ScheduledRuns(
+        bootstrap, project, TopicNames(settings.topic_prefix), settings.app_id, replication=args.replication
+    )
     worker = Worker(
         project,
         settings,
         history=history,
         metrics=metrics_endpoint(args),
-        services=[*connectors.all(), approvals, *retries],
+        services=[*connectors.all(), approvals, scheduled, *retries],
         follow_deployments=not args.no_deployments,
     )
     stop = asyncio.Event()
