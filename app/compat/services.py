@@ -31,8 +31,6 @@ DEFAULT_ENVIRONMENT = "default"
 
 #: Predefined tools Ferry does not provide yet, and what a call gets back instead.
 NOT_YET: dict[str, str] = {
-    "trigger_agent_at": "trigger_agent_at (scheduled runs) is not available in Ferry yet — call trigger_agent "
-    "now, or schedule the run from outside",
     "send_connector": "send_connector is not available in Ferry: outbound connectors are Kafka Connect sinks "
     "and webhooks, fed by the run's result",
     "web_search": "web_search has no provider configured (web_search: in ferry.yaml) — the search was not made",
@@ -105,9 +103,12 @@ class ConnicServices:
         if self.page_reader is not None:
             implementations["web_read_page"] = self.page_reader.web_read_page
         if self.trigger is not None:
-            implementations["trigger_agent"] = TriggerTools(self.trigger, request, agents).trigger_agent
+            triggers = TriggerTools(self.trigger, request, agents)
+            implementations["trigger_agent"] = triggers.trigger_agent
+            implementations["trigger_agent_at"] = triggers.trigger_agent_at
         else:
             unavailable["trigger_agent"] = "this Ferry process cannot start runs — no agent was triggered"
+            unavailable["trigger_agent_at"] = "this Ferry process cannot start runs — no agent was scheduled"
         return ConnicRun(
             run_id=request.run_id,
             agent=request.agent,

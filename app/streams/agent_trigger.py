@@ -11,9 +11,15 @@ result cannot be missed.
 
 A parent waiting for a child of its own agent holds one of that agent's run slots: with
 `max_concurrent_runs: 1` the child cannot start until the parent gives up (timeout).
+
+`trigger_agent_at` (`schedule`) produces the child's request, keyed and with the trace
+context it will need, as a scheduled run on `ferry.triggers`; the scheduled-runs leader
+(app/streams/scheduled.py) produces it to the request topic when it is due.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from app.contracts import RunRequest, RunResult
 from app.project.project import Project
@@ -21,6 +27,7 @@ from app.streams.client import ResultWatcher
 from app.streams.keys import concurrency_key
 from app.streams.naming import TopicNames
 from app.streams.outbox import Outbox
+from app.streams.scheduled import scheduled_run
 from app.streams.trace_headers import current_trace_context
 
 
@@ -48,3 +55,8 @@ class KafkaAgentTrigger:
             await self._produce(request)
             found = await watcher.wait_for([request.run_id], timeout)
         return found.get(request.run_id)
+
+    async def schedule(self, request: RunRequest, due_at: datetime) -> None:
+        topic = self._names.request(request.agent)
+        run = scheduled_run(request, due_at, topic=topic, record_key=self._key(request), trace=current_trace_context())
+        await self._outbox.keyed(self._names.triggers, run.key, run.model_dump_json().encode())
