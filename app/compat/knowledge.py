@@ -6,28 +6,36 @@ characters with a sentence of overlap) and kept per tenant and environment in th
 run-history database (app/observability/history/knowledge.py). Namespaces are dotted
 (`policies.hr.leave`); a query or delete in a namespace covers its sub-namespaces.
 
-Ranking is a `Retriever`. The one Ferry ships is lexical (`LexicalRetriever`): a chunk's
-score is the share of the query's terms it contains, each term weighted by how rare it
-is among the chunks searched (idf), so 1.0 means every query word is there and the
-SDK's `min_score` keeps its meaning of "how much of what I asked for is in this
+Ranking is semantic when the project configures an embedding model (`knowledge:
+embedding_model` in ferry.yaml; the engine hands over a `TextEmbedder`): each chunk is
+embedded when stored, its vector kept beside it, and a query's score against a chunk is
+the cosine similarity of their vectors (below 0 counts as 0). Chunks stored before the
+model was configured, or embedded by another model, are embedded on the first query
+that meets them and their vectors stored then. A failing embedding call is the tool's
+error; nothing falls back silently to another ranking.
+
+Without an embedding model, ranking is a `Retriever`, lexical (`LexicalRetriever`): a
+chunk's score is the share of the query's terms it contains, each term weighted by how
+rare it is among the chunks searched (idf), so 1.0 means every query word is there and
+the SDK's `min_score` keeps its meaning of "how much of what I asked for is in this
 passage". It finds passages that share the query's words (and word stems: `refunds`
-finds `refund`), not paraphrases: no embedding model ships with Ferry yet (see
-docs/connic.md).
+finds `refund`), not paraphrases.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from app.compat.documents import DocumentScope
 from app.compat.filters import filter_error, matches
-from app.contracts.errors import ToolError
+from app.contracts.errors import FerryError, ToolError
 
 CHUNK_CHARS = 800
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -84,6 +92,19 @@ class Chunk:
     index: int
     content: str
     metadata: dict[str, Any]
+    vector: tuple[float, ...] | None = field(default=None, repr=False)  # its embedding, when it has one
+    vector_model: str | None = None  # the model that embedded it
+
+
+class TextEmbedder(Protocol):
+    """The project's embedding model (app/engine/embeddings.py `ModelEmbeddings`)."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order; raises a `FerryError` when the model fails."""
+        ...
 
 
 class KnowledgeBackend(Protocol):
@@ -97,6 +118,10 @@ class KnowledgeBackend(Protocol):
 
     async def delete(self, scope: DocumentScope, keys: Sequence[tuple[str, str]]) -> int:
         """Delete the entries (namespace, entry_id); the number of chunks deleted."""
+        ...
+
+    async def set_vectors(self, scope: DocumentScope, chunks: Sequence[Chunk]) -> None:
+        """Store the `vector` and `vector_model` of chunks already stored (found by their keys)."""
         ...
 
 
@@ -134,6 +159,14 @@ class LexicalRetriever:
             density = sum(min(bag[t], 3) for t in wanted if t in bag) / (3 * len(wanted))  # breaks ties
             found.append(min(1.0, covered / total) * 0.95 + 0.05 * density)
         return found
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """The cosine similarity of two vectors, 0 when either is zero or their sizes differ."""
+    if len(a) != len(b):
+        return 0.0
+    norms = math.sqrt(sum(map(operator.mul, a, a))) * math.sqrt(sum(map(operator.mul, b, b)))
+    return sum(map(operator.mul, a, b)) / norms if norms else 0.0
 
 
 def chunk(content: str, size: int = CHUNK_CHARS) -> list[str]:
@@ -187,10 +220,13 @@ class Knowledge:
         retriever: Retriever | None = None,
         access: NamespaceAccess | None = None,
         agent: str = "",
+        embedder: TextEmbedder | None = None,
     ) -> None:
+        """`embedder`: rank by embeddings (None: by `retriever`, lexical by default)."""
         self.backend = backend
         self.scope = scope
         self.retriever = retriever or LexicalRetriever()
+        self.embedder = embedder
         self._access = access
         self._agent = agent
 
@@ -233,6 +269,7 @@ class Knowledge:
         entry = str(entry_id) if entry_id else str(uuid.uuid4())
         pieces = chunk(content)
         chunks = [Chunk(entry, space, i, text, dict(metadata or {})) for i, text in enumerate(pieces)]
+        chunks = await self._embedded(chunks, "retrieval_store")
         await self.backend.replace_entry(self.scope, space, entry, chunks)
         return {"entry_id": entry, "chunk_count": len(chunks), "success": True}
 
@@ -253,7 +290,7 @@ class Knowledge:
             if self._visible(c.namespace) and matches(c.metadata, metadata_filter)
         ]
         scored = sorted(
-            zip(self.retriever.scores(query, candidates), candidates, strict=True),
+            zip(await self._scores(query, candidates), candidates, strict=True),
             key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index),
         )
         results = [
@@ -268,6 +305,39 @@ class Knowledge:
             if score >= min_score
         ]
         return {"results": results[: max(0, int(max_results))]}
+
+    async def _vectors(self, texts: Sequence[str], tool: str) -> list[list[float]]:
+        assert self.embedder is not None
+        try:
+            vectors = await self.embedder.embed(texts)
+        except FerryError as exc:
+            raise ToolError(f"{tool}: the embedding model {self.embedder.model} failed: {exc}", tool) from exc
+        if len(vectors) != len(texts):
+            raise ToolError(f"{tool}: the embedding model {self.embedder.model} gave {len(vectors)} vectors", tool)
+        return vectors
+
+    async def _embedded(self, chunks: list[Chunk], tool: str) -> list[Chunk]:
+        """`chunks` with their vectors, when there is an embedding model."""
+        if self.embedder is None or not chunks:
+            return chunks
+        vectors = await self._vectors([c.content for c in chunks], tool)
+        model = self.embedder.model
+        return [replace(c, vector=tuple(v), vector_model=model) for c, v in zip(chunks, vectors, strict=True)]
+
+    async def _scores(self, query: str, candidates: list[Chunk]) -> list[float]:
+        if self.embedder is None:
+            return self.retriever.scores(query, candidates)
+        if not candidates or not query.strip():
+            return [0.0] * len(candidates)
+        model = self.embedder.model
+        stale = [i for i, c in enumerate(candidates) if c.vector is None or c.vector_model != model]
+        if stale:  # stored before this model was configured: embedded now, once
+            fresh = await self._embedded([candidates[i] for i in stale], "retrieval_query")
+            await self.backend.set_vectors(self.scope, fresh)
+            for i, c in zip(stale, fresh, strict=True):
+                candidates[i] = c
+        [wanted] = await self._vectors([query], "retrieval_query")
+        return [max(0.0, cosine(wanted, c.vector or ())) for c in candidates]
 
     async def retrieval_delete(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
 from app.compat.files import Files, FolderAccess, RunFiles
-from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess
+from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess, TextEmbedder
 from app.compat.runtime import ConnicRun, Implementation
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
@@ -64,6 +64,7 @@ class ConnicServices:
     files_root: Path | None = None
     page_reader: PageReader | None = None
     environment: str = DEFAULT_ENVIRONMENT
+    embedder: TextEmbedder | None = None  # knowledge ranked by embeddings (None: lexically)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict, repr=False)
 
     def run_for(
@@ -87,7 +88,7 @@ class ConnicServices:
                 unavailable[f"db_{name}"] = "this Ferry process has no document store — nothing was read or written"
         if self.knowledge is not None:
             scope = DocumentScope(tenant=request.tenant, environment=self.environment)
-            knowledge = Knowledge(self.knowledge, scope, access=namespaces, agent=request.agent)
+            knowledge = Knowledge(self.knowledge, scope, access=namespaces, agent=request.agent, embedder=self.embedder)
             implementations.update(knowledge.implementations())
         else:
             for name in ("query", "store", "delete", "list_namespaces"):

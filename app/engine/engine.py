@@ -55,6 +55,7 @@ from app.contracts.trace_context import TraceContext
 from app.engine.approval import ApprovalPending
 from app.engine.clock import Clock, Deadline, SystemClock
 from app.engine.connic_steps import ConnicSteps, history_backends, page_reader
+from app.engine.embeddings import knowledge_embeddings
 from app.engine.isolation import ProcessIsolation
 from app.engine.model import LLMClient, LLMMiddleware
 from app.engine.model_router import ModelRouter
@@ -122,12 +123,16 @@ class Engine:
             if in_process is not None:
                 self._closers.append(in_process.aclose)
             search = project.config.web_search
+            embeddings = knowledge_embeddings(project, self.settings)  # None: knowledge ranked lexically
+            if embeddings is not None:
+                self._closers.append(embeddings[1].aclose)
             connic = ConnicServices(
                 **history_backends(self._closers),
                 web_search=WebSearch(search) if search is not None else None,
                 page_reader=page_reader(project),
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
+                embedder=embeddings[0] if embeddings is not None else None,
             )
         self._connic = connic
         self._steps = ConnicSteps(project, connic, self._clock)

@@ -18,12 +18,14 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 from app.contracts.errors import FerryError, LLMUnavailableError
 from app.engine.error_mapping import map_llm_exception
 from app.engine.model import LLMRequest, LLMResponse, LLMUsage, TextSink, ToolCall
+from app.engine.openai_compat.embeddings import parse_embeddings
 from app.engine.openai_compat.stream import CompletionFold
 from app.engine.openai_compat.wire import MalformedCompletion, parse_completion
 
@@ -88,6 +90,24 @@ class LiteLLMClient:
         except Exception as exc:
             raise map_llm_exception(exc) from exc
         return self._parse(request.model, raw)
+
+    async def embed(self, model: str, texts: Sequence[str], *, timeout: float) -> list[list[float]]:
+        """litellm's `aembedding` (the `Embedder` interface): every provider it knows."""
+        litellm = load_litellm()
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await litellm.aembedding(
+                    **self.route(model), input=list(texts), timeout=timeout, num_retries=0, max_retries=0
+                )
+        except FerryError:
+            raise
+        except Exception as exc:
+            raise map_llm_exception(exc) from exc
+        data = raw.model_dump() if hasattr(raw, "model_dump") else raw
+        try:
+            return parse_embeddings(data, len(texts))
+        except ValueError as exc:
+            raise LLMUnavailableError(f"{model}: the answer is not embeddings ({exc})") from exc
 
     async def _stream(
         self, litellm: Any, request: LLMRequest, kwargs: dict[str, Any], on_text: TextSink

@@ -45,7 +45,7 @@ client passed to `Engine(llm=...)` belongs to whoever passed it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -139,6 +139,18 @@ class LLMClient(Protocol):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Make one request; return the answer or raise a `FerryError` of its category."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts to vectors through one embedding model (an OpenAI `/v1/embeddings` call or litellm's).
+
+    Honours the contract of `LLMClient` where it applies: one call, no retries, a call
+    never much longer than `timeout`, failures raised as Ferry's categories."""
+
+    async def embed(self, model: str, texts: Sequence[str], *, timeout: float) -> list[list[float]]:
+        """One vector per text, in order."""
         ...
 
 

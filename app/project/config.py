@@ -163,6 +163,20 @@ class WebSearchConfig(BaseModel):
         return self
 
 
+class KnowledgeConfig(BaseModel):
+    """`knowledge:` in ferry.yaml: how Connic's knowledge tools rank passages.
+
+    With `embedding_model` (a model string as agents write them, `openai/text-embedding-3-small`,
+    sent on the model path its provider takes, with the `models:` overrides), passages are
+    ranked by the cosine similarity of their embeddings; without it, lexically.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    embedding_model: str | None = Field(default=None, min_length=1, description="The model that embeds passages.")
+    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Seconds one embedding call may take.")
+
+
 class ProjectConfig(BaseModel):
     """The parsed `ferry.yaml`; an absent file is the same as an empty one."""
 
@@ -175,6 +189,7 @@ class ProjectConfig(BaseModel):
     spend_alerts: SpendAlerts | None = None  # None: the defaults, when there are limits
     durability: DurabilityConfig = Field(default_factory=DurabilityConfig)  # checkpoints, failed-runs topics
     web_search: WebSearchConfig | None = None  # Connic's web_search tool (None: not available)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)  # Connic's retrieval_* ranking
 
     @field_validator("models", mode="after")
     @classmethod

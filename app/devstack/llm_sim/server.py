@@ -4,6 +4,7 @@ It is a real server (not a mock of litellm) so that the code under test goes thr
 litellm's whole client path: HTTP, SSE parsing, exception mapping, timeouts. Routes:
 
     POST /v1/chat/completions   the simulated model (also at /chat/completions)
+    POST /v1/embeddings         deterministic embeddings (also at /embeddings; `embeddings.py`)
     GET  /v1/models             the known model names
     GET  /_sim/rules            current rules            (control API, see docs/llm-simulator.md)
     POST /_sim/rules            replace or append rules (body: RuleSet)
@@ -27,6 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from app.devstack.llm_sim.conversation import Conversation
+from app.devstack.llm_sim.embeddings import embeddings_answer
 from app.devstack.llm_sim.protocol import Answer, error_response, sse
 from app.devstack.llm_sim.rules import (
     FaultKind,
@@ -78,6 +80,7 @@ class LLMSimulator:
         self._state.set_rules(self._initial_rules)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self.embedding_requests: list[Any] = []  # bodies of /v1/embeddings calls, in order
         self.app = self._build_app()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -148,6 +151,7 @@ class LLMSimulator:
         self._state.set_rules(self._initial_rules)
         self._state.latency_ms = self._initial_latency_ms
         self._state.clear_observations()
+        self.embedding_requests.clear()
 
     # -- observations --------------------------------------------------------------
 
@@ -180,6 +184,8 @@ class LLMSimulator:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models_list)
         app.router.add_get("/_sim/rules", self._get_rules)
         app.router.add_post("/_sim/rules", self._post_rules)
@@ -219,6 +225,24 @@ class LLMSimulator:
     async def _get_stats(self, request: web.Request) -> web.Response:
         include = request.query.get("requests", "1") not in ("0", "false", "no")
         return web.json_response(self.stats(include).model_dump(mode="json"))
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """Every call is kept in `embedding_requests` (its body); bad input is OpenAI's 400."""
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        self.embedding_requests.append(body)
+        texts = body.get("input") if isinstance(body, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            bad = {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}}
+            return web.json_response(bad, status=400)
+        if self._state.latency_ms:
+            await asyncio.sleep(self._state.latency_ms / 1000)
+        assert isinstance(body, dict)
+        return web.json_response(embeddings_answer(str(body.get("model", DEFAULT_MODEL)), texts))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         with self._state.tracking_in_flight():

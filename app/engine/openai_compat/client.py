@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import aiohttp
 
 from app.contracts.errors import FerryError
 from app.engine.model import LLMRequest, LLMResponse, TextSink
+from app.engine.openai_compat.embeddings import embeddings_body, embeddings_url, parse_embeddings
 from app.engine.openai_compat.endpoints import Endpoint, EndpointTable
 from app.engine.openai_compat.errors import error_for_status, error_for_transport, malformed_answer
 from app.engine.openai_compat.stream import CompletionFold
@@ -82,6 +83,25 @@ class OpenAICompatClient:
         if not 200 <= status < 300:
             raise error_for_status(status, raw, headers, url=endpoint.url)
         return self._response(request.model, endpoint, raw)
+
+    async def embed(self, model: str, texts: Sequence[str], *, timeout: float) -> list[list[float]]:
+        """One `/embeddings` POST for every text (the `Embedder` interface)."""
+        endpoint = self._endpoints.endpoint(model)
+        url = embeddings_url(endpoint.url)
+        body = json.dumps(embeddings_body(endpoint.model, texts)).encode()
+        session = self._session_in_this_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.post(url, data=body, headers=endpoint.headers, proxy=endpoint.proxy) as answer:
+                    status, headers, raw = answer.status, answer.headers, await answer.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise error_for_transport(exc, url=url, timeout=timeout) from exc
+        if not 200 <= status < 300:
+            raise error_for_status(status, raw, headers, url=url)
+        try:
+            return parse_embeddings(json.loads(raw), len(texts))
+        except ValueError as exc:  # not JSON, or not an embeddings answer
+            raise malformed_answer(url, str(exc)) from exc
 
     def _response(self, model: str, endpoint: Endpoint, raw: bytes) -> LLMResponse:
         try:

@@ -2,18 +2,21 @@
 
 One row per chunk, keyed by tenant, environment, namespace, entry and position; storing
 an entry replaces its chunks in one transaction. Opened on first use, like the
-document store.
+document store. A chunk's embedding is kept in the same row, packed as float32
+(`pack_vector`), with the name of the model that made it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from array import array
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -22,6 +25,26 @@ from app.compat.knowledge import Chunk
 from app.observability.history.schema import KnowledgeRow
 
 T = TypeVar("T")
+
+
+def pack_vector(vector: tuple[float, ...] | None) -> bytes | None:
+    """float32, little-endian whatever the machine, so a database moves between hosts."""
+    if vector is None:
+        return None
+    packed = array("f", vector)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_vector(data: bytes | None) -> tuple[float, ...] | None:
+    if data is None:
+        return None
+    unpacked = array("f")
+    unpacked.frombytes(data)
+    if sys.byteorder == "big":
+        unpacked.byteswap()
+    return tuple(unpacked)
 
 
 class SqlKnowledgeBackend:
@@ -74,6 +97,8 @@ class SqlKnowledgeBackend:
                     content=c.content,
                     entry_metadata=c.metadata,
                     created_at=now,
+                    embedding=pack_vector(c.vector),
+                    embedding_model=c.vector_model if c.vector is not None else None,
                 )
                 for c in chunks
             )
@@ -93,7 +118,15 @@ class SqlKnowledgeBackend:
                 query.order_by(KnowledgeRow.namespace, KnowledgeRow.entry_id, KnowledgeRow.chunk_index)
             )
             return [
-                Chunk(row.entry_id, row.namespace, int(row.chunk_index), row.content, dict(row.entry_metadata))
+                Chunk(
+                    row.entry_id,
+                    row.namespace,
+                    int(row.chunk_index),
+                    row.content,
+                    dict(row.entry_metadata),
+                    vector=unpack_vector(row.embedding),
+                    vector_model=row.embedding_model,
+                )
                 for (row,) in rows
             ]
 
@@ -114,6 +147,24 @@ class SqlKnowledgeBackend:
             return int(getattr(result, "rowcount", 0) or 0)
 
         return await self._run(work)
+
+    async def set_vectors(self, scope: DocumentScope, chunks: Sequence[Chunk]) -> None:
+        def work(session: Session) -> None:
+            for c in chunks:
+                session.execute(
+                    update(KnowledgeRow)
+                    .where(
+                        KnowledgeRow.tenant == scope.tenant,
+                        KnowledgeRow.environment == scope.environment,
+                        KnowledgeRow.namespace == c.namespace,
+                        KnowledgeRow.entry_id == c.entry_id,
+                        KnowledgeRow.chunk_index == c.index,
+                    )
+                    .values(embedding=pack_vector(c.vector), embedding_model=c.vector_model)
+                )
+
+        if chunks:
+            await self._run(work)
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, LargeBinary, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -210,3 +210,7 @@ class KnowledgeRow(Base):
     content: Mapped[str] = mapped_column(Text)
     entry_metadata: Mapped[dict[str, Any]] = mapped_column(DOCUMENT_JSON)
     created_at: Mapped[datetime]
+    # The chunk's embedding (float32, packed) and the model that made it (migration 0006);
+    # None when the project ranks lexically.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(), nullable=True)

@@ -37,8 +37,9 @@ from app.devstack.llm_sim import (
     ToolCall,
     ToolCallsReply,
 )
+from app.devstack.llm_sim.embeddings import embed_text
 from app.engine.llm import LiteLLMClient
-from app.engine.model import LLMClient, LLMRequest
+from app.engine.model import Embedder, LLMClient, LLMRequest
 from app.engine.openai_compat import EndpointTable, OpenAICompatClient
 from app.engine.price_map import list_price
 
@@ -182,6 +183,20 @@ async def test_a_model_that_does_not_reason_gets_no_effort(sim: LLMSimulator, cl
         )
     )
     assert sim.requests[-1].model == "gpt-4o" and "reasoning_effort" not in sim.requests[-1].body
+
+
+async def test_embeddings_come_back_in_the_order_of_the_texts(sim: LLMSimulator, client: LLMClient) -> None:
+    assert isinstance(client, Embedder)
+    texts = ["refund for a car", "lunch at noon", "money back for a vehicle"]
+    vectors = await client.embed(MODEL, texts, timeout=10)
+    assert [pytest.approx(v) for v in vectors] == [embed_text(t) for t in texts]
+    assert sim.embedding_requests[-1]["model"] == "sim-model" and sim.embedding_requests[-1]["input"] == texts
+
+
+async def test_an_embeddings_error_is_its_category(sim: LLMSimulator, client: LLMClient) -> None:
+    assert isinstance(client, Embedder)
+    with pytest.raises(LLMBadRequestError):
+        await client.embed(MODEL, [""] * 0, timeout=10)  # no input: the server's 400
 
 
 @pytest.mark.parametrize(
