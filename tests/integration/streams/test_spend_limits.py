@@ -19,6 +19,7 @@ from app.devstack.llm_sim import LLMSimulator
 from app.project.project import Project
 from app.streams import ResultWatcher, Submitter, TopicNames, Worker
 from app.streams.connect import topic_partitions
+from app.streams.topic_plan import agent_partitions
 from tests.integration.kafka_helpers import wait_for
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
@@ -60,7 +61,11 @@ async def _alerts(bootstrap: str, topic: str) -> list[SpendAlert]:
         await consumer.stop()
 
 
-async def _settled(workers: list[Worker], agent: str, partitions: int) -> None:
+async def _settled(workers: list[Worker], agent: str) -> None:
+    """Both workers hold some of the agent's partitions and together all of them (the spec's
+    count: a cap is a share of the assignment, not a partition count)."""
+    partitions = agent_partitions(workers[0].project, workers[0].names, agent)
+
     def settled() -> bool:
         held = [w.processor.assigned(agent) if w.processor else frozenset() for w in workers]
         return all(held) and sorted(p for h in held for p in h) == list(range(partitions))
@@ -81,7 +86,7 @@ async def test_a_daily_agent_limit_stops_new_runs_across_two_workers_and_alerts_
         workers = [make_worker(project, sim.base_url), make_worker(project, sim.base_url)]
         for worker in workers:
             await worker.start()
-        await _settled(workers, "spender", CAP)
+        await _settled(workers, "spender")
         requests = [RunRequest.new("spender", {"message": "spend"}) for _ in range(30)]
         async with (
             ResultWatcher(kafka_bootstrap, names) as watcher,
