@@ -202,6 +202,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     from app.streams.approvals import ApprovalService
     from app.streams.retry_topics import retry_forwarders
     from app.streams.scheduled import ScheduledRuns
+    from app.streams.topic_plan import internal_replication
 
     if args.from_deployments:
         from app.deploy.versions import active_project
@@ -239,8 +240,13 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         bootstrap, project, TopicNames(settings.topic_prefix), settings.app_id, replication=args.replication
     )
     # Runs failed by an outage come back from their retry topics (ferry.yaml durability.agents.*.retry_delays).
+    names = TopicNames(settings.topic_prefix)
     retries = retry_forwarders(
-        project.config.durability.all_retry_delays(), bootstrap, TopicNames(settings.topic_prefix), settings.app_id
+        project.config.durability.all_retry_delays(),
+        bootstrap,
+        names,
+        settings.app_id,
+        replication=internal_replication(project, names, args.replication),
     )
     # trigger_agent_at's runs wait on ferry.triggers; one leader starts each when due.
     scheduled = ScheduledRuns(

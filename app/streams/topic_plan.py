@@ -113,6 +113,13 @@ def _planned(
     )
 
 
+def internal_replication(project: Project, names: TopicNames, replication: int | None = None) -> int:
+    """The replication of the topics Ferry creates while it runs (checkpoints, retry and
+    failed-runs topics): the one asked for, else what the project's specs give
+    `runs.results` — never a silent 1 on a cluster whose specs say 3."""
+    return replication or plan_topic(project, names, names.results).replication
+
+
 def plan_topic(project: Project, names: TopicNames, topic: str, replication: int | None = None) -> PlannedTopic:
     """Any other topic Ferry produces (a connector's `sink.*` feed topic), with its spec's settings."""
     return _planned(names, topic, project.topics, None, replication)

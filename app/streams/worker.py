@@ -75,7 +75,7 @@ from app.streams.replies import ReplyingRunner, ReplyPublisher
 from app.streams.result_index import ResultIndex
 from app.streams.settings import StreamSettings
 from app.streams.topic_admin import ApplyReport, TopicConflictError, apply_topics
-from app.streams.topic_plan import agent_partitions
+from app.streams.topic_plan import agent_partitions, internal_replication
 
 if TYPE_CHECKING:  # app.deploy reads its topic with this package's Kafka helpers: imported at start
     from app.deploy.versions import Loaded, VersionedRunner
@@ -123,11 +123,12 @@ class Worker:
         self._runner = runner
         self.topic_report: ApplyReport | None = None
         # Built here, started in `start`: neither holds a connection before then.
-        self.outbox = Outbox(settings.bootstrap, self.names)
+        internal = internal_replication(project, self.names, settings.replication)
+        self.outbox = Outbox(settings.bootstrap, self.names, replication=internal)
         self.replies = ReplyPublisher(settings.bootstrap)  # live callers' answers (chat)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
         self.cancellations = CancellationFeed(settings.bootstrap, self.names.cancellations, on_cancel=self._cancel)
-        self.checkpoints = CheckpointStore(settings.bootstrap, self.names, replication=settings.replication)
+        self.checkpoints = CheckpointStore(settings.bootstrap, self.names, replication=internal)
         self.processor: Processor | None = None
         self.app: FerryApp | None = None
         self.datadir: str | None = None
