@@ -8,23 +8,18 @@ document store. A chunk's embedding is kept in the same row, packed as float32
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.compat.documents import DocumentScope
 from app.compat.knowledge import Chunk
+from app.observability.history.lazy_store import LazyHistoryStore
 from app.observability.history.schema import KnowledgeRow
-
-T = TypeVar("T")
 
 
 def pack_vector(vector: tuple[float, ...] | None) -> bytes | None:
@@ -47,34 +42,7 @@ def unpack_vector(data: bytes | None) -> tuple[float, ...] | None:
     return tuple(unpacked)
 
 
-class SqlKnowledgeBackend:
-    def __init__(self, opener: Callable[[], Engine]) -> None:
-        self._opener = opener
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_history(cls, url: str | None = None) -> SqlKnowledgeBackend:
-        def open_store() -> Engine:
-            from app.observability.history.store import HistoryStore
-
-            return HistoryStore.open(url).engine
-
-        return cls(open_store)
-
-    def _engine_now(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                self._engine = self._opener()
-            return self._engine
-
-    async def _run(self, work: Callable[[Session], T]) -> T:
-        def in_thread() -> T:
-            with Session(self._engine_now()) as session, session.begin():
-                return work(session)
-
-        return await asyncio.to_thread(in_thread)
-
+class SqlKnowledgeBackend(LazyHistoryStore):
     async def replace_entry(self, scope: DocumentScope, namespace: str, entry_id: str, chunks: Sequence[Chunk]) -> None:
         now = datetime.now(UTC)
 
