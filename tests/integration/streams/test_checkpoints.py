@@ -141,6 +141,14 @@ async def test_a_killed_worker_s_runs_resume_without_repeating_completed_steps(
                     while len(watcher.results) < RUNS // 4:
                         await watcher.poll()
                 await wait_for(lambda: sim.in_flight >= CAP // 3, 30, interval=0.005, what="runs at the model")
+
+                async def between_steps() -> bool:
+                    """A run whose tool has run (its first steps checkpointed) has no result yet."""
+                    await watcher.poll(timeout_ms=5)
+                    tools_run = len(ledger.read_text().splitlines()) if ledger.exists() else 0
+                    return tools_run > len(watcher.results)
+
+                await wait_for(between_steps, 30, interval=0.005, what="a run between its steps")
                 in_flight_at_kill = sim.in_flight  # requests the dead worker was still waiting for
                 first.send_signal(signal.SIGKILL)
                 await first.wait()
