@@ -22,53 +22,12 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from app.compat.knowledge import STOP_WORDS
+
 DIMENSIONS = 256
 TRIGRAM_WEIGHT = 0.3
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "get",
-        "got",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
+_STOP = STOP_WORDS | frozenset(["get", "got"])  # plus question words: queries are questions
 
 #: Words and phrases that mean one thing, for the tests' texts (lowercase; phrases first).
 CONCEPTS: tuple[tuple[str, ...], ...] = (
