@@ -46,6 +46,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def api_environment(tmp: Path) -> tuple[dict[str, str], str]:
+    """The environment of a bench's `ferry api` (its own SQLite store) and an API key in it,
+    made as a user makes one (`ferry keys create`)."""
+    env = dict(os.environ, FERRY_DATABASE_URL=f"sqlite:///{tmp / 'history.db'}", LITELLM_LOCAL_MODEL_COST_MAP="True")
+    token = subprocess.run(
+        [sys.executable, "-m", "app", "keys", "create", "--tenant", "bench"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    return env, token
+
+
 async def start_api(
     project_dir: Path, bootstrap: str, prefix: str, env: dict[str, str]
 ) -> tuple[subprocess.Popen[str], str]:
@@ -125,11 +136,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="ferry-bench-api-"))
     project = write_project(tmp, args.cap)
     await apply_topics(args.broker, plan_topics(project, names))
-    env = dict(os.environ, FERRY_DATABASE_URL=f"sqlite:///{tmp / 'history.db'}", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    token = subprocess.run(  # noqa: ASYNC221 - set-up, before anything is measured
-        [sys.executable, "-m", "app", "keys", "create", "--tenant", "bench"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    env, token = api_environment(tmp)
     sim = start_simulator_process([], latency_ms=args.latency, extra_args=["--no-record"])
     worker = await start_side("ferry", tmp, args.broker, prefix, sim.base_url, args.cap)
     api, url = await start_api(tmp, args.broker, prefix, env)

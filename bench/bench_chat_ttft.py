@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from app.engine.model import LLMRequest  # noqa: E402
 from app.engine.openai_compat import OpenAICompatClient  # noqa: E402
 from app.streams import TopicNames, apply_topics  # noqa: E402
 from app.streams.topic_plan import plan_topics  # noqa: E402
-from bench.bench_api import start_api  # noqa: E402
+from bench.bench_api import api_environment, start_api  # noqa: E402
 from bench.bench_streams import AGENT, start_side, write_project  # noqa: E402
 
 ANSWER = "Ferry streams this answer to the socket word by word as the model writes it"
@@ -109,11 +108,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="ferry-bench-chat-"))
     project = write_project(tmp, 8)
     await apply_topics(args.broker, plan_topics(project, TopicNames(prefix)))
-    env = dict(os.environ, FERRY_DATABASE_URL=f"sqlite:///{tmp / 'history.db'}", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    token = subprocess.run(  # noqa: ASYNC221 - set-up, before anything is measured
-        [sys.executable, "-m", "app", "keys", "create", "--tenant", "bench"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    env, token = api_environment(tmp)
     rules = [Rule(reply=TextReply(text=ANSWER), chunk_delay_ms=args.chunk_delay)]
     sim = start_simulator_process(rules, latency_ms=args.latency, extra_args=["--no-record"])
     worker = await start_side("ferry", tmp, args.broker, prefix, sim.base_url, 8)

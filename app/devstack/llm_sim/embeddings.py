@@ -27,7 +27,7 @@ from app.compat.knowledge import STOP_WORDS
 DIMENSIONS = 256
 TRIGRAM_WEIGHT = 0.3
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = STOP_WORDS | frozenset(["get", "got"])  # plus question words: queries are questions
+_STOP = STOP_WORDS | frozenset(["get", "got"])  # plus verbs the tests' questions use ("how do I get …")
 
 #: Words and phrases that mean one thing, for the tests' texts (lowercase; phrases first).
 CONCEPTS: tuple[tuple[str, ...], ...] = (
