@@ -9,7 +9,8 @@ run-history database (app/observability/history/knowledge.py). Namespaces are do
 Ranking is semantic when the project configures an embedding model (`knowledge:
 embedding_model` in ferry.yaml; the engine hands over a `TextEmbedder`): each chunk is
 embedded when stored, its vector kept beside it, and a query's score against a chunk is
-the cosine similarity of their vectors (below 0 counts as 0). Chunks stored before the
+the cosine similarity of their vectors as the model scores it (`TextEmbedder.score`: below 0
+counts as 0; the default local model's compressed range is stretched). Chunks stored before the
 model was configured, or embedded by another model, are embedded on the first query
 that meets them and their vectors stored then. A failing embedding call is the tool's
 error; nothing falls back silently to another ranking.
@@ -104,6 +105,10 @@ class TextEmbedder(Protocol):
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; raises a `FerryError` when the model fails."""
+        ...
+
+    def score(self, cosine: float) -> float:
+        """A passage's score in [0, 1] from its cosine similarity to the query (models differ in range)."""
         ...
 
 
@@ -337,7 +342,7 @@ class Knowledge:
             for i, c in zip(stale, fresh, strict=True):
                 candidates[i] = c
         [wanted] = await self._vectors([query], "retrieval_query")
-        return [max(0.0, cosine(wanted, c.vector or ())) for c in candidates]
+        return [self.embedder.score(cosine(wanted, c.vector or ())) for c in candidates]
 
     async def retrieval_delete(
         self,

@@ -6,13 +6,15 @@ on the path its provider takes, in batches.
                       every model with `FERRY_LLM_BASE_URL`), litellm's `aembedding` for
                       the rest (Cohere, Voyage, Bedrock, Vertex, …); the same decision and
                       the same `models:` overrides as chat models
+    LocalEmbedder     the `local/…` models, computed in this process from a model shipped
+                      in a PyPI package (app/engine/local_embeddings.py): the default
     ModelEmbeddings   one model bound, what the knowledge tools are given
                       (`app.compat.knowledge.TextEmbedder`)
 
 The embedding client is the engine's own, apart from the chat client (a test's fake
 chat model does not stop a project's knowledge from being embedded for real), and is
-built only when an embedding model is configured: without one, knowledge is ranked
-lexically and nothing here runs.
+built only when a provider's embedding model is configured (`embedding_model: none`:
+knowledge is ranked lexically and nothing here runs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.engine.llm import LiteLLMClient
+from app.engine.local_embeddings import FULL_SCORE_COSINE, LocalEmbedder, is_local
 from app.engine.model import Embedder
 from app.engine.openai_compat import EndpointTable, OpenAICompatClient
 from app.engine.settings import EngineSettings
@@ -58,10 +61,28 @@ class EmbeddingRouter:
 class ModelEmbeddings:
     """One embedding model: texts to vectors, `BATCH` texts a call."""
 
-    def __init__(self, embedder: Embedder, model: str, *, timeout: float) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        model: str,
+        *,
+        timeout: float,
+        router: EmbeddingRouter | None = None,
+        full_score_cosine: float = 1.0,
+    ) -> None:
         self._embedder = embedder
         self.model = model
         self._timeout = timeout
+        self._router = router  # closed with this
+        self._full_score_cosine = full_score_cosine
+
+    def score(self, cosine: float) -> float:
+        """A passage's score in [0, 1] from its cosine similarity to the query."""
+        return min(1.0, max(0.0, cosine / self._full_score_cosine))
+
+    async def aclose(self) -> None:
+        if self._router is not None:
+            await self._router.aclose()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -70,10 +91,15 @@ class ModelEmbeddings:
         return vectors
 
 
-def knowledge_embeddings(project: Project, settings: EngineSettings) -> tuple[ModelEmbeddings, EmbeddingRouter] | None:
-    """The knowledge tools' embeddings for `project` and the router to close, or None (lexical ranking)."""
+def knowledge_embeddings(project: Project, settings: EngineSettings) -> ModelEmbeddings | None:
+    """The knowledge tools' embeddings for `project` (close them with the engine), or None (lexical ranking)."""
     config = project.config.knowledge
-    if config.embedding_model is None:
+    model = config.embedding_model
+    if model is None:
         return None
+    if is_local(model):
+        return ModelEmbeddings(
+            LocalEmbedder(), model, timeout=config.timeout_s, full_score_cosine=FULL_SCORE_COSINE[model]
+        )
     router = EmbeddingRouter.for_settings(project, settings)
-    return ModelEmbeddings(router, config.embedding_model, timeout=config.timeout_s), router
+    return ModelEmbeddings(router, model, timeout=config.timeout_s, router=router)

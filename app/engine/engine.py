@@ -125,14 +125,14 @@ class Engine:
             search = project.config.web_search
             embeddings = knowledge_embeddings(project, self.settings)  # None: knowledge ranked lexically
             if embeddings is not None:
-                self._closers.append(embeddings[1].aclose)
+                self._closers.append(embeddings.aclose)
             connic = ConnicServices(
                 **history_backends(self._closers),
                 web_search=WebSearch(search) if search is not None else None,
                 page_reader=page_reader(project),
                 trigger=agent_trigger or in_process,
                 environment=environment_from(),
-                embedder=embeddings[0] if embeddings is not None else None,
+                embedder=embeddings,
             )
         self._connic = connic
         self._steps = ConnicSteps(project, connic, self._clock)

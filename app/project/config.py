@@ -163,18 +163,41 @@ class WebSearchConfig(BaseModel):
         return self
 
 
+#: Embedding models served inside the worker (app/engine/local_embeddings.py), with their dimensions.
+LOCAL_EMBEDDING_MODELS = MappingProxyType({"local/wordllama": 256})
+DEFAULT_EMBEDDING_MODEL = "local/wordllama"
+
+
 class KnowledgeConfig(BaseModel):
     """`knowledge:` in ferry.yaml: how Connic's knowledge tools rank passages.
 
-    With `embedding_model` (a model string as agents write them, `openai/text-embedding-3-small`,
-    sent on the model path its provider takes, with the `models:` overrides), passages are
-    ranked by the cosine similarity of their embeddings; without it, lexically.
+    Passages are ranked by the cosine similarity of their embeddings from `embedding_model`:
+    by default `local/wordllama`, computed in the worker from a model shipped in a Python
+    package (nothing to configure, nothing downloaded); or a provider's model string as
+    agents write them (`openai/text-embedding-3-small`, sent on the model path its provider
+    takes, with the `models:` overrides). `none` ranks lexically (shared words).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    embedding_model: str | None = Field(default=None, min_length=1, description="The model that embeds passages.")
+    embedding_model: str | None = Field(
+        default=DEFAULT_EMBEDDING_MODEL, min_length=1, description="The model that embeds passages; none: lexical."
+    )
     timeout_s: float = Field(default=30.0, gt=0, le=300, description="Seconds one embedding call may take.")
+
+    @field_validator("embedding_model", mode="before")
+    @classmethod
+    def _none_is_lexical(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "lexical") else value
+
+    @field_validator("embedding_model", mode="after")
+    @classmethod
+    def _known_local_model(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("local/") and value not in LOCAL_EMBEDDING_MODELS:
+            raise ValueError(
+                f"unknown local embedding model {value!r}: the local ones are {sorted(LOCAL_EMBEDDING_MODELS)}"
+            )
+        return value
 
 
 class ProjectConfig(BaseModel):
