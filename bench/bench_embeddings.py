@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.compat.knowledge import Chunk, LexicalRetriever  # noqa: E402
-from app.engine.local_embeddings import LocalEmbedder  # noqa: E402
-from tests.unit.compat.test_knowledge_local import HANDBOOK, QUESTIONS  # noqa: E402
+from app.compat.knowledge import Chunk, LexicalRetriever
+from app.engine.local_embeddings import LocalEmbedder
+from tests.unit.compat.test_knowledge_local import HANDBOOK, QUESTIONS
 
 MODEL = "local/wordllama"
 
@@ -70,7 +70,9 @@ async def main(passages: int) -> None:
         lexical = LexicalRetriever().scores(question, chunks)
         lexical_hits += max(lexical) > 0 and list(HANDBOOK)[lexical.index(max(lexical))] == entry
     print(f"top-1 on {len(QUESTIONS)} paraphrased questions: local {semantic_hits}, lexical {lexical_hits}")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":
