@@ -58,8 +58,10 @@ class ConcurrencySpec(_Spec):
     """Runs whose input has the same value at `key` never overlap."""
 
     key: str = Field(min_length=1, description="Dot path into the run input.")
-    on_conflict: Literal["queue", "drop"] = Field(
-        default="queue", description="`queue` waits; `drop` ends the new run as cancelled."
+    on_conflict: Literal["queue", "drop", "coalesce"] = Field(
+        default="queue",
+        description="`queue` waits; `drop` ends the new run as cancelled; `coalesce` keeps one waiting run "
+        "per key, a newer one replacing it (the replaced one ends cancelled).",
     )
 
 

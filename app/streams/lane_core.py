@@ -4,7 +4,10 @@ A `Ticket` is one run read from the agent's topics and waiting to start. The cor
 decides, in this order:
   - admission: a run id already queued or running is a duplicate; with
     `on_conflict: drop` a run whose concurrency key is held (queued or running) is
-    dropped; otherwise it queues, within the read-ahead window (count and bytes);
+    dropped; otherwise it queues, within the read-ahead window (count and bytes). With
+    `on_conflict: coalesce` it queues in place of the runs of its key waiting here (at
+    most one waits, unless the rule was `queue` when they came): they leave the queue in
+    its `replaced`, for the caller to end as cancelled; the run executing is untouched;
   - start: the next run, fair over tenants (least served first, see `fair_queue.py`),
     of a partition this worker holds, whose key has no run executing, while the worker
     runs fewer than its share of the cap (see `shares.py`; one pool for all its
@@ -27,6 +30,7 @@ from app.streams.fair_queue import FairQueue
 from app.streams.shares import member_share
 
 P = TypeVar("P")
+OnConflict = Literal["queue", "drop", "coalesce"]
 
 
 @dataclass(eq=False)
@@ -38,6 +42,8 @@ class Ticket(Generic[P]):
     size: int = 0
     cost: float = 1.0
     payload: P | None = field(default=None, repr=False)
+    # Set by `offer` under `coalesce`: the waiting runs of its key this run took the place of.
+    replaced: list[Ticket[P]] = field(default_factory=list, repr=False)
 
 
 class Admission(StrEnum):
@@ -53,7 +59,7 @@ class LaneCore(Generic[P]):
         *,
         cap: int,
         partitions: int | None = None,
-        on_conflict: Literal["queue", "drop"] = "queue",
+        on_conflict: OnConflict = "queue",
         window: int = 2000,
         window_bytes: int = 64 * 1024 * 1024,
     ) -> None:
@@ -103,7 +109,7 @@ class LaneCore(Generic[P]):
         self.index, self.holders = (index, holders) if 0 <= index < holders else (0, 1)
         self._changed()
 
-    def reconfigure(self, *, cap: int, on_conflict: Literal["queue", "drop"]) -> None:
+    def reconfigure(self, *, cap: int, on_conflict: OnConflict) -> None:
         """A new cap and conflict rule for runs starting from now on."""
         self.cap, self.on_conflict = cap, on_conflict
         self._changed()
@@ -121,6 +127,8 @@ class LaneCore(Generic[P]):
             return Admission.DUPLICATE
         if ticket.key is not None and self.on_conflict == "drop" and self._key_holders[ticket.key] > 0:
             return Admission.DROPPED
+        if ticket.key is not None and self.on_conflict == "coalesce" and self._waiting(ticket.key):
+            ticket.replaced = self.withdraw(where=lambda t: t.key == ticket.key)
         self._queue.push(ticket.tenant, ticket, ticket.cost)
         self._queued_ids.add(ticket.run_id)
         if ticket.key is not None:
@@ -170,6 +178,10 @@ class LaneCore(Generic[P]):
         if ticket.partition not in self.assigned:
             return False
         return ticket.key is None or ticket.key not in self._running_keys
+
+    def _waiting(self, key: str) -> bool:
+        """Whether a run of `key` is queued (at most one of a key runs, see `_startable`)."""
+        return self._key_holders[key] > (1 if key in self._running_keys else 0)
 
     def _release(self, ticket: Ticket[P]) -> None:
         self._bytes -= ticket.size

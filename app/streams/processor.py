@@ -4,6 +4,7 @@
                      ├─ pipeline request ─► stage 0 request ─► ack
                      ├─ already has a result / in flight ────► ack (redelivery)
                      └─ lane.submit ─┬─ dropped (key busy) ──► cancelled result, ack
+                                     ├─ (coalesce) the key's waiting run ─► cancelled result, ack
                                      └─ start ─┬─ cancelled already ─► cancelled result, ack
                                                └─ engine.run ─► [next stage request |
                                                    pipeline result] ─► result ─► ack
@@ -136,6 +137,7 @@ class Processor:
             "dlq": 0,
             "duplicates": 0,
             "dropped": 0,
+            "replaced": 0,
             "routed": 0,
             "cancelled": 0,
             "replayed_steps": 0,
@@ -227,6 +229,8 @@ class Processor:
             payload=job,
         )
         admission = await lane.submit(ticket)
+        while ticket.replaced:  # on_conflict: coalesce: the key's waiting run gave way to this one
+            await self._end_replaced(ticket.replaced.pop(0), ticket)
         if admission == Admission.DROPPED:
             self.counts["dropped"] += 1
             await self._finish(job, _cancelled(request, f"concurrency key {ticket.key!r} is busy (on_conflict: drop)"))
@@ -283,6 +287,15 @@ class Processor:
                     await self._finish(job, _cancelled(job.request, "the run was cancelled before it started"))
                 except Exception:
                     log.exception("run %s: cancelled result not produced; it will be redelivered", ticket.run_id)
+
+    async def _end_replaced(self, old: Ticket[Job], by: Ticket[Job]) -> None:
+        assert old.payload is not None
+        self.counts["replaced"] += 1
+        why = f"replaced by a newer run {by.run_id} of concurrency key {by.key!r} (on_conflict: coalesce)"
+        try:
+            await self._finish(old.payload, _cancelled(old.payload.request, why))
+        except Exception:  # unacked: it comes back after a restart
+            log.exception("run %s: replaced result not produced; it will be redelivered", old.run_id)
 
     async def execute(self, ticket: Ticket[Job]) -> None:
         """The lane's callback: run, emit, ack."""

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.project import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, load_project, select_tools
+from app.project import LLMAgentSpec, SequentialAgentSpec, ToolAgentSpec, lint_project, load_project, select_tools
 
-from .conftest import write_project
+from .conftest import HEADER, ProjectFactory, write_project
 
 CONNIC_PROJECT = {
     "requirements.txt": "httpx\n",
@@ -176,3 +176,12 @@ def test_tool_schemas_match_connics_generation(connic_root: Path) -> None:
         "email": {"type": "string", "description": "The customer's e-mail address."}
     }
     assert tools["lookup_customer"].takes_context
+
+
+def test_connics_coalesce_loads_and_lints_clean(make_project: ProjectFactory) -> None:
+    root = make_project({"agents/a.yaml": HEADER + "concurrency:\n  key: doc.id\n  on_conflict: coalesce\n"})
+    agent = load_project(root).agents["a"]
+    assert isinstance(agent, LLMAgentSpec) and agent.concurrency is not None
+    assert agent.concurrency.on_conflict == "coalesce"
+    report = lint_project(root)
+    assert report.errors == [] and [w for w in report.warnings if w.loc.file == "agents/a.yaml"] == []

@@ -94,8 +94,8 @@ CASES = [
         agent("on_timeout: retry\n"), f"{A}:6:13 on_timeout: must be 'partial' or 'fail' (got 'retry')", id="on-timeout"
     ),
     pytest.param(
-        agent("concurrency:\n  key: k\n  on_conflict: coalesce\n"),
-        f"{A}:8:16 concurrency.on_conflict: must be 'queue' or 'drop' (got 'coalesce')",
+        agent("concurrency:\n  key: k\n  on_conflict: replace\n"),
+        f"{A}:8:16 concurrency.on_conflict: must be 'queue', 'drop' or 'coalesce' (got 'replace')",
         id="on-conflict",
     ),
     pytest.param(

@@ -146,3 +146,81 @@ def test_withdraw_releases_queued_runs_of_revoked_partitions() -> None:
     removed = core.withdraw({0})
     assert [t.run_id for t in removed] == ["a"]
     assert core.offer(Ticket(run_id="c", tenant="t", partition=1, key="k")) == Admission.QUEUED  # key freed
+
+
+def _ids(tickets: list[Ticket[None]]) -> list[str]:
+    return [t.run_id for t in tickets]
+
+
+def test_coalesce_keeps_one_waiting_run_per_key_the_newest() -> None:
+    core = _core(on_conflict="coalesce")
+    first, second, third = (Ticket(run_id=r, tenant="t", partition=0, key="doc-1") for r in ("a", "b", "c"))
+    assert core.offer(first) == Admission.QUEUED and first.replaced == []
+    assert _ids(_start_all(core)) == ["a"]  # a runs: b then c arrive while it does
+    assert core.offer(second) == Admission.QUEUED and second.replaced == []  # nothing waiting yet
+    assert core.offer(third) == Admission.QUEUED
+    assert _ids(third.replaced) == ["b"]  # b gave way: the caller ends it cancelled
+    assert core.queued == 1 and not core.knows("b")
+    assert _ids(core.running_tickets()) == ["a"]  # the running run is never touched
+    assert core.next() is None  # c waits for a
+    core.done(first)
+    assert _ids(_start_all(core)) == ["c"]
+
+
+def test_coalesce_leaves_other_keys_and_keyless_runs_alone() -> None:
+    core = _core(cap=1, partitions=1, on_conflict="coalesce")
+    offered = [
+        Ticket(run_id="a", tenant="t", partition=0, key="doc-1"),
+        Ticket(run_id="b", tenant="t", partition=0, key="doc-2"),
+        Ticket(run_id="n1", tenant="t", partition=0),
+        Ticket(run_id="n2", tenant="t", partition=0),
+        Ticket(run_id="c", tenant="t", partition=0, key="doc-2"),  # replaces b, waiting for the slot
+    ]
+    for ticket in offered:
+        assert core.offer(ticket) == Admission.QUEUED
+    assert [_ids(t.replaced) for t in offered] == [[], [], [], [], ["b"]]
+    order = []
+    while (ticket := core.next()) is not None:
+        order.append(ticket.run_id)
+        core.done(ticket)
+    assert order == ["a", "n1", "n2", "c"]  # arrival order of the runs that run
+
+
+def test_coalesce_replaces_a_run_waiting_for_a_slot_and_frees_its_room() -> None:
+    core = _core(cap=1, partitions=1, on_conflict="coalesce", window=10, window_bytes=50)
+    core.offer(Ticket(run_id="busy", tenant="t", partition=0))
+    _start_all(core)
+    core.offer(Ticket(run_id="a", tenant="t", partition=0, key="doc-1", size=100))
+    assert not core.has_room()
+    newer = Ticket(run_id="b", tenant="t", partition=0, key="doc-1", size=10)
+    core.offer(newer)
+    assert _ids(newer.replaced) == ["a"] and core.queued == 1 and core.running == 1
+    assert core.has_room()  # a's bytes left with it
+
+
+def test_a_switch_from_queue_to_coalesce_replaces_every_waiting_run_of_the_key_at_its_next_run() -> None:
+    core = _core(on_conflict="queue")
+    for run_id in ("a", "b", "c"):
+        core.offer(Ticket(run_id=run_id, tenant="t", partition=0, key="doc-1"))
+    core.offer(Ticket(run_id="x", tenant="t", partition=0, key="doc-2"))
+    (running, _x) = sorted(_start_all(core), key=lambda t: t.run_id)
+    core.reconfigure(cap=4, on_conflict="coalesce")
+    newest = Ticket(run_id="d", tenant="t", partition=0, key="doc-1")
+    assert core.offer(newest) == Admission.QUEUED
+    assert _ids(newest.replaced) == ["b", "c"]
+    core.done(running)
+    assert _ids(_start_all(core)) == ["d"]
+    core.reconfigure(cap=4, on_conflict="queue")  # and back: runs of a key queue up again
+    later = Ticket(run_id="e", tenant="t", partition=0, key="doc-1")
+    core.offer(later)
+    assert later.replaced == [] and core.queued == 1
+
+
+def test_coalesce_never_replaces_a_duplicate_offer() -> None:
+    core = _core(on_conflict="coalesce")
+    core.offer(Ticket(run_id="a", tenant="t", partition=0, key="doc-1"))
+    _start_all(core)
+    core.offer(Ticket(run_id="b", tenant="t", partition=0, key="doc-1"))
+    again = Ticket(run_id="b", tenant="t", partition=0, key="doc-1")  # a redelivery of the waiting run
+    assert core.offer(again) == Admission.DUPLICATE and again.replaced == []
+    assert core.queued == 1
