@@ -12,7 +12,8 @@ then a child of that span, so every stage of a pipeline is one trace whatever pr
 ran it. Every span is recorded (the sampler is ALWAYS_ON, whatever the caller's sampled
 flag or OTEL_TRACES_SAMPLER say): `runs.traces` and the history are Ferry's own record.
 With OTEL_EXPORTER_OTLP_ENDPOINT set, the same spans also go to an OpenTelemetry
-collector (`otel_export`).
+collector (`otel_export`). Without one nothing but the sink reads them, so they are
+recorded without the SDK (`span_recorder`: the same events, a fraction of the CPU).
 
     run ─┬─ llm_call ─┬─ llm_attempt
          │            ├─ retry_wait
@@ -28,26 +29,26 @@ calls are children of the step that started them.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
-from app.contracts import SpanEvent, SpanKind, SpanStatus, Usage
+from app.contracts import SpanEvent, SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError, RunTimeoutError, ToolTimeoutError
 from app.contracts.spans import SpanAttr
 from app.contracts.trace_context import TraceContext
 from app.observability.otel_export import KIND_ATTRIBUTE, otlp_export
 from app.observability.redaction import Redactor
-
-SpanSink = Callable[[SpanEvent], None]
+from app.observability.span_recorder import RunRecorder, SpanSink, span_event
 
 # Internal attributes: they route a span to its event and never reach the SpanEvent.
 _KIND = KIND_ATTRIBUTE
@@ -109,27 +110,21 @@ class _SinkProcessor(SpanProcessor):
 def to_span_event(span: ReadableSpan, redactor: Redactor) -> SpanEvent:
     attributes: Mapping[str, Any] = span.attributes or {}
     start_ns = span.start_time or 0
-    end_ns = span.end_time or start_ns
-    public = {k: _plain(v) for k, v in attributes.items() if not k.startswith("ferry.")}
     context = span.context
     assert context is not None
-    return SpanEvent(
+    return span_event(
         run_id=str(attributes.get(_RUN_ID, "")),
-        trace_id=format(context.trace_id, "032x"),
-        span_id=format(context.span_id, "016x"),
-        parent_span_id=format(span.parent.span_id, "016x") if span.parent else None,
+        trace_id=context.trace_id,
+        span_id=context.span_id,
+        parent_span_id=span.parent.span_id if span.parent else None,
         kind=SpanKind(str(attributes.get(_KIND, SpanKind.RUN.value))),
-        name=redactor.text(span.name),
-        status=SpanStatus.ERROR if span.status.status_code is StatusCode.ERROR else SpanStatus.OK,
-        start=datetime.fromtimestamp(start_ns / 1e9, UTC),
-        end=datetime.fromtimestamp(end_ns / 1e9, UTC),
-        duration_ms=(end_ns - start_ns) / 1e6,
-        attributes=redactor.mapping(public),
+        name=span.name,
+        failed=span.status.status_code is StatusCode.ERROR,
+        start_ns=start_ns,
+        end_ns=span.end_time or start_ns,
+        attributes=attributes,
+        redactor=redactor,
     )
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 class SpanHandle:
@@ -168,18 +163,24 @@ def _attr(value: Any) -> Any:
 class RunTracer:
     """Span factories for one run: every span carries its kind and the run id."""
 
-    def __init__(self, tracer: trace.Tracer, run_id: str) -> None:
+    def __init__(self, tracer: trace.Tracer | RunRecorder, run_id: str) -> None:
+        """`tracer`: the SDK's (spans exported) or the run's own recorder (not exported)."""
         self._tracer = tracer
         self.run_id = run_id
 
-    @contextmanager
-    def span(self, kind: SpanKind, name: str, **attributes: Any) -> Iterator[SpanHandle]:
-        with self._tracer.start_as_current_span(
+    def _open(self, kind: SpanKind, name: str) -> AbstractContextManager[trace.Span]:
+        if isinstance(self._tracer, RunRecorder):
+            return self._tracer.current_span(kind, name)
+        return self._tracer.start_as_current_span(
             name,
             attributes={_KIND: kind.value, _RUN_ID: self.run_id},
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
+        )
+
+    @contextmanager
+    def span(self, kind: SpanKind, name: str, **attributes: Any) -> Iterator[SpanHandle]:
+        with self._open(kind, name) as span:
             handle = SpanHandle(span)
             handle.set(**attributes)
             try:
@@ -199,25 +200,35 @@ class RunTracer:
 
 
 class EngineTracing:
-    """One per engine: a private TracerProvider, the sink registry of its runs and, when
-    the environment names a collector, the OTLP export (read once, when built)."""
+    """One per engine: how its runs' spans are recorded, read once when built. With an OTLP
+    export (the environment names a collector): a private TracerProvider, the sink registry
+    of its runs and the export. Without: each run's `RunRecorder` (`sdk=True` forces the
+    SDK path, to compare the two)."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, *, sdk: bool = False) -> None:
         self.redactor = redactor
         self._processor = _SinkProcessor(redactor)
         self._export = otlp_export(redactor)
-        self._provider = TracerProvider(
-            sampler=ALWAYS_ON, resource=self._export.resource if self._export is not None else None
-        )
-        self._provider.add_span_processor(self._processor)
-        if self._export is not None:
-            self._provider.add_span_processor(self._export.processor)
-        self._tracer = self._provider.get_tracer("ferry.engine")
+        self._provider: TracerProvider | None = None
+        # OTEL_SDK_DISABLED switches the SDK off, and with it every span (docs/observability.md).
+        if self._export is not None or sdk or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            self._provider = TracerProvider(
+                sampler=ALWAYS_ON, resource=self._export.resource if self._export is not None else None
+            )
+            self._provider.add_span_processor(self._processor)
+            if self._export is not None:
+                self._provider.add_span_processor(self._export.processor)
+            self._tracer = self._provider.get_tracer("ferry.engine")
 
     @property
     def exporting(self) -> bool:
         """Whether spans also go to an OTLP collector."""
         return self._export is not None
+
+    @property
+    def sdk(self) -> bool:
+        """Whether spans are recorded by the OTel SDK (else by each run's `RunRecorder`)."""
+        return self._provider is not None
 
     @contextmanager
     def run_span(
@@ -231,6 +242,10 @@ class EngineTracing:
     ) -> Iterator[tuple[RunTracer, SpanHandle]]:
         """The span of a run, `sink` receiving its spans: under `parent` (a span of another
         process) when given, else the root of a fresh trace."""
+        if self._provider is None:
+            with self._recorded_run_span(run_id, name, sink, parent, attributes) as opened:
+                yield opened
+            return
         run_tracer = RunTracer(self._tracer, run_id)
         # Never the caller's current context: a run is a root unless told whose child it is.
         with self._tracer.start_as_current_span(
@@ -252,12 +267,33 @@ class EngineTracing:
                 span.end()  # end before unregistering, so the run span itself is delivered
                 self._processor.unregister(trace_id, run_id)
 
+    @contextmanager
+    def _recorded_run_span(
+        self, run_id: str, name: str, sink: SpanSink | None, parent: TraceContext | None, attributes: dict[str, Any]
+    ) -> Iterator[tuple[RunTracer, SpanHandle]]:
+        recorder = RunRecorder(run_id, sink, self.redactor)
+        span = recorder.start_root(SpanKind.RUN, name, parent)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            handle = SpanHandle(span)
+            handle.set(**attributes)
+            try:
+                yield RunTracer(recorder, run_id), handle
+            finally:
+                span.end()  # the run span is delivered before the run's sink is let go
+                recorder.close()
+        finally:
+            otel_context.detach(token)
+
     def shutdown(self) -> None:
         """Flush and close: with an export, this waits for the last batch to be sent."""
-        self._provider.shutdown()
+        if self._provider is not None:
+            self._provider.shutdown()
 
     async def aclose(self) -> None:
         """`shutdown` without holding the event loop while the last batch is exported."""
+        if self._provider is None:
+            return
         if self._export is None:
             self._provider.shutdown()
         else:
