@@ -89,6 +89,7 @@ def start_postgres(data_dir: Path, log_dir: Path, *, port: int | None = None, ti
         timeout=timeout,
     )
     _create_database(bin_dir, port)
+    _enable_pgvector(bin_dir, port)
     return ServiceInfo(
         name="postgres",
         address=f"postgresql://{SUPERUSER}@{LOOPBACK}:{port}/{DATABASE}",
@@ -176,6 +177,19 @@ def _create_database(bin_dir: Path, port: int) -> None:
             raise DevStackError(
                 f"could not create database {DATABASE}: {created.stderr.strip()}", "read the PostgreSQL log"
             )
+
+
+def _enable_pgvector(bin_dir: Path, port: int) -> None:
+    """pgvector in the database when this PostgreSQL has it (scripts/install-pgvector.sh), so
+    the knowledge tools rank by embeddings in SQL. Not there, or failing: they rank in
+    Python, which is no reason to refuse a dev stack."""
+    _psql(
+        bin_dir,
+        port,
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') "
+        "THEN CREATE EXTENSION IF NOT EXISTS vector; END IF; END $$",
+        DATABASE,
+    )
 
 
 def query(address_port: int, sql: str) -> list[list[str]]:
