@@ -129,6 +129,14 @@ class KnowledgeBackend(Protocol):
         """Store the `vector` and `vector_model` of chunks already stored (found by their keys)."""
         ...
 
+    async def nearest(
+        self, scope: DocumentScope, namespace: str | None, vector: Sequence[float], model: str, limit: int
+    ) -> list[tuple[Chunk, float]] | None:
+        """The `limit` chunks embedded by `model` nearest to `vector` (in `namespace` and below,
+        None: all), nearest first, each with its cosine similarity; their vectors are not loaded.
+        None when this backend cannot rank (then `Knowledge` ranks in Python)."""
+        ...
+
 
 class Retriever(Protocol):
     def scores(self, query: str, chunks: Sequence[Chunk]) -> list[float]:
@@ -196,6 +204,10 @@ def _namespace(value: str | None, tool: str) -> str:
     if not _NAMESPACE.match(value):
         raise ToolError(f"{tool}: namespace {value!r} must be names separated by dots (e.g. policies.hr)", tool)
     return value
+
+
+def _key(chunk: Chunk) -> tuple[str, str, int]:
+    return chunk.namespace, chunk.entry_id, chunk.index
 
 
 def _within(namespace: str, parent: str) -> bool:
@@ -289,15 +301,11 @@ class Knowledge:
         space = _namespace(namespace, "retrieval_query")
         if space:
             self._allowed("retrieval_query", space)
-        candidates = [
-            c
-            for c in await self.backend.chunks(self.scope, space or None)
-            if self._visible(c.namespace) and matches(c.metadata, metadata_filter)
-        ]
-        scored = sorted(
-            zip(await self._scores(query, candidates), candidates, strict=True),
-            key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index),
-        )
+        found = await self.backend.chunks(self.scope, space or None)
+        candidates = [c for c in found if self._visible(c.namespace) and matches(c.metadata, metadata_filter)]
+        limit = max(0, int(max_results))
+        # Ranked by the backend, the nearest chunks may include ones hidden here: ask for as many more.
+        scored = await self._ranked(query, space, candidates, limit + len(found) - len(candidates))
         results = [
             {
                 "content": c.content,
@@ -309,7 +317,7 @@ class Knowledge:
             for score, c in scored
             if score >= min_score
         ]
-        return {"results": results[: max(0, int(max_results))]}
+        return {"results": results[:limit]}
 
     async def _vectors(self, texts: Sequence[str], tool: str) -> list[list[float]]:
         assert self.embedder is not None
@@ -329,20 +337,31 @@ class Knowledge:
         model = self.embedder.model
         return [replace(c, vector=tuple(v), vector_model=model) for c, v in zip(chunks, vectors, strict=True)]
 
-    async def _scores(self, query: str, candidates: list[Chunk]) -> list[float]:
+    async def _ranked(
+        self, query: str, space: str, candidates: list[Chunk], nearest_limit: int
+    ) -> list[tuple[float, Chunk]]:
+        """(score, chunk), best first: in the backend when it can (`nearest`), else here."""
         if self.embedder is None:
-            return self.retriever.scores(query, candidates)
-        if not candidates or not query.strip():
-            return [0.0] * len(candidates)
-        model = self.embedder.model
-        stale = [i for i, c in enumerate(candidates) if c.vector is None or c.vector_model != model]
-        if stale:  # stored before this model was configured: embedded now, once
-            fresh = await self._embedded([candidates[i] for i in stale], "retrieval_query")
-            await self.backend.set_vectors(self.scope, fresh)
-            for i, c in zip(stale, fresh, strict=True):
-                candidates[i] = c
-        [wanted] = await self._vectors([query], "retrieval_query")
-        return [self.embedder.score(cosine(wanted, c.vector or ())) for c in candidates]
+            scores = self.retriever.scores(query, candidates)
+        elif not candidates or not query.strip():
+            scores = [0.0] * len(candidates)
+        else:
+            model = self.embedder.model
+            stale = [i for i, c in enumerate(candidates) if c.vector is None or c.vector_model != model]
+            if stale:  # stored before this model was configured: embedded now, once
+                fresh = await self._embedded([candidates[i] for i in stale], "retrieval_query")
+                await self.backend.set_vectors(self.scope, fresh)
+                for i, c in zip(stale, fresh, strict=True):
+                    candidates[i] = c
+            [wanted] = await self._vectors([query], "retrieval_query")
+            near = await self.backend.nearest(self.scope, space or None, wanted, model, nearest_limit)
+            if near is not None:
+                shown = {_key(c): c for c in candidates}
+                return [(self.embedder.score(similarity), shown[_key(c)]) for c, similarity in near if _key(c) in shown]
+            scores = [self.embedder.score(cosine(wanted, c.vector or ())) for c in candidates]
+        return sorted(
+            zip(scores, candidates, strict=True), key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index)
+        )
 
     async def retrieval_delete(
         self,
