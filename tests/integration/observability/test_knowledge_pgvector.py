@@ -129,3 +129,18 @@ async def test_without_the_right_to_create_pgvector_blobs_rank_in_python_until_i
         backend.close()
     stored = rows(limited_url, "SELECT embedding_vector IS NOT NULL, embedding IS NULL FROM ferry_knowledge")
     assert stored == [(True, True)] * 3
+
+
+async def test_sql_ranking_looks_past_the_chunks_a_filter_hides(
+    pgvector: None, postgres_url: Callable[[], str]
+) -> None:
+    backend = SqlKnowledgeBackend.for_history(postgres_url())
+    try:
+        kb = Knowledge(backend, ACME, embedder=SimEmbedder())
+        for entry, text in PASSAGES.items():
+            await kb.retrieval_store(text, entry_id=entry, namespace="policies", metadata={"lang": "en"})
+        await kb.retrieval_store(QUESTION, entry_id="nearest-but-german", namespace="policies", metadata={"lang": "de"})
+        found = await kb.retrieval_query(QUESTION, max_results=1, metadata_filter={"lang": "en"})
+        assert [r["entry_id"] for r in found["results"]] == ["refunds"]
+    finally:
+        backend.close()
