@@ -117,8 +117,9 @@ class KnowledgeBackend(Protocol):
         """Store an entry's chunks, replacing the entry's earlier ones in that namespace."""
         ...
 
-    async def chunks(self, scope: DocumentScope, namespace: str | None) -> list[Chunk]:
-        """Every chunk in `namespace` and its sub-namespaces (None: all of the scope)."""
+    async def chunks(self, scope: DocumentScope, namespace: str | None, *, vectors: bool = True) -> list[Chunk]:
+        """Every chunk in `namespace` and its sub-namespaces (None: all of the scope); without
+        `vectors`, their `vector` is None (their `vector_model` still says whether they have one)."""
         ...
 
     async def delete(self, scope: DocumentScope, keys: Sequence[tuple[str, str]]) -> int:
@@ -301,7 +302,9 @@ class Knowledge:
         space = _namespace(namespace, "retrieval_query")
         if space:
             self._allowed("retrieval_query", space)
-        found = await self.backend.chunks(self.scope, space or None)
+        # Vectors are read only if this process ranks them (`_ranked`): a backend that ranks in
+        # SQL would otherwise ship every vector of the namespace for nothing.
+        found = await self.backend.chunks(self.scope, space or None, vectors=self.embedder is None)
         candidates = [c for c in found if self._visible(c.namespace) and matches(c.metadata, metadata_filter)]
         limit = max(0, int(max_results))
         # Ranked by the backend, the nearest chunks may include ones hidden here: ask for as many more.
@@ -347,7 +350,7 @@ class Knowledge:
             scores = [0.0] * len(candidates)
         else:
             model = self.embedder.model
-            stale = [i for i, c in enumerate(candidates) if c.vector is None or c.vector_model != model]
+            stale = [i for i, c in enumerate(candidates) if c.vector_model != model]
             if stale:  # stored before this model was configured: embedded now, once
                 fresh = await self._embedded([candidates[i] for i in stale], "retrieval_query")
                 await self.backend.set_vectors(self.scope, fresh)
@@ -358,6 +361,8 @@ class Knowledge:
             if near is not None:
                 shown = {_key(c): c for c in candidates}
                 return [(self.embedder.score(similarity), shown[_key(c)]) for c, similarity in near if _key(c) in shown]
+            with_vectors = {_key(c): c for c in await self.backend.chunks(self.scope, space or None)}
+            candidates = [c if c.vector is not None else with_vectors.get(_key(c), c) for c in candidates]
             scores = [self.embedder.score(cosine(wanted, c.vector or ())) for c in candidates]
         return sorted(
             zip(scores, candidates, strict=True), key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index)
@@ -374,7 +379,7 @@ class Knowledge:
             raise filter_error("retrieval_delete: metadata_filter needs a namespace")
         if entry_id is None and not space:
             raise ToolError("retrieval_delete needs an entry_id or a namespace", "retrieval_delete")
-        found = await self.backend.chunks(self.scope, space or None)
+        found = await self.backend.chunks(self.scope, space or None, vectors=False)
         keys = {
             (c.namespace, c.entry_id)
             for c in found
@@ -392,7 +397,7 @@ class Knowledge:
         if not 0 <= int(depth) <= 10:
             raise ToolError("depth must be 0 (all) to 10", "retrieval_list_namespaces")
         entries: dict[str, set[str]] = {}
-        for c in await self.backend.chunks(self.scope, base or None):
+        for c in await self.backend.chunks(self.scope, base or None, vectors=False):
             if self._visible(c.namespace):
                 entries.setdefault(c.namespace, set()).add(c.entry_id)
         names = {n for n in entries if n}

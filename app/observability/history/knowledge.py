@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.compat.documents import DocumentScope
@@ -118,10 +118,12 @@ class SqlKnowledgeBackend(LazyHistoryStore):
 
         await self._run(work)
 
-    async def chunks(self, scope: DocumentScope, namespace: str | None) -> list[Chunk]:
+    async def chunks(self, scope: DocumentScope, namespace: str | None, *, vectors: bool = True) -> list[Chunk]:
         def work(session: Session) -> list[Chunk]:
-            binary = func.vector_send(_VECTOR, type_=LargeBinary) if self._uses_vector_column() else None
+            binary = func.vector_send(_VECTOR, type_=LargeBinary) if vectors and self._uses_vector_column() else None
             query = select(KnowledgeRow, binary if binary is not None else literal_column("NULL", LargeBinary))
+            if not vectors:
+                query = query.options(defer(KnowledgeRow.embedding))
             rows = session.execute(
                 query.where(*_in_scope(scope, namespace)).order_by(
                     KnowledgeRow.namespace, KnowledgeRow.entry_id, KnowledgeRow.chunk_index
@@ -134,7 +136,7 @@ class SqlKnowledgeBackend(LazyHistoryStore):
                     int(row.chunk_index),
                     row.content,
                     dict(row.entry_metadata),
-                    vector=decode_sent(sent) if sent is not None else unpack_vector(row.embedding),
+                    vector=decode_sent(sent) if sent is not None else unpack_vector(row.embedding) if vectors else None,
                     vector_model=row.embedding_model,
                 )
                 for row, sent in rows
