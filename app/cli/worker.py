@@ -195,6 +195,7 @@ def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
 
 
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
+    from app.cli.gc_tuning import settle_started_process
     from app.connectors.services import prepare_connectors
     from app.connectors.webhook import WebhookSettings, webhooks_group
     from app.project import load_project
@@ -265,6 +266,7 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, stop, settings.drain_seconds)
     await worker.start()  # a failed start has stopped what it started, then raises
+    settle_started_process()  # the collector skips what start-up built (app/cli/gc_tuning.py)
     if connectors.inbound is not None:
         try:  # a new inbound group starts at the topics' end: say "consuming" once that end is fixed
             await connectors.inbound.wait_ready()
