@@ -26,13 +26,14 @@ finds `refund`), not paraphrases.
 from __future__ import annotations
 
 import math
-import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+import numpy
 
 from app.compat.documents import DocumentScope
 from app.compat.filters import filter_error, matches
@@ -122,6 +123,10 @@ class KnowledgeBackend(Protocol):
         `vectors`, their `vector` is None (their `vector_model` still says whether they have one)."""
         ...
 
+    async def unembedded(self, scope: DocumentScope, namespace: str | None, model: str) -> list[Chunk]:
+        """The chunks of `namespace` (as `chunks`) with no vector of `model`, without vectors."""
+        ...
+
     async def delete(self, scope: DocumentScope, keys: Sequence[tuple[str, str]]) -> int:
         """Delete the entries (namespace, entry_id); the number of chunks deleted."""
         ...
@@ -175,12 +180,21 @@ class LexicalRetriever:
         return found
 
 
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """The cosine similarity of two vectors, 0 when either is zero or their sizes differ."""
-    if len(a) != len(b):
-        return 0.0
-    norms = math.sqrt(sum(map(operator.mul, a, a))) * math.sqrt(sum(map(operator.mul, b, b)))
-    return sum(map(operator.mul, a, b)) / norms if norms else 0.0
+def cosines(query: Sequence[float], vectors: Sequence[Sequence[float] | None]) -> list[float]:
+    """The cosine similarity of `query` with each vector (0 for none, a zero vector or another
+    size): one matrix product, as a namespace may hold thousands of chunks."""
+    if not vectors:
+        return []
+    wanted = numpy.asarray(query, dtype=numpy.float32)
+    sized = [i for i, v in enumerate(vectors) if v is not None and len(v) == len(wanted)]
+    similarities = [0.0] * len(vectors)
+    if sized and wanted.any():
+        matrix = numpy.asarray([vectors[i] for i in sized], dtype=numpy.float32)
+        norms = numpy.linalg.norm(matrix, axis=1) * numpy.linalg.norm(wanted)
+        products = matrix @ wanted
+        for i, product, norm in zip(sized, products.tolist(), norms.tolist(), strict=True):
+            similarities[i] = product / norm if norm else 0.0
+    return similarities
 
 
 def chunk(content: str, size: int = CHUNK_CHARS) -> list[str]:
@@ -302,13 +316,10 @@ class Knowledge:
         space = _namespace(namespace, "retrieval_query")
         if space:
             self._allowed("retrieval_query", space)
-        # Vectors are read only if this process ranks them (`_ranked`): a backend that ranks in
-        # SQL would otherwise ship every vector of the namespace for nothing.
-        found = await self.backend.chunks(self.scope, space or None, vectors=self.embedder is None)
-        candidates = [c for c in found if self._visible(c.namespace) and matches(c.metadata, metadata_filter)]
         limit = max(0, int(max_results))
-        # Ranked by the backend, the nearest chunks may include ones hidden here: ask for as many more.
-        scored = await self._ranked(query, space, candidates, limit + len(found) - len(candidates))
+        scored = await self._ranked(
+            query, space, limit, lambda c: self._visible(c.namespace) and matches(c.metadata, metadata_filter)
+        )
         results = [
             {
                 "content": c.content,
@@ -341,32 +352,46 @@ class Knowledge:
         return [replace(c, vector=tuple(v), vector_model=model) for c, v in zip(chunks, vectors, strict=True)]
 
     async def _ranked(
-        self, query: str, space: str, candidates: list[Chunk], nearest_limit: int
+        self, query: str, space: str, limit: int, shown: Callable[[Chunk], bool]
     ) -> list[tuple[float, Chunk]]:
-        """(score, chunk), best first: in the backend when it can (`nearest`), else here."""
+        """(score, chunk) of the chunks `shown`, best first: the best `limit` when the database
+        ranks them (`nearest`), all of them when they are ranked here."""
         if self.embedder is None:
+            candidates = [c for c in await self.backend.chunks(self.scope, space or None, vectors=False) if shown(c)]
             scores = self.retriever.scores(query, candidates)
-        elif not candidates or not query.strip():
-            scores = [0.0] * len(candidates)
+        elif not query.strip():
+            return []
         else:
             model = self.embedder.model
-            stale = [i for i, c in enumerate(candidates) if c.vector_model != model]
+            stale = await self.backend.unembedded(self.scope, space or None, model)
             if stale:  # stored before this model was configured: embedded now, once
-                fresh = await self._embedded([candidates[i] for i in stale], "retrieval_query")
-                await self.backend.set_vectors(self.scope, fresh)
-                for i, c in zip(stale, fresh, strict=True):
-                    candidates[i] = c
+                await self.backend.set_vectors(self.scope, await self._embedded(stale, "retrieval_query"))
             [wanted] = await self._vectors([query], "retrieval_query")
-            near = await self.backend.nearest(self.scope, space or None, wanted, model, nearest_limit)
+            near = await self._nearest(wanted, space, limit, shown)
             if near is not None:
-                shown = {_key(c): c for c in candidates}
-                return [(self.embedder.score(similarity), shown[_key(c)]) for c, similarity in near if _key(c) in shown]
-            with_vectors = {_key(c): c for c in await self.backend.chunks(self.scope, space or None)}
-            candidates = [c if c.vector is not None else with_vectors.get(_key(c), c) for c in candidates]
-            scores = [self.embedder.score(cosine(wanted, c.vector or ())) for c in candidates]
+                return near
+            candidates = [c for c in await self.backend.chunks(self.scope, space or None) if shown(c)]
+            scores = [self.embedder.score(similarity) for similarity in cosines(wanted, [c.vector for c in candidates])]
         return sorted(
             zip(scores, candidates, strict=True), key=lambda pair: (-pair[0], pair[1].entry_id, pair[1].index)
         )
+
+    async def _nearest(
+        self, wanted: list[float], space: str, limit: int, shown: Callable[[Chunk], bool]
+    ) -> list[tuple[float, Chunk]] | None:
+        """The best `limit` chunks shown, ranked by the database (None: it cannot). The nearest
+        ones may be hidden (namespace rules, metadata filter): asked again for more until
+        `limit` are shown or there are no more."""
+        assert self.embedder is not None
+        asked = max(4 * limit, 16)
+        while True:
+            near = await self.backend.nearest(self.scope, space or None, wanted, self.embedder.model, asked)
+            if near is None:
+                return None
+            kept = [(self.embedder.score(similarity), c) for c, similarity in near if shown(c)]
+            if len(kept) >= limit or len(near) < asked:
+                return kept
+            asked *= 4
 
     async def retrieval_delete(
         self,

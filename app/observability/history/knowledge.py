@@ -120,14 +120,22 @@ class SqlKnowledgeBackend(LazyHistoryStore):
 
     async def chunks(self, scope: DocumentScope, namespace: str | None, *, vectors: bool = True) -> list[Chunk]:
         def work(session: Session) -> list[Chunk]:
-            binary = func.vector_send(_VECTOR, type_=LargeBinary) if vectors and self._uses_vector_column() else None
-            query = select(KnowledgeRow, binary if binary is not None else literal_column("NULL", LargeBinary))
-            if not vectors:
-                query = query.options(defer(KnowledgeRow.embedding))
+            # Columns, not ORM objects: a query reads every chunk of its namespaces, thousands of rows.
+            sent = vectors and self._uses_vector_column()  # pgvector's binary form, else blobs only
+            vector = func.vector_send(_VECTOR, type_=LargeBinary) if sent else literal_column("NULL", LargeBinary)
             rows = session.execute(
-                query.where(*_in_scope(scope, namespace)).order_by(
-                    KnowledgeRow.namespace, KnowledgeRow.entry_id, KnowledgeRow.chunk_index
+                select(
+                    KnowledgeRow.entry_id,
+                    KnowledgeRow.namespace,
+                    KnowledgeRow.chunk_index,
+                    KnowledgeRow.content,
+                    KnowledgeRow.entry_metadata,
+                    KnowledgeRow.embedding_model,
+                    vector.label("vector"),
+                    (KnowledgeRow.embedding if vectors else literal_column("NULL", LargeBinary)).label("blob"),
                 )
+                .where(*_in_scope(scope, namespace))
+                .order_by(KnowledgeRow.namespace, KnowledgeRow.entry_id, KnowledgeRow.chunk_index)
             )
             return [
                 Chunk(
@@ -136,10 +144,27 @@ class SqlKnowledgeBackend(LazyHistoryStore):
                     int(row.chunk_index),
                     row.content,
                     dict(row.entry_metadata),
-                    vector=decode_sent(sent) if sent is not None else unpack_vector(row.embedding) if vectors else None,
+                    vector=decode_sent(row.vector) if row.vector is not None else unpack_vector(row.blob),
                     vector_model=row.embedding_model,
                 )
-                for row, sent in rows
+                for row in rows
+            ]
+
+        return await self._run(work)
+
+    async def unembedded(self, scope: DocumentScope, namespace: str | None, model: str) -> list[Chunk]:
+        def work(session: Session) -> list[Chunk]:
+            rows = session.scalars(
+                select(KnowledgeRow)
+                .options(defer(KnowledgeRow.embedding))
+                .where(
+                    *_in_scope(scope, namespace),
+                    or_(KnowledgeRow.embedding_model.is_(None), KnowledgeRow.embedding_model != model),
+                )
+            )
+            return [
+                Chunk(row.entry_id, row.namespace, int(row.chunk_index), row.content, dict(row.entry_metadata))
+                for row in rows
             ]
 
         return await self._run(work)

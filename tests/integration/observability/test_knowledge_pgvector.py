@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.compat.documents import DocumentScope
-from app.compat.knowledge import Knowledge, cosine
+from app.compat.knowledge import Knowledge, cosines
 from app.devstack.llm_sim.embeddings import embed_text
 from app.devstack.service import ServiceInfo
 from app.observability.history.knowledge import SqlKnowledgeBackend
@@ -85,7 +85,9 @@ async def test_vectors_live_in_pgvector_and_sql_finds_the_paraphrase(
         nearest = await backend.nearest(ACME, "policies", wanted, SimEmbedder.model, 2)
         assert nearest is not None, "ranked in Python although the database has pgvector"
         # SQL's order and scores are the cosine similarities Python would compute.
-        in_python = sorted(((cosine(wanted, embed_text(t)), e) for e, t in PASSAGES.items()), reverse=True)[:2]
+        in_python = sorted(
+            zip(cosines(wanted, [embed_text(t) for t in PASSAGES.values()]), PASSAGES, strict=True), reverse=True
+        )[:2]
         assert [(c.namespace, c.entry_id) for c, _ in nearest] == [("policies", e) for _, e in in_python]
         assert [s for _, s in nearest] == pytest.approx([s for s, _ in in_python], abs=1e-5)
         assert nearest[0][0].entry_id == "refunds"
