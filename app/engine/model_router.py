@@ -15,6 +15,7 @@ from __future__ import annotations
 from app.engine.llm import LiteLLMClient, load_litellm
 from app.engine.model import LLMClient, LLMRequest, LLMResponse
 from app.engine.openai_compat import EndpointTable, OpenAICompatClient
+from app.engine.openai_compat.client import DEFAULT_CONNECTIONS
 from app.engine.settings import EngineSettings
 from app.project.models import LLMAgentSpec
 from app.project.project import Project
@@ -37,7 +38,8 @@ class ModelRouter:
         )
         router = cls(
             endpoints,
-            direct=OpenAICompatClient(endpoints),
+            # a pool smaller than the project's caps would queue admitted runs' calls inside the client
+            direct=OpenAICompatClient(endpoints, connections=max(DEFAULT_CONNECTIONS, total_cap(project))),
             litellm=LiteLLMClient(base_url=settings.llm_base_url, api_key=settings.llm_api_key),
         )
         if any(not router.is_direct(model) for model in project_models(project)):
@@ -71,3 +73,8 @@ def project_models(project: Project) -> set[str]:
             if agent.fallback_model:
                 models.add(agent.fallback_model)
     return models
+
+
+def total_cap(project: Project) -> int:
+    """Runs of LLM agents this worker may run at once: each has at most one model call open."""
+    return sum(a.max_concurrent_runs for a in project.agents.values() if isinstance(a, LLMAgentSpec))
