@@ -48,6 +48,12 @@ class StepStore(Protocol):
         """Keep `value` for `step`; return once it would survive a crash of this process."""
         ...
 
+    def record_soon(self, step: str, value: Mapping[str, Any]) -> None:
+        """Keep `value` for `step`, the write under way but not awaited: for a run's final
+        answer, which nothing outside the process acts on before the run's result. A later
+        `record` of the run waits for it first, so steps stay durable in their order."""
+        ...
+
 
 class RunJournal:
     """A run's `StepStore` and the step count of the attempt under way."""
@@ -106,11 +112,20 @@ def replay_llm_step(run_id: str, state: _RunCounts) -> LLMResponse | None:
 
 
 async def record_llm_step(run_id: str, response: LLMResponse, usage: Usage) -> None:
-    """Called once an LLM step has its response, before the run acts on it."""
+    """Called once an LLM step has its response, before the run acts on it.
+
+    A response that calls tools is durable before a tool runs. A final answer is not
+    awaited: its write starts now, as an awaited one would, so a crash before the write
+    is acknowledged asks the model again either way (that window is the same ~1 ms);
+    what the run does meanwhile (validate the output, write its result) stays in the
+    process until the result, and a result written first makes the step moot."""
     journal = _journal_of(run_id)
     if journal is not None:
         value = {"response": asdict(response), "usage": usage.model_dump(mode="json")}
-        await journal.store.record(f"llm.{journal.llm_steps}", value)
+        if response.tool_calls:
+            await journal.store.record(f"llm.{journal.llm_steps}", value)
+        else:
+            journal.store.record_soon(f"llm.{journal.llm_steps}", value)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@
 
 A step is recorded with an acknowledged write (acks=all) before the run acts on it, so
 a worker that dies after that write leaves it for whoever runs the redelivered request.
+A run's final answer is written without the run awaiting it (`record_soon`): nothing
+outside the process acts on it before the result; a later step of the run, and the
+run's tombstones, wait for it first, so a run's records reach the topic in order.
 Every worker reads the whole topic from its beginning at start and follows it (the
 topic holds only the steps of runs without a result: each run's steps are tombstoned
 once its result is written, and `retention.ms` removes what a crash left untombstoned),
@@ -68,6 +71,8 @@ class CheckpointStore:
         self._partitions = 0
         self._tail = TopicTail(bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=100)
         self._tombstones: set[asyncio.Future[Any]] = set()
+        self._pending: dict[str, asyncio.Task[None]] = {}  # run id → its write not awaited by the run
+        self._partition_of: dict[str, int] = {}  # runs written here: where their tombstones go
         self.writes = 0
 
     async def start(self) -> None:
@@ -99,8 +104,8 @@ class CheckpointStore:
         await self._tail.stop()
         producer, self._producer = self._producer, None
         if producer is not None:
-            if self._tombstones:
-                await asyncio.gather(*self._tombstones, return_exceptions=True)
+            if self._pending or self._tombstones:
+                await asyncio.gather(*self._pending.values(), *self._tombstones, return_exceptions=True)
             await producer.stop()
 
     def journal(self, run_id: str) -> RunSteps:
@@ -110,34 +115,72 @@ class CheckpointStore:
     def steps_of(self, run_id: str) -> Mapping[str, bytes]:
         return self._steps.get(run_id, {})
 
-    async def write(self, run_id: str, step: str, value: bytes) -> None:
-        producer = self._require_producer()
-        delivery = await producer.send(
-            self.topic, key=_key(run_id, step), value=value, partition=checkpoint_partition(run_id, self._partitions)
-        )
-        await delivery
+    async def write(self, run_id: str, step: str, value: bytes, partition: int | None = None) -> None:
+        """Write a step and return once it is acknowledged (after the run's earlier ones)."""
+        await self._settle(run_id)
+        await self._send(run_id, step, value, partition)
         self._steps.setdefault(run_id, {})[step] = value
+        if partition is not None:
+            self._partition_of[run_id] = partition
+
+    def write_soon(self, run_id: str, step: str, value: bytes, partition: int | None = None) -> None:
+        """Start writing a step without waiting: known here at once, so `forget` tombstones it."""
+        self._steps.setdefault(run_id, {})[step] = value
+        if partition is not None:
+            self._partition_of[run_id] = partition
+        earlier = self._pending.get(run_id)
+        task = asyncio.ensure_future(self._send_after(earlier, run_id, step, value, partition))
+        self._pending[run_id] = task
+        task.add_done_callback(
+            lambda done: self._pending.pop(run_id, None) if self._pending.get(run_id) is done else None
+        )
+
+    async def _send_after(
+        self, earlier: asyncio.Task[None] | None, run_id: str, step: str, value: bytes, partition: int | None
+    ) -> None:
+        if earlier is not None:
+            await asyncio.gather(earlier, return_exceptions=True)
+        try:
+            await self._send(run_id, step, value, partition)
+        except Exception as exc:  # the run goes on; its result (or retention) will stand for this step
+            log.warning("checkpoint %s of run %s not written: %s", step, run_id, exc)
+
+    async def _settle(self, run_id: str) -> None:
+        """Wait for the run's write under way, so its steps reach the topic in their order."""
+        pending = self._pending.get(run_id)
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+
+    async def _send(self, run_id: str, step: str, value: bytes, partition: int | None) -> None:
+        producer = self._require_producer()
+        where = partition if partition is not None else checkpoint_partition(run_id, self._partitions)
+        delivery = await producer.send(self.topic, key=_key(run_id, step), value=value, partition=where)
+        await delivery
         self.writes += 1
 
     def forget(self, run_id: str) -> int:
         """The run has its result: tombstone its steps (not awaited: a lost tombstone only
-        leaves records that retention removes); how many."""
+        leaves records that retention removes), after any write of the run under way; how many."""
         steps = self._steps.pop(run_id, None)
+        partition = self._partition_of.pop(run_id, None)
         if not steps or self._producer is None:
             return 0
-        partition = checkpoint_partition(run_id, self._partitions)
-        for step in steps:
-            task = asyncio.ensure_future(self._tombstone(run_id, step, partition))
-            self._tombstones.add(task)
-            task.add_done_callback(self._tombstones.discard)
+        where = partition if partition is not None else checkpoint_partition(run_id, self._partitions)
+        task = asyncio.ensure_future(self._tombstone(run_id, list(steps), where))
+        self._tombstones.add(task)
+        task.add_done_callback(self._tombstones.discard)
         return len(steps)
 
-    async def _tombstone(self, run_id: str, step: str, partition: int) -> None:
+    async def _tombstone(self, run_id: str, steps: list[str], partition: int) -> None:
+        await self._settle(run_id)
         producer = self._require_producer()
         try:
-            await (await producer.send(self.topic, key=_key(run_id, step), value=None, partition=partition))
+            deliveries = [
+                await producer.send(self.topic, key=_key(run_id, step), partition=partition) for step in steps
+            ]
+            await asyncio.gather(*deliveries)
         except Exception as exc:  # best effort: retention.ms is the backstop
-            log.debug("checkpoint tombstone for %s/%s not sent: %s", run_id, step, exc)
+            log.debug("checkpoint tombstones of %s not all sent: %s", run_id, exc)
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -155,8 +198,13 @@ class CheckpointStore:
                     steps.pop(step, None)
                     if not steps:
                         del self._steps[run_id]
+                        self._partition_of.pop(run_id, None)
             else:
                 self._steps.setdefault(run_id, {})[step] = record.value
+
+    @property
+    def partitions(self) -> int:
+        return self._partitions
 
     @property
     def runs(self) -> int:
@@ -170,6 +218,13 @@ class RunSteps:
     def __init__(self, store: CheckpointStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
+        self._partition: int | None = None  # murmur2 in pure Python: once per run, not per write
+
+    @property
+    def partition(self) -> int:
+        if self._partition is None:
+            self._partition = checkpoint_partition(self.run_id, self.store.partitions)
+        return self._partition
 
     def recorded(self, step: str) -> Mapping[str, Any] | None:
         value = self.store.steps_of(self.run_id).get(step)
@@ -179,7 +234,14 @@ class RunSteps:
         return found
 
     async def record(self, step: str, value: Mapping[str, Any]) -> None:
-        await self.store.write(self.run_id, step, json.dumps(value, separators=(",", ":")).encode())
+        await self.store.write(self.run_id, step, _encoded(value), self.partition)
+
+    def record_soon(self, step: str, value: Mapping[str, Any]) -> None:
+        self.store.write_soon(self.run_id, step, _encoded(value), self.partition)
+
+
+def _encoded(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _key(run_id: str, step: str) -> bytes:

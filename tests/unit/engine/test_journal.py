@@ -40,6 +40,9 @@ class MemorySteps:
     async def record(self, step: str, value: Mapping[str, Any]) -> None:
         self.steps[step] = json.dumps(value)
 
+    def record_soon(self, step: str, value: Mapping[str, Any]) -> None:
+        self.steps[step] = json.dumps(value)
+
 
 def _ledger(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -97,3 +100,37 @@ async def test_a_journal_answers_only_to_its_own_run(make_project, engine_for) -
     assert result.output == "live" and len(llm.requests) == 1
     assert list(outer.steps) == ["llm.1"]
     assert IDEMPOTENCY_KEY == "idempotency_key"
+
+
+class WatchedSteps(MemorySteps):
+    """Notes how each step was recorded, and whether the tool had run by then."""
+
+    def __init__(self, run_id: str, ledger: Path) -> None:
+        super().__init__(run_id)
+        self.ledger = ledger
+        self.calls: list[tuple[str, str, int]] = []  # (how, step, tool calls made so far)
+
+    async def record(self, step: str, value: Mapping[str, Any]) -> None:
+        self.calls.append(("awaited", step, len(_ledger(self.ledger))))
+        await super().record(step, value)
+
+    def record_soon(self, step: str, value: Mapping[str, Any]) -> None:
+        self.calls.append(("soon", step, len(_ledger(self.ledger))))
+        super().record_soon(step, value)
+
+
+async def test_only_a_final_answer_is_recorded_without_the_run_waiting(
+    make_project, engine_for, tmp_path, monkeypatch
+) -> None:
+    """An answer that calls a tool is durable before the tool runs; the last answer, which
+    nothing acts on before the result, is written without the run awaiting it."""
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv("LEDGER_FILE", str(ledger))
+    project = make_project([{"name": "shop", "tools": ["ledger.charge"]}], tools=TOOLS)
+    request = RunRequest.new("shop", {"message": "charge 5"})
+    steps = WatchedSteps(request.run_id, ledger)
+    llm = ScriptedLLM([Reply(tool_calls=[tool_call("charge", {"amount": 5}, id="c1")]), "charged 5"])
+    with journal_scope(steps):
+        result = await engine_for(project, llm).run(request)
+    assert result.status == RunStatus.COMPLETED
+    assert steps.calls == [("awaited", "llm.1", 0), ("awaited", "tool.1.c1", 1), ("soon", "llm.2", 1)]
