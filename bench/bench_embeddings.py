@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.compat.knowledge import Chunk, LexicalRetriever
+from app.compat.passages import Chunk, LexicalRetriever
 from app.engine.local_embeddings import LocalEmbedder
 from tests.unit.compat.test_knowledge_local import HANDBOOK, QUESTIONS
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.compat.knowledge import Chunk, LexicalRetriever
+from app.compat.passages import Chunk, LexicalRetriever
 from app.project.tooldef import ToolDef
 
 SEARCH_TOOLS = "search_tools"

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from app.compat.knowledge import STOP_WORDS
+from app.compat.passages import STOP_WORDS
 
 DIMENSIONS = 256
 TRIGRAM_WEIGHT = 0.3

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.compat.documents import DocumentScope
-from app.compat.knowledge import Chunk
+from app.compat.passages import Chunk
 from app.observability.history.lazy_store import LazyHistoryStore
 from app.observability.history.schema import KNOWLEDGE_TABLE, KnowledgeRow
 from app.observability.history.vector_column import VECTOR_COLUMN, PgVector, decode_sent, prepare_vector_column

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.compat.documents import DocumentScope
-from app.compat.knowledge import Knowledge, cosines
+from app.compat.knowledge import Knowledge
+from app.compat.passages import cosines
 from app.devstack.llm_sim.embeddings import embed_text
 from app.devstack.service import ServiceInfo
 from app.observability.history.knowledge import SqlKnowledgeBackend

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.compat.documents import DocumentScope
-from app.compat.knowledge import Knowledge, chunk
+from app.compat.knowledge import Knowledge
+from app.compat.passages import chunk
 from app.contracts.errors import ToolError
 from app.observability.history.knowledge import SqlKnowledgeBackend
 from app.project.models import RetrievalAccessSpec
