@@ -45,7 +45,8 @@ class Outbox:
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._started: AIOKafkaProducer | None = None
-        self._spans: set[asyncio.Task[object]] = set()
+        self._span_records: list[tuple[bytes, bytes]] = []  # spans waiting for the sender below
+        self._span_sender: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -68,8 +69,8 @@ class Outbox:
         producer, self._started = self._started, None
         if producer is None:
             return
-        if self._spans:
-            await asyncio.gather(*self._spans, return_exceptions=True)
+        if self._span_sender is not None:
+            await asyncio.gather(self._span_sender, return_exceptions=True)
         await producer.stop()
 
     @property
@@ -126,16 +127,23 @@ class Outbox:
         await self._send(topic, key.encode(), value)
 
     def span(self, event: SpanEvent) -> None:
-        task = asyncio.ensure_future(
-            self._producer.send(self.names.traces, key=event.run_id.encode(), value=event.model_dump_json().encode())
-        )
-        self._spans.add(task)
-        task.add_done_callback(self._span_sent)
+        """Queue a span for runs.traces: one sender task takes all the spans queued while it
+        runs (a task per span cost more than producing the span)."""
+        self._span_records.append((event.run_id.encode(), event.model_dump_json().encode()))
+        if self._span_sender is None:
+            self._span_sender = asyncio.ensure_future(self._send_spans())
 
-    def _span_sent(self, task: asyncio.Task[object]) -> None:
-        self._spans.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("a span was not sent: %s", task.exception())  # tracing is best effort
+    async def _send_spans(self) -> None:
+        try:
+            while self._span_records:
+                records, self._span_records = self._span_records, []
+                for key, value in records:
+                    try:
+                        await self._producer.send(self.names.traces, key=key, value=value)
+                    except Exception as exc:  # tracing is best effort
+                        log.debug("a span was not sent: %s", exc)
+        finally:
+            self._span_sender = None
 
     async def _send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
         delivery = await self._producer.send(topic, key=key, value=value, headers=headers)

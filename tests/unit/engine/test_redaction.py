@@ -24,3 +24,14 @@ def test_secret_keys_and_credential_shapes() -> None:
     assert attrs["headers"] == {"Authorization": REDACTED, "Accept": "json"}
     assert attrs["llm.prompt_tokens"] == 12
     assert "zzzzzzzzzz" not in attrs["error.message"]
+
+
+def test_keys_are_judged_alike_the_first_time_and_after_many_others() -> None:
+    """Which keys name secrets is remembered (a bounded memo): the answer never changes."""
+    redactor = Redactor()
+    for _round in range(2):
+        assert redactor.mapping({"api_key": "x", "tokens": 3}) == {"api_key": REDACTED, "tokens": 3}
+    many = {f"field_{i}": "v" for i in range(10_000)} | {"password": "p", "client_secret": "s"}
+    redacted = redactor.mapping(many)
+    assert redacted["password"] == redacted["client_secret"] == REDACTED and redacted["field_9999"] == "v"
+    assert redactor.mapping({"session_token": "t"}) == {"session_token": REDACTED}
