@@ -15,7 +15,17 @@ each in its own process, against the LLM simulator in another (0 and 200 ms late
              `pip install calfkit==0.13.0 faststream==0.7.5`), driven by its own client.
 Per cell: a warm-up of 20 runs, then `--runs` requests sent at once; runs/s from the first
 send to the last result, request→result p50/p99 of that burst, the worker process's CPU
-(utime+stime from /proc) over the burst per run, and its peak RSS (VmHWM).
+(utime+stime from /proc) over the burst per run, and its peak RSS (VmHWM). Then the paced
+half load: requests sent on schedule at half the cell's burst runs/s for `--paced-seconds`,
+each whatever the others do, request→result p50/p99.
+
+Two workloads (`--workloads`): `one`, one LLM call per run; `multi`, 3 LLM calls and 2 tools
+per run (the simulator asks for tool `step_one`, then `step_two`, then answers): Ferry with
+its default retry policy, traces, checkpoints of every step; the raw loop makes the same
+3 calls one after another, running the tools inline; Calfkit with its tools as
+`agent_tool` nodes (each call a hop through Kafka, Calfkit's design). `CPU ms/step` is the
+CPU per run divided by its 5 steps; `calls/run` is the simulator's count of chat calls over
+the runs of the cell (1 and 3 when every side did the work asked).
 """
 
 from __future__ import annotations
@@ -45,10 +55,53 @@ AGENT = "bench"
 SYSTEM = "Answer briefly."
 CALFKIT_PINS = ("calfkit==0.13.0", "faststream==0.7.5")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 20  # runs before each cell's burst (peers_calfkit.py's driver sends as many)
 
 
 # -- the raw loop (its own process: `bench_peers.py raw ...`) --------------------------------------
-async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None:
+STEPS = {"one": 1, "multi": 5}  # LLM calls + tool calls per run
+TOOL_SCHEMAS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"Step {name}: returns the text, transformed.",
+            "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        },
+    }
+    for name in ("step_one", "step_two")
+]
+TOOLS_SOURCE = '''"""Two trivial tools for the multi-step bench."""
+
+
+def step_one(text: str) -> str:
+    """Step one: the text in upper case."""
+    return text.upper()
+
+
+def step_two(text: str) -> str:
+    """Step two: the text reversed."""
+    return text[::-1]
+'''
+
+
+def multi_step_rules(one: str = "step_one", two: str = "step_two") -> list[Any]:
+    """Call 1 asks for tool `one`, call 2 for tool `two`, call 3 answers."""
+    from app.devstack.llm_sim import Match, Rule, TextReply, ToolCall, ToolCallsReply
+
+    return [
+        Rule(match=Match(assistant_turns=0), reply=ToolCallsReply(calls=[ToolCall(name=one, arguments={"text": "a"})])),
+        Rule(match=Match(assistant_turns=1), reply=ToolCallsReply(calls=[ToolCall(name=two, arguments={"text": "b"})])),
+        Rule(reply=TextReply(text="done after two tools")),
+    ]
+
+
+def raw_tool(name: str, arguments: str) -> str:
+    text = json.loads(arguments).get("text", "")
+    return text.upper() if name == "step_one" else text[::-1]
+
+
+async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int, workload: str = "one") -> None:
     import aiohttp
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -78,21 +131,29 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
         try:
             request = RunRequest.model_validate_json(value)
             started = datetime.now(UTC)
-            body = {
-                "model": "sim-model",
-                "messages": [
-                    {"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": request.input["message"]},
-                ],
-            }
-            async with session.post(url, json=body, headers={"Authorization": "Bearer sim"}) as response:
-                reply = await response.json()
+            messages: list[dict[str, Any]] = [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": request.input["message"]},
+            ]
+            body: dict[str, Any] = {"model": "sim-model", "messages": messages}
+            if workload == "multi":
+                body["tools"] = TOOL_SCHEMAS
+            for _ in range(5):  # the same sequence of calls as the agent: call, tools, call, …
+                async with session.post(url, json=body, headers={"Authorization": "Bearer sim"}) as response:
+                    reply = await response.json()
+                message = reply["choices"][0]["message"]
+                if not message.get("tool_calls"):
+                    break
+                messages.append(message)
+                for call in message["tool_calls"]:
+                    output = raw_tool(call["function"]["name"], call["function"]["arguments"])
+                    messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
             ended = datetime.now(UTC)
             result = RunResult(
                 run_id=request.run_id,
                 agent=request.agent,
                 status=RunStatus.COMPLETED,
-                output=reply["choices"][0]["message"]["content"],
+                output=message["content"],
                 started_at=started,
                 ended_at=ended,
                 duration_ms=(ended - started).total_seconds() * 1000,
@@ -159,24 +220,76 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
+def p50_p99(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    return round(statistics.median(ordered), 1), round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 1)
+
+
 def row(
-    side: str, latency_ms: int, runs: int, elapsed: float, latencies: list[float], cpu_s: float, rss: float
+    side: str,
+    workload: str,
+    latency_ms: int,
+    runs: int,
+    elapsed: float,
+    latencies: list[float],
+    cpu_s: float,
+    rss: float,
+    paced: tuple[float, list[float]] | None,
 ) -> dict[str, Any]:
-    latencies = sorted(latencies)
+    """One cell; `sent` (warm-up, burst and paced runs) is how many runs the simulator's calls are of."""
+    p50, p99 = p50_p99(latencies)
+    paced_p50, paced_p99 = p50_p99(paced[1]) if paced else (None, None)
     return {
         "side": side,
+        "workload": workload,
         "sim_ms": latency_ms,
         "runs": runs,
         "runs_per_s": round(runs / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 1),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "paced_per_s": round(paced[0], 1) if paced else None,
+        "paced_p50_ms": paced_p50,
+        "paced_p99_ms": paced_p99,
         "cpu_ms_per_run": round(cpu_s * 1000 / runs, 2),
+        "cpu_ms_per_step": round(cpu_s * 1000 / runs / STEPS[workload], 2),
         "peak_rss_mb": round(rss, 1),
+        "sent": WARM_UP + runs + (len(paced[1]) if paced else 0),
     }
 
 
+def paced_count(burst_runs_per_s: float, seconds: float) -> tuple[float, int]:
+    """Half the burst's runs/s, for `seconds` (at least 20 runs)."""
+    rate = burst_runs_per_s / 2
+    return rate, max(20, round(rate * seconds))
+
+
 # -- Ferry and the raw loop: driven by Ferry's own submitter and result watcher ---------------------
-async def measure_kafka_side(side: str, latency_ms: int, base_url: str, args: argparse.Namespace) -> dict[str, Any]:
+def write_multi_step_project(root: Path, cap: int) -> Any:
+    """The one-call bench agent with two tools and Ferry's default retry policy."""
+    import yaml
+
+    from app.project import load_project
+
+    (root / "agents").mkdir(parents=True, exist_ok=True)
+    (root / "tools").mkdir(exist_ok=True)
+    (root / "tools" / "bench_tools.py").write_text(TOOLS_SOURCE)
+    agent = {
+        "version": "1.0",
+        "name": AGENT,
+        "description": "benchmark agent, 3 LLM calls and 2 tools per run",
+        "model": "openai/sim-model",
+        "system_prompt": SYSTEM,
+        "tools": ["bench_tools.step_one", "bench_tools.step_two"],
+        "max_iterations": 5,
+        "max_concurrent_runs": cap,
+    }
+    (root / "agents" / f"{AGENT}.yaml").write_text(yaml.safe_dump(agent))
+    return load_project(root)
+
+
+async def measure_kafka_side(
+    side: str, workload: str, latency_ms: int, base_url: str, args: argparse.Namespace
+) -> dict[str, Any]:
     from bench_streams import start_side, write_project
 
     from app.streams import ResultWatcher, Submitter, TopicNames, apply_topics
@@ -185,7 +298,7 @@ async def measure_kafka_side(side: str, latency_ms: int, base_url: str, args: ar
     prefix = f"peers-{uuid.uuid4().hex[:6]}-{side}."
     names = TopicNames(prefix)
     project_dir = Path(tempfile.mkdtemp(prefix="ferry-peers-"))
-    project = write_project(project_dir, args.cap)
+    project = (write_multi_step_project if workload == "multi" else write_project)(project_dir, args.cap)
     os.environ["FERRY_HOME"] = str(project_dir / "home")  # the worker's history store: its own
     await apply_topics(args.broker, plan_topics(project, names))
     if side in ("ferry", "ferry-base"):
@@ -194,22 +307,27 @@ async def measure_kafka_side(side: str, latency_ms: int, base_url: str, args: ar
     else:
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__)), "raw", "--broker", args.broker, "--prefix", prefix,
-            "--base-url", base_url, "--cap", str(args.cap),
+            "--base-url", base_url, "--cap", str(args.cap), "--workload", workload,
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         await wait_consuming(process, side)
     try:
         async with ResultWatcher(args.broker, names) as watcher, Submitter(args.broker, project, names) as sub:
 
-            async def batch(count: int) -> tuple[float, list[float]]:
+            async def batch(count: int, rate: float | None = None) -> tuple[float, list[float]]:
+                """`count` runs at once, or each on schedule at `rate`/s whatever the others do."""
                 requests = [RunRequest.new(AGENT, {"message": f"run {i}"}) for i in range(count)]
                 loop = asyncio.get_running_loop()
                 sent: dict[str, float] = {}
                 t0 = loop.time()
                 reader = asyncio.create_task(watcher.wait_for([r.run_id for r in requests], timeout=args.timeout))
-                for request in requests:
+                for i, request in enumerate(requests):
+                    if rate is not None and (delay := t0 + i / rate - loop.time()) > 0:
+                        await asyncio.sleep(delay)
                     sent[request.run_id] = loop.time()
                     await sub.send(request)
+                    if rate is not None:
+                        await sub.flush()
                 await sub.flush()
                 got = await reader
                 if len(got) < count:
@@ -218,11 +336,15 @@ async def measure_kafka_side(side: str, latency_ms: int, base_url: str, args: ar
                     (watcher.arrivals[r] - sent[r]) * 1000 for r in sent
                 ]
 
-            await batch(20)  # warm-up: assignment, imports, connections
+            runs = args.runs if workload == "one" else args.multi_runs
+            await batch(WARM_UP)  # warm-up: assignment, imports, connections
             cpu0 = cpu_seconds(process.pid)
-            elapsed, latencies = await batch(args.runs)
+            elapsed, latencies = await batch(runs)
             cpu = cpu_seconds(process.pid) - cpu0
-        return row(side, latency_ms, args.runs, elapsed, latencies, cpu, peak_rss_mb(process.pid))
+            rate, count = paced_count(runs / elapsed, args.paced_seconds)
+            await asyncio.sleep(2)  # the burst's tail (traces, history) settles
+            paced = (rate, (await batch(count, rate))[1])
+        return row(side, workload, latency_ms, runs, elapsed, latencies, cpu, peak_rss_mb(process.pid), paced)
     finally:
         await stop_process(process)
 
@@ -237,13 +359,22 @@ def calfkit_python(venv: Path) -> Path:
     return python
 
 
-async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespace) -> dict[str, Any]:
+def calfkit_tool_names(agent: str) -> tuple[str, str]:
+    """Calfkit's tool topics are global (`tool.<name>.input`): names of this cell's own."""
+    tag = agent.replace("-", "_")
+    return f"{tag}_one", f"{tag}_two"
+
+
+async def measure_calfkit(
+    workload: str, latency_ms: int, base_url: str, args: argparse.Namespace, agent: str
+) -> dict[str, Any]:
     python = args.calfkit_python
     script = str(ROOT / "bench" / "peers_calfkit.py")
-    agent = f"peers-{uuid.uuid4().hex[:6]}"
+    runs = args.runs if workload == "one" else args.multi_runs
     common = ["--broker", args.broker, "--agent", agent]
+    tools = ["--tools", ",".join(calfkit_tool_names(agent))] if workload == "multi" else []
     worker = await asyncio.create_subprocess_exec(
-        python, script, "worker", *common, "--base-url", base_url, "--cap", str(args.cap),
+        python, script, "worker", *common, "--base-url", base_url, "--cap", str(args.cap), *tools,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     driver: asyncio.subprocess.Process | None = None
@@ -251,7 +382,7 @@ async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespa
     try:
         await wait_consuming(worker, "calfkit")
         driver = await asyncio.create_subprocess_exec(
-            python, script, "drive", *common, "--runs", str(args.runs), "--timeout", str(args.timeout),
+            python, script, "drive", *common, "--runs", str(runs), "--timeout", str(args.timeout),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
         )  # fmt: skip
         assert driver.stdout is not None and driver.stdin is not None
@@ -265,9 +396,16 @@ async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespa
         if not line:
             raise RuntimeError(f"calfkit driver exited without a result (its log: {log.name})")
         result = json.loads(line)
-        return row(
-            "calfkit", latency_ms, args.runs, result["elapsed_s"], result["latencies_ms"], cpu, peak_rss_mb(worker.pid)
-        )
+        rate, count = paced_count(runs / result["elapsed_s"], args.paced_seconds)
+        await asyncio.sleep(2)
+        driver.stdin.write(f"paced {rate} {count}\n".encode())
+        await driver.stdin.drain()
+        line = await asyncio.wait_for(driver.stdout.readline(), args.timeout)
+        if not line:
+            raise RuntimeError(f"calfkit driver exited before the paced runs' results (its log: {log.name})")
+        paced = (rate, json.loads(line)["latencies_ms"])
+        rss = peak_rss_mb(worker.pid)
+        return row("calfkit", workload, latency_ms, runs, result["elapsed_s"], result["latencies_ms"], cpu, rss, paced)
     finally:
         if driver is not None:
             await stop_process(driver)
@@ -275,47 +413,81 @@ async def measure_calfkit(latency_ms: int, base_url: str, args: argparse.Namespa
         log.close()
 
 
+async def sim_calls(base_url: str) -> int:
+    """Chat calls the simulator answered (its stats): 3 per run in the multi-step workload, if it ran."""
+    host, port = base_url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET /_sim/stats?requests=0 HTTP/1.0\r\nHost: sim\r\n\r\n")
+        await writer.drain()
+        body = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    return int(json.loads(body.split(b"\r\n\r\n", 1)[1])["calls_total"])
+
+
 async def main(args: argparse.Namespace) -> None:
     from app.devstack.llm_sim import start_simulator_process
 
     rows: list[dict[str, Any]] = []
-    for latency in args.latencies:
-        for side in args.sides.split(","):
-            sim = start_simulator_process([], latency_ms=latency, extra_args=["--no-record"])
-            try:
-                if side == "calfkit":
-                    result = await measure_calfkit(latency, sim.base_url, args)
-                else:
-                    result = await measure_kafka_side(side, latency, sim.base_url, args)
-            except (RuntimeError, OSError, TimeoutError, FerryError) as error:  # a failed cell is a row
-                result = {"side": side, "sim_ms": latency, "error": str(error)}
-            finally:
-                sim.stop()
-            rows.append(result)
-            print(json.dumps(result), flush=True)
-    print(f"\nruns={args.runs} per cell at once, cap={args.cap} in flight, load {os.getloadavg()[0]:.1f}")
-    header = (
-        f"{'worker':10} {'sim ms':>6} {'runs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/run':>11} {'peak RSS MB':>12}"
+    started = time.strftime("%H:%M:%S", time.gmtime())
+    load_before = os.getloadavg()[0]
+    for workload in args.workloads.split(","):
+        for latency in args.latencies:
+            for side in args.sides.split(","):
+                agent = f"peers-{uuid.uuid4().hex[:6]}"
+                rules = []
+                if workload == "multi":
+                    rules = multi_step_rules(*calfkit_tool_names(agent)) if side == "calfkit" else multi_step_rules()
+                sim = start_simulator_process(rules, latency_ms=latency, extra_args=["--no-record"])
+                try:
+                    if side == "calfkit":
+                        result = await measure_calfkit(workload, latency, sim.base_url, args, agent)
+                    else:
+                        result = await measure_kafka_side(side, workload, latency, sim.base_url, args)
+                    result["llm_calls_per_run"] = round(await sim_calls(sim.base_url) / result["sent"], 2)
+                except (RuntimeError, OSError, TimeoutError, FerryError) as error:  # a failed cell is a row
+                    result = {"side": side, "workload": workload, "sim_ms": latency, "error": str(error)}
+                finally:
+                    sim.stop()
+                rows.append(result)
+                print(json.dumps(result), flush=True)
+    print(
+        f"\n{started}–{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {load_before:.1f} → "
+        f"{os.getloadavg()[0]:.1f}; burst: runs={args.runs} (one) / {args.multi_runs} (multi) per cell at once, "
+        f"cap={args.cap} in flight; paced: half the cell's burst runs/s for {args.paced_seconds:g} s"
     )
-    print(header)
+    print(
+        f"{'worker':10} {'load':5} {'sim ms':>6} {'runs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'paced/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/run':>11} {'ms/step':>8} {'peak RSS MB':>12} "
+        f"{'calls/run':>9}"
+    )
     for r in rows:
         if "error" in r:
             last = [line for line in str(r["error"]).splitlines() if line.strip()][-1:] or ["?"]
-            print(f"{r['side']:10} {r['sim_ms']:>6}  failed: {last[0].strip()}")
+            print(f"{r['side']:10} {r['workload']:5} {r['sim_ms']:>6}  failed: {last[0].strip()}")
             continue
         print(
-            f"{r['side']:10} {r['sim_ms']:>6} {r['runs_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-            f"{r['cpu_ms_per_run']:>11} {r['peak_rss_mb']:>12}"
+            f"{r['side']:10} {r['workload']:5} {r['sim_ms']:>6} {r['runs_per_s']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['paced_per_s']:>8} {r['paced_p50_ms']:>8} {r['paced_p99_ms']:>8} "
+            f"{r['cpu_ms_per_run']:>11} {r['cpu_ms_per_step']:>8} {r['peak_rss_mb']:>12} {r['llm_calls_per_run']:>9}"
         )
-    for latency in args.latencies:
-        cell = {r["side"]: r for r in rows if r["sim_ms"] == latency and "error" not in r}
-        if "ferry" in cell:
-            ratios = [
-                f"ferry/{s} = {cell['ferry']['runs_per_s'] / cell[s]['runs_per_s']:.2f}"
-                for s in ("raw", "calfkit", "ferry-base")
-                if s in cell
-            ]
-            print(f"sim {latency} ms runs/s: " + ", ".join(ratios))
+    for workload in args.workloads.split(","):
+        for latency in args.latencies:
+            cell = {
+                r["side"]: r for r in rows if (r["workload"], r["sim_ms"]) == (workload, latency) and "error" not in r
+            }
+            if "ferry" in cell:
+                ratios = [
+                    f"ferry/{s} = {cell['ferry']['runs_per_s'] / cell[s]['runs_per_s']:.2f}"
+                    for s in ("raw", "calfkit", "ferry-base")
+                    if s in cell
+                ]
+                if "raw" in cell:
+                    ratios.append(
+                        f"paced p99 ferry − raw = {cell['ferry']['paced_p99_ms'] - cell['raw']['paced_p99_ms']:+.1f} ms"
+                    )
+                print(f"{workload} sim {latency} ms runs/s: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
@@ -325,12 +497,16 @@ if __name__ == "__main__":
         for flag in ("--broker", "--prefix", "--base-url"):
             raw.add_argument(flag, required=True)
         raw.add_argument("--cap", type=int, default=64)
+        raw.add_argument("--workload", choices=list(STEPS), default="one")
         a = raw.parse_args()
-        asyncio.run(raw_loop(a.broker, a.prefix, a.base_url, a.cap))
+        asyncio.run(raw_loop(a.broker, a.prefix, a.base_url, a.cap, a.workload))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--broker", default=os.environ.get("FERRY_BROKER", "").removeprefix("kafka://") or None)
-    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=400, help="burst of the one-call workload")
+    parser.add_argument("--multi-runs", type=int, default=200, help="burst of the multi-step workload")
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--workloads", default="one,multi", help="comma-separated: one, multi")
     parser.add_argument("--cap", type=int, default=64, help="runs in flight per worker")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--sides", default="ferry,raw,calfkit", help="comma-separated, in order per latency")
