@@ -5,13 +5,15 @@ No Kafka here: an in-memory `StepStore` stands in for app/streams/checkpoints.py
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from app.contracts import RunRequest, RunStatus
-from app.engine.journal import IDEMPOTENCY_KEY, journal_scope
+from app.engine.journal import IDEMPOTENCY_KEY, journal_scope, recorded_response
+from app.engine.model import LLMResponse, LLMUsage, ToolCall
 from app.engine.testing import Reply, ScriptedLLM, tool_call
 
 TOOLS = {
@@ -134,3 +136,16 @@ async def test_only_a_final_answer_is_recorded_without_the_run_waiting(
         result = await engine_for(project, llm).run(request)
     assert result.status == RunStatus.COMPLETED
     assert steps.calls == [("awaited", "llm.1", 0), ("awaited", "tool.1.c1", 1), ("soon", "llm.2", 1)]
+
+
+def test_a_response_is_recorded_as_every_field_of_it() -> None:
+    """The record is asdict's shape: a field added to LLMResponse and not recorded fails here."""
+    response = LLMResponse(
+        model="openai/m",
+        text="t",
+        tool_calls=(ToolCall(id="c1", name="charge", arguments='{"amount": 5}'),),
+        finish_reason="tool_calls",
+        usage=LLMUsage(prompt_tokens=3, completion_tokens=4, cost_usd=0.5),
+    )
+    recorded = recorded_response(response)
+    assert json.loads(json.dumps(recorded)) == json.loads(json.dumps(dataclasses.asdict(response)))
