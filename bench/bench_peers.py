@@ -17,7 +17,7 @@ Per cell: a warm-up of 20 runs, then `--runs` requests sent at once; runs/s from
 send to the last result, request→result p50/p99 of that burst, the worker process's CPU
 (utime+stime from /proc) over the burst per run, and its peak RSS (VmHWM). Then the paced
 half load: requests sent on schedule at half the cell's burst runs/s for `--paced-seconds`,
-each whatever the others do, request→result p50/p99.
+each whatever the others do (`--settle` s after the burst), request→result p50/p99.
 
 Two workloads (`--workloads`): `one`, one LLM call per run; `multi`, 3 LLM calls and 2 tools
 per run (the simulator asks for tool `step_one`, then `step_two`, then answers): Ferry with
@@ -342,7 +342,7 @@ async def measure_kafka_side(
             elapsed, latencies = await batch(runs)
             cpu = cpu_seconds(process.pid) - cpu0
             rate, count = paced_count(runs / elapsed, args.paced_seconds)
-            await asyncio.sleep(2)  # the burst's tail (traces, history) settles
+            await asyncio.sleep(args.settle)  # the burst's tail (traces, history projection) settles
             paced = (rate, (await batch(count, rate))[1])
         return row(side, workload, latency_ms, runs, elapsed, latencies, cpu, peak_rss_mb(process.pid), paced)
     finally:
@@ -397,7 +397,7 @@ async def measure_calfkit(
             raise RuntimeError(f"calfkit driver exited without a result (its log: {log.name})")
         result = json.loads(line)
         rate, count = paced_count(runs / result["elapsed_s"], args.paced_seconds)
-        await asyncio.sleep(2)
+        await asyncio.sleep(args.settle)
         driver.stdin.write(f"paced {rate} {count}\n".encode())
         await driver.stdin.drain()
         line = await asyncio.wait_for(driver.stdout.readline(), args.timeout)
@@ -506,6 +506,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=400, help="burst of the one-call workload")
     parser.add_argument("--multi-runs", type=int, default=200, help="burst of the multi-step workload")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds between a cell's burst and its paced runs")
     parser.add_argument("--workloads", default="one,multi", help="comma-separated: one, multi")
     parser.add_argument("--cap", type=int, default=64, help="runs in flight per worker")
     parser.add_argument("--timeout", type=float, default=300.0)
