@@ -10,12 +10,13 @@ slower than `timeout_s` is a tool error the model reads; the run goes on.
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from app.contracts.errors import ToolError
 from app.project.config import WebSearchConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_RESULTS = 10
 _TAVILY = "https://api.tavily.com"
@@ -40,6 +41,8 @@ class WebSearch:
         if not isinstance(query, str) or not query.strip():
             raise ToolError("web_search needs a query", "web_search")
         wanted = max(1, min(int(max_results), MAX_RESULTS))
+        import httpx  # here, not at module level: with rich and pygments it is ~18 MiB every worker pays
+
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
                 found = await self._search(client, query, wanted, country, include_news)
