@@ -72,6 +72,7 @@ class TriggerLeader:
             enable_auto_commit=False,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
+            fetch_max_wait_ms=5000,  # its records go unread (membership only): fewer idle fetches
         )
         try:
             await start_client(consumer.start, consumer.stop, self.bootstrap)

@@ -88,7 +88,7 @@ class ScheduledBook:
 
     def __init__(self, bootstrap: str, names: TopicNames) -> None:
         self.runs: dict[str, ScheduledRun] = {}
-        self._tail = TopicTail(bootstrap, names.triggers, self._take, keep=_READ_ALL, fetch_max_wait_ms=250)
+        self._tail = TopicTail(bootstrap, names.triggers, self._take, keep=_READ_ALL, fetch_max_wait_ms=500)
 
     async def start(self) -> None:
         await self._tail.start()

@@ -207,7 +207,7 @@ class Worker:
                         self.names,
                         self.versions.follow,
                         replication=self.settings.replication,
-                        fetch_max_wait_ms=min(100, self.settings.fetch_max_wait_ms),
+                        fetch_max_wait_ms=500,  # one partition: a record ends the long-poll at once
                     )
                     await follower.start()
                     stack.push_async_callback(follower.stop)
