@@ -11,7 +11,8 @@ cancellation feed, traces, metrics) on a one-agent project against the LLM simul
     request→result p50/p99: one hop through the worker at low load;
   - paced: `--paced` requests at `--rate`/s, each sent on time whatever the others do, so
     records also arrive while a fetch excluding their partition (records in hand) is pending:
-    where a longer fetch wait would show.
+    where a longer fetch wait would show; split into its legs by the result's own times:
+    request sent → run started (intake), started → ended (the engine), ended → result seen.
 Arguments after `--` go to `ferry worker` (e.g. `-- --fetch-max-wait-ms 100`).
 """
 
@@ -42,6 +43,10 @@ from app.streams import ResultWatcher, Submitter, TopicNames, apply_topics  # no
 from app.streams.topic_plan import plan_topics  # noqa: E402
 
 
+def pct(ordered: list[float]) -> str:
+    return f"{statistics.median(ordered):.1f}/{ordered[max(0, int(len(ordered) * 0.99) - 1)]:.1f} ms"
+
+
 async def main(args: argparse.Namespace, worker_args: list[str]) -> None:
     prefix = f"idle-{uuid.uuid4().hex[:6]}."
     names = TopicNames(prefix)
@@ -58,15 +63,21 @@ async def main(args: argparse.Namespace, worker_args: list[str]) -> None:
     try:
         await wait_consuming(process, "ferry worker")
         async with ResultWatcher(args.broker, names) as watcher, Submitter(args.broker, project, names) as sub:
+            loop = asyncio.get_running_loop()
+            wall = time.time() - loop.time()  # loop clock (watcher.arrivals) → wall clock (RunResult times)
+            legs: dict[str, tuple[float, float, float]] = {}  # run id → ms sent→started, started→ended, ended→seen
 
             async def one(i: int) -> float:
                 request = RunRequest.new(AGENT, {"message": f"hop {i}"})
                 reader = asyncio.create_task(watcher.wait_for([request.run_id], timeout=60))
-                sent = asyncio.get_running_loop().time()  # the clock of watcher.arrivals
+                sent = loop.time()  # the clock of watcher.arrivals
                 await sub.send(request)
                 await sub.flush()
                 if not await reader:
                     raise RuntimeError("no result within 60 s")
+                result, seen = watcher.results[request.run_id], watcher.arrivals[request.run_id] + wall
+                started, ended = result.started_at.timestamp(), result.ended_at.timestamp()
+                legs[request.run_id] = ((started - sent - wall) * 1000, (ended - started) * 1000, (seen - ended) * 1000)
                 return (watcher.arrivals[request.run_id] - sent) * 1000
 
             async def paced_one(i: int) -> float:
@@ -80,12 +91,16 @@ async def main(args: argparse.Namespace, worker_args: list[str]) -> None:
             await asyncio.sleep(args.idle)
             idle_pct = (cpu_seconds(process.pid) - cpu0) / (time.monotonic() - t0) * 100
             hops = sorted([await one(i) for i in range(args.hops)])
+            legs.clear()
             paced = sorted(await asyncio.gather(*(paced_one(i) for i in range(args.paced))))
+            split = [sorted(leg[k] for leg in legs.values()) for k in range(3)]
         print(
             f"worker args {worker_args or '(defaults)'}: idle CPU {idle_pct:.1f} % of a core over {args.idle:.0f} s; "
             f"hop p50 {statistics.median(hops):.1f} ms, p99 {hops[max(0, int(len(hops) * 0.99) - 1)]:.1f} ms "
             f"({args.hops} sequential runs); paced {args.rate:g}/s p50 {statistics.median(paced):.1f} ms, "
-            f"p99 {paced[max(0, int(len(paced) * 0.99) - 1)]:.1f} ms; load {os.getloadavg()[0]:.1f}",
+            f"p99 {paced[max(0, int(len(paced) * 0.99) - 1)]:.1f} ms (p50/p99 of its legs: request sent → run "
+            f"started {pct(split[0])}, run started → ended {pct(split[1])}, ended → result seen {pct(split[2])}); "
+            f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     finally:
