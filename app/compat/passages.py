@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy
-
 CHUNK_CHARS = 800
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -113,6 +111,8 @@ def cosines(query: Sequence[float], vectors: Sequence[Sequence[float] | None]) -
     size): one matrix product, as a namespace may hold thousands of chunks."""
     if not vectors:
         return []
+    import numpy  # here, not at the top: ~16 MiB a worker that never ranks in Python does not pay
+
     wanted = numpy.asarray(query, dtype=numpy.float32)
     sized = [i for i, v in enumerate(vectors) if v is not None and len(v) == len(wanted)]
     similarities = [0.0] * len(vectors)

@@ -3,6 +3,8 @@ usage without double counting, retention, and the schema its migrations build.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -267,3 +269,23 @@ def test_what_postgres_could_not_hold_is_made_storable_alike_on_every_backend(st
     (run,) = store.runs()
     assert (run.run_id, run.agent, run.prompt_tokens) == ("nulrun", "summarizer", 2**63 - 1)
     assert {s.run_id for s in store.spans(["nulrun"])} == {"nulrun"}
+
+
+def test_the_head_revision_read_from_file_names_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.observability.history.migrate import _config
+
+    assert head_revision() == ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def test_opening_an_up_to_date_store_does_not_import_alembic(tmp_path: Path) -> None:
+    """Every worker opens the store: alembic (~8 MiB) is for databases that need upgrading."""
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    opening = (
+        "import sys; from app.observability.history.store import HistoryStore; "
+        f"store = HistoryStore.open({url!r}); store.counts(); store.close(); "
+        "print('alembic' in sys.modules)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", opening], capture_output=True, text=True, check=True) for _ in "ab"]
+    assert [r.stdout.strip() for r in runs] == ["True", "False"]  # the first creates the schema
