@@ -1,7 +1,8 @@
 """Objects of a bucket, through the S3 API (boto3: every S3-compatible store speaks it).
 
 boto3 is synchronous: each call runs on a thread, so a slow store never blocks the
-event loop. An object becomes a run's document (the `files` form tools read, see
+event loop. It is imported with the first bucket (~25 MiB with botocore): a worker with no
+S3 trigger never loads it. An object becomes a run's document (the `files` form tools read, see
 `document_input`) with its place under `_s3`; one that is larger than the trigger's
 `max_bytes` or of a type it does not accept is refused with a reason, never fetched whole.
 """
@@ -15,10 +16,6 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from app.contracts import RunRequest, document_input
 from app.contracts.errors import BadInputError, ServiceUnreachableError
@@ -59,6 +56,9 @@ def _expand(value: str | None) -> str | None:
 
 def client_for(spec: S3ConnectorSpec) -> Any:
     """A boto3 S3 client for the trigger's store; credentials from its env names or boto3's chain."""
+    import boto3
+    from botocore.config import Config
+
     options: dict[str, Any] = {
         "endpoint_url": _expand(spec.endpoint_url),
         "region_name": spec.region,
@@ -132,6 +132,8 @@ class Bucket:
         return data, content_type, etag
 
     async def _call(self, function: Any, *args: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return await asyncio.to_thread(function, *args)
         except ClientError as exc:
