@@ -142,7 +142,9 @@ def test_otel_sdk_disabled_still_switches_every_span_off(monkeypatch: pytest.Mon
     """docs/observability.md: OTEL_SDK_DISABLED=true stops Ferry's spans too."""
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     events: list[SpanEvent] = []
-    with EngineTracing(Redactor()).run_span("r", "run a", events.append) as (tracer, _):
-        with tracer.span(SpanKind.TOOL_CALL, "tool t"):
-            pass
+    with (
+        EngineTracing(Redactor()).run_span("r", "run a", events.append) as (tracer, _),
+        tracer.span(SpanKind.TOOL_CALL, "tool t"),
+    ):
+        pass
     assert events == []
