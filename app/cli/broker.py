@@ -17,7 +17,6 @@ _HOST_PORT = re.compile(r"^\[?[\w.\-:]+\]?:\d{1,5}$")
 
 def broker_address(explicit: str | None = None) -> str | None:
     """The configured bootstrap servers, or None when there are none."""
-    from app.devstack.stack import DevStack, default_home
     from app.streams.settings import default_broker
 
     if explicit:
@@ -25,16 +24,18 @@ def broker_address(explicit: str | None = None) -> str | None:
     configured = default_broker()
     if configured:
         return configured
+    from app.devstack.stack import DevStack, default_home  # a developer's machine: its dev stack
+
     kafka = DevStack(default_home()).running().get("kafka")
     return kafka.address if kafka else None
 
 
 def require_broker(explicit: str | None = None) -> str:
     """The bootstrap servers to use; `ConfigError` saying how to configure them otherwise."""
-    from app.devstack.stack import default_home, home_origin
-
     address = broker_address(explicit)
     if address is None:
+        from app.devstack.stack import default_home, home_origin
+
         raise ConfigError(
             f"no Kafka broker: no --broker, FERRY_BROKER unset, no dev stack running in {default_home()} "
             f"({home_origin()}) — fix: pass --broker HOST:PORT, set FERRY_BROKER, or run `ferry dev up` "
