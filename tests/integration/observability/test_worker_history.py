@@ -156,7 +156,8 @@ async def test_no_history_records_nothing_and_warning_level_logs_no_run_line(
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (("--database-url", "postgresql://ferry@127.0.0.1:1/ferry"), "ferry: cannot reach"),
+        # --no-metrics: the only line is the database's, whatever holds the default metrics port.
+        (("--database-url", "postgresql://ferry@127.0.0.1:1/ferry", "--no-metrics"), "ferry: cannot reach"),
         (("--metrics-port", "TAKEN"), "ferry: cannot serve metrics on 127.0.0.1:"),
     ],
     ids=["history database unreachable", "metrics port taken"],
