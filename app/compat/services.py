@@ -19,7 +19,7 @@ from typing import Any
 from app.compat.documents import Access, DocumentBackend, Documents, DocumentScope
 from app.compat.files import Files, FolderAccess, RunFiles
 from app.compat.knowledge import Knowledge, KnowledgeBackend, NamespaceAccess, TextEmbedder
-from app.compat.runtime import ConnicRun, Implementation
+from app.compat.runtime import ConnicRun, Implementation, ToolTable
 from app.compat.sessions import SessionStore
 from app.compat.trigger import AgentTrigger, TriggerTools
 from app.compat.web_page import PageReader
@@ -76,7 +76,23 @@ class ConnicServices:
         folders: FolderAccess | None = None,
     ) -> ConnicRun:
         """`access`, `namespaces` and `folders`: the requested agent's `database`, `retrieval`
-        and `files` rules, binding every db_*, knowledge and file call of the run."""
+        and `files` rules, binding every db_*, knowledge and file call of the run (built on
+        the run's first call)."""
+        return ConnicRun(
+            run_id=request.run_id,
+            agent=request.agent,
+            tenant=request.tenant,
+            build=lambda: self._tools(request, agents, access, namespaces, folders),
+        )
+
+    def _tools(
+        self,
+        request: RunRequest,
+        agents: Collection[str],
+        access: Access | None,
+        namespaces: NamespaceAccess | None,
+        folders: FolderAccess | None,
+    ) -> ToolTable:
         implementations: dict[str, Implementation] = {}
         unavailable = dict(NOT_YET)
         if self.documents is not None:
@@ -110,10 +126,4 @@ class ConnicServices:
         else:
             unavailable["trigger_agent"] = "this Ferry process cannot start runs — no agent was triggered"
             unavailable["trigger_agent_at"] = "this Ferry process cannot start runs — no agent was scheduled"
-        return ConnicRun(
-            run_id=request.run_id,
-            agent=request.agent,
-            tenant=request.tenant,
-            implementations=implementations,
-            unavailable=unavailable,
-        )
+        return implementations, unavailable
