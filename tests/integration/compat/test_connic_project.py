@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,11 +31,11 @@ from app.contracts import RunRequest, RunResult, RunStatus, SpanEvent, SpanKind
 from app.engine import Engine, EngineSettings, LLMRequest
 from app.engine.testing import FunctionLLM, Reply, ScriptedLLM, tool_call
 from app.project import lint_project, load_project
+from tests.mcp_inventory import inventory_over_http
 
 pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "help_desk"
-INVENTORY = Path(__file__).parents[2] / "fixtures" / "mcp_servers" / "inventory.py"
 DESK = "openai/desk-model"
 FOLLOW_UP = "openai/follow-up-model"
 JUDGE = "openai/judge-model"
@@ -87,23 +84,9 @@ async def web_server() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def inventory_port() -> Iterator[int]:
-    """The project's MCP server (tests/fixtures/mcp_servers/inventory.py) over streamable HTTP."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    process = subprocess.Popen(
-        [sys.executable, str(INVENTORY), "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        with socket.socket() as attempt:
-            if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert process.poll() is None and time.monotonic() < deadline, "the MCP test server did not start"
-        time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    """The project's MCP server over streamable HTTP."""
+    with inventory_over_http() as port:
+        yield port
 
 
 # --- the project, as a user deploys it ------------------------------------------------------

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,32 +21,18 @@ from app.engine.testing import FunctionLLM, Reply, ScriptedLLM, tool_call
 from app.observability.history.documents import SqlDocumentBackend
 from app.observability.history.knowledge import SqlKnowledgeBackend
 from app.project import lint_project, load_project
+from tests.mcp_inventory import inventory_over_http
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "connic_projects" / "order_desk"
-INVENTORY = Path(__file__).parents[2] / "fixtures" / "mcp_servers" / "inventory.py"
 DESK = "openai/desk-model"
 ESCALATION = "openai/escalation-model"
 
 
 @pytest.fixture(scope="module")
 def inventory_server() -> Iterator[int]:
-    """The project's MCP server (tests/fixtures/mcp_servers/inventory.py) over streamable HTTP."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    process = subprocess.Popen(
-        [sys.executable, str(INVENTORY), "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        with socket.socket() as attempt:
-            if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert process.poll() is None and time.monotonic() < deadline, "the MCP test server did not start"
-        time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    """The project's MCP server over streamable HTTP."""
+    with inventory_over_http() as port:
+        yield port
 
 
 @pytest.fixture(autouse=True)
