@@ -3,26 +3,21 @@ no network, and good enough that a question in other words finds its passage fir
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from app.compat.documents import DocumentScope
 from app.compat.knowledge import Knowledge
-from app.contracts import RunRequest, RunStatus
 from app.contracts.errors import ConfigError
-from app.engine import Engine, EngineSettings
 from app.engine.embeddings import ModelEmbeddings
 from app.engine.local_embeddings import LocalEmbedder
-from app.engine.testing import Reply, ScriptedLLM, tool_call
 from app.observability.history.knowledge import SqlKnowledgeBackend
-from app.project import load_project
 from app.project.config import KnowledgeConfig
+from tests.unit.compat.test_knowledge_semantic import desk_answer
 
 #: A small handbook, and questions that share no content word with their passage.
 HANDBOOK = {
@@ -108,28 +103,5 @@ def test_the_local_model_is_the_default_and_none_means_lexical() -> None:
 async def test_an_agent_with_no_knowledge_settings_ranks_by_meaning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
 ) -> None:
-    monkeypatch.setenv("FERRY_DATABASE_URL", f"sqlite:///{tmp_path / 'history.db'}")
-    root = tmp_path / "project"
-    (root / "agents").mkdir(parents=True)
-    agent = {
-        "version": "1.0",
-        "name": "desk",
-        "description": "answers from the handbook",
-        "model": "openai/desk-model",
-        "system_prompt": "Answer from the knowledge base.",
-        "tools": ["store_knowledge", "query_knowledge"],
-    }
-    (root / "agents" / "desk.yaml").write_text(yaml.safe_dump(agent))
-    stores = [
-        Reply(tool_calls=[tool_call("store_knowledge", {"content": t, "entry_id": e})]) for e, t in HANDBOOK.items()
-    ]
-    question = "where can I leave my bike"
-    llm = ScriptedLLM([*stores, Reply(tool_calls=[tool_call("query_knowledge", {"query": question})]), "done"])
-    engine = Engine(load_project(root), settings=EngineSettings(), llm=llm)
-    try:
-        result = await engine.run(RunRequest.new("desk", "learn, then answer"))
-    finally:
-        await engine.aclose()
-    assert result.status is RunStatus.COMPLETED, result.error
-    answer = json.loads(llm.requests[-1].messages[-1]["content"])
+    answer = await desk_answer(tmp_path, monkeypatch, HANDBOOK, "where can I leave my bike")
     assert answer["results"][0]["entry_id"] == "parking"

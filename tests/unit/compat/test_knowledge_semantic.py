@@ -110,10 +110,16 @@ async def test_a_failing_embedding_model_is_the_tools_error(backend: SqlKnowledg
         await Knowledge(backend, DocumentScope("acme", "prod"), embedder=Down()).retrieval_store("text")
 
 
-async def test_an_agent_finds_the_paraphrase_with_ferry_yaml_s_embedding_model(
-    tmp_path: Path, sim: LLMSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The wiring end to end: ferry.yaml's knowledge.embedding_model reaches the engine's knowledge tools."""
+async def desk_answer(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    passages: dict[str, str],
+    question: str,
+    *,
+    ferry_yaml: dict[str, Any] | None = None,
+    settings: EngineSettings | None = None,
+) -> dict[str, Any]:
+    """What an agent's query_knowledge answered, after it stored `passages` in the same run."""
     monkeypatch.setenv("FERRY_DATABASE_URL", f"sqlite:///{tmp_path / 'history.db'}")
     root = tmp_path / "project"
     (root / "agents").mkdir(parents=True)
@@ -126,17 +132,33 @@ async def test_an_agent_finds_the_paraphrase_with_ferry_yaml_s_embedding_model(
         "tools": ["store_knowledge", "query_knowledge"],
     }
     (root / "agents" / "desk.yaml").write_text(yaml.safe_dump(agent))
-    (root / "ferry.yaml").write_text(yaml.safe_dump({"knowledge": {"embedding_model": MODEL}}))
+    if ferry_yaml is not None:
+        (root / "ferry.yaml").write_text(yaml.safe_dump(ferry_yaml))
     stores = [
-        Reply(tool_calls=[tool_call("store_knowledge", {"content": t, "entry_id": e})]) for e, t in PASSAGES.items()
+        Reply(tool_calls=[tool_call("store_knowledge", {"content": t, "entry_id": e})]) for e, t in passages.items()
     ]
-    llm = ScriptedLLM([*stores, Reply(tool_calls=[tool_call("query_knowledge", {"query": QUESTION})]), "done"])
-    engine = Engine(load_project(root), settings=EngineSettings(llm_base_url=sim.base_url), llm=llm)
+    llm = ScriptedLLM([*stores, Reply(tool_calls=[tool_call("query_knowledge", {"query": question})]), "done"])
+    engine = Engine(load_project(root), settings=settings or EngineSettings(), llm=llm)
     try:
         result = await engine.run(RunRequest.new("desk", "learn, then answer"))
     finally:
         await engine.aclose()
     assert result.status is RunStatus.COMPLETED, result.error
-    answer = json.loads(llm.requests[-1].messages[-1]["content"])
+    answer: dict[str, Any] = json.loads(llm.requests[-1].messages[-1]["content"])
+    return answer
+
+
+async def test_an_agent_finds_the_paraphrase_with_ferry_yaml_s_embedding_model(
+    tmp_path: Path, sim: LLMSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring end to end: ferry.yaml's knowledge.embedding_model reaches the engine's knowledge tools."""
+    answer = await desk_answer(
+        tmp_path,
+        monkeypatch,
+        PASSAGES,
+        QUESTION,
+        ferry_yaml={"knowledge": {"embedding_model": MODEL}},
+        settings=EngineSettings(llm_base_url=sim.base_url),
+    )
     assert answer["results"][0]["entry_id"] == "refunds"
     assert sim.embedding_requests and all(body["model"] == "sim-embed" for body in sim.embedding_requests)
