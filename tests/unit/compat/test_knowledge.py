@@ -4,8 +4,6 @@ retrieval that puts the right passage first on documents the test writes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,13 +23,6 @@ POLICIES = {
     "accidental damage.",
     ("opening", "faq"): "Our support desk is open Monday to Friday from 9 to 17 o'clock.",
 }
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[SqlKnowledgeBackend]:
-    store = SqlKnowledgeBackend.for_history(f"sqlite:///{tmp_path / 'history.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ no network, and good enough that a question in other words finds its passage fir
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,6 @@ QUESTIONS = {
     "which computer does a new hire get": "laptops",
     "where can I leave my bike": "parking",
 }
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[SqlKnowledgeBackend]:
-    store = SqlKnowledgeBackend.for_history(f"sqlite:///{tmp_path / 'history.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture

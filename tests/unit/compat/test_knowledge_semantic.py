@@ -4,7 +4,7 @@ that means the same in other words; without one, ranking stays lexical and does 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,6 @@ QUESTION = "How do I get my money back for a vehicle?"  # no word in common with
 async def sim() -> AsyncIterator[LLMSimulator]:
     async with LLMSimulator() as simulator:
         yield simulator
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[SqlKnowledgeBackend]:
-    store = SqlKnowledgeBackend.for_history(f"sqlite:///{tmp_path / 'history.db'}")
-    yield store
-    store.close()
 
 
 @pytest.fixture
