@@ -413,17 +413,27 @@ async def measure_calfkit(
         log.close()
 
 
-async def sim_calls(base_url: str) -> int:
-    """Chat calls the simulator answered (its stats): 3 per run in the multi-step workload, if it ran."""
-    host, port = base_url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+async def http_get(host: str, port: int, path: str) -> bytes:
+    """The body of one HTTP/1.0 GET (the simulator's stats, a worker's /metrics), no client library."""
+    reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(b"GET /_sim/stats?requests=0 HTTP/1.0\r\nHost: sim\r\n\r\n")
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         await writer.drain()
-        body = await asyncio.wait_for(reader.read(), 10)
+        response = await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()
-    return int(json.loads(body.split(b"\r\n\r\n", 1)[1])["calls_total"])
+    return response.split(b"\r\n\r\n", 1)[-1]
+
+
+async def sim_stats(base_url: str) -> dict[str, Any]:
+    host, port = base_url.split("//")[1].split("/")[0].split(":")
+    stats: dict[str, Any] = json.loads(await http_get(host, int(port), "/_sim/stats?requests=0"))
+    return stats
+
+
+async def sim_calls(base_url: str) -> int:
+    """Chat calls the simulator answered (its stats): 3 per run in the multi-step workload, if it ran."""
+    return int((await sim_stats(base_url))["calls_total"])
 
 
 async def main(args: argparse.Namespace) -> None:

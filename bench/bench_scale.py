@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_peers import cpu_seconds, peak_rss_mb  # noqa: E402
+from bench_peers import cpu_seconds, http_get, peak_rss_mb, sim_stats  # noqa: E402
 from bench_streams import AGENT, write_project  # noqa: E402
 
 from app.contracts import RunRequest  # noqa: E402
@@ -77,13 +77,7 @@ class WorkerProcess:
 
     async def in_flight(self) -> int | None:
         """The worker's `ferry_runs_in_flight` for the agent, read as Prometheus scrapes it."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.metrics_port)
-        try:
-            writer.write(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            await writer.drain()
-            body = await asyncio.wait_for(reader.read(), 10)
-        finally:
-            writer.close()
+        body = await http_get("127.0.0.1", self.metrics_port, "/metrics")
         found = re.search(rb'^ferry_runs_in_flight\{agent="' + AGENT.encode() + rb'"\} ([0-9.e+]+)', body, re.M)
         return int(float(found.group(1))) if found else None
 
@@ -130,16 +124,7 @@ async def start_worker(
 
 
 async def sim_in_flight(base_url: str) -> int:
-    host, port = base_url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(b"GET /_sim/stats?requests=0 HTTP/1.0\r\nHost: sim\r\n\r\n")
-        await writer.drain()
-        body = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    found = re.search(rb'"in_flight":\s*(\d+)', body)
-    return int(found.group(1)) if found else -1
+    return int((await sim_stats(base_url)).get("in_flight", -1))
 
 
 class Scenario:
