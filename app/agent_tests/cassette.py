@@ -100,20 +100,6 @@ def request_data(request: LLMRequest) -> dict[str, Any]:
     return normalised
 
 
-def response_data(response: LLMResponse) -> dict[str, Any]:
-    return {
-        "model": response.model,
-        "text": response.text,
-        "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
-        "finish_reason": response.finish_reason,
-        "usage": {
-            "prompt_tokens": response.usage.prompt_tokens,
-            "completion_tokens": response.usage.completion_tokens,
-            "cost_usd": response.usage.cost_usd,
-        },
-    }
-
-
 def response_from(data: dict[str, Any]) -> LLMResponse:
     usage = data.get("usage") or {}
     return LLMResponse(

@@ -19,10 +19,10 @@ from app.agent_tests.cassette import (
     error_from,
     explain_difference,
     request_data,
-    response_data,
     response_from,
 )
 from app.contracts.errors import FerryError, LLMBadRequestError
+from app.engine.journal import recorded_response
 from app.engine.model import LLMClient, LLMRequest, LLMResponse
 
 #: What a request is stored and compared as (child run ids masked, see child_runs.py).
@@ -48,7 +48,7 @@ class RecordingClient:
         except FerryError as exc:
             self.run.exchanges.append(Exchange(request=sent, error=error_data(exc)))
             raise
-        self.run.exchanges.append(Exchange(request=sent, response=response_data(response)))
+        self.run.exchanges.append(Exchange(request=sent, response=recorded_response(response)))
         return response
 
 

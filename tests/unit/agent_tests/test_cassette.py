@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.agent_tests.cassette import CassetteRun, Exchange, explain_difference, request_data, response_data
+from app.agent_tests.cassette import CassetteRun, Exchange, explain_difference, request_data
 from app.agent_tests.cassette_clients import RecordingClient, ReplayClient
 from app.contracts.errors import LLMBadRequestError, RateLimitError
+from app.engine.journal import recorded_response as response_data
 from app.engine.model import LLMRequest, LLMResponse
 from app.engine.testing import Reply, ScriptedLLM, tool_call
 
