@@ -81,11 +81,14 @@ ANSWER = TextReply(text="42")
 
 def healthy(step_ms: int) -> list[Rule]:
     """Odd and even jobs at two paces, so that at any moment some runs are at the model and
-    others between their steps (one pace makes waves: all at the model, then none)."""
+    others between their steps (one pace makes waves: all at the model, then none), and
+    even jobs finish first (a run of two steps at step_ms / 2, odd ones at step_ms): when a
+    burst's first results are in, the other half is still running, so a fault that waits
+    for both ("a quarter done and runs in flight") always finds that moment."""
     return [
         Rule(match=Match(assistant_turns=0, last_user_regex=r"[02468]$"), reply=ASK, delay_ms=step_ms // 2),
         Rule(match=Match(assistant_turns=0), reply=ASK, delay_ms=step_ms),
-        Rule(match=Match(has_tool_result="price", last_user_regex=r"[13579]$"), reply=ANSWER, delay_ms=step_ms // 2),
+        Rule(match=Match(has_tool_result="price", last_user_regex=r"[02468]$"), reply=ANSWER, delay_ms=step_ms // 2),
         Rule(match=Match(has_tool_result="price"), reply=ANSWER, delay_ms=step_ms),
     ]
 
