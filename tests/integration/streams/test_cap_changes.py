@@ -111,7 +111,9 @@ async def test_raising_a_cap_from_4_to_16_and_lowering_it_to_2_under_load_with_t
             # A run admitted under cap 16 may sit between its slot and its model call, unseen by
             # the simulator: wait on the workers' own running counts, not only on the simulator's.
             await wait_for(
-                lambda: _running(workers) <= 2 and sim.in_flight <= 2, 30, what="the runs started under cap 16 to finish"
+                lambda: _running(workers) <= 2 and sim.in_flight <= 2,
+                30,
+                what="the runs started under cap 16 to finish",
             )
             peak_lowering = sim.peak_in_flight
             sim.reset()
