@@ -102,10 +102,12 @@ class CheckpointStore:
 
     async def stop(self) -> None:
         await self._tail.stop()
+        # Writes and tombstones under way finish on the producer first: with it cleared they
+        # would find no producer and be dropped (a run's last step, or its tombstones).
+        while under_way := [t for t in (*self._pending.values(), *self._tombstones) if not t.done()]:
+            await asyncio.gather(*under_way, return_exceptions=True)
         producer, self._producer = self._producer, None
         if producer is not None:
-            if self._pending or self._tombstones:
-                await asyncio.gather(*self._pending.values(), *self._tombstones, return_exceptions=True)
             await producer.stop()
 
     def journal(self, run_id: str) -> RunSteps:

@@ -52,3 +52,17 @@ async def test_steps_written_soon_keep_their_order_with_later_steps_and_tombston
     assert keys[:3] == [("llm.1", False), ("llm.2", False), ("llm.3", False)]
     assert sorted(keys[3:]) == [("llm.1", True), ("llm.2", True), ("llm.3", True)]
     assert store.writes == 3
+
+
+async def test_a_store_stopped_with_writes_under_way_finishes_them_first(kafka_bootstrap: str) -> None:
+    """A worker stopping right after a run's last step and result: the step written soon and
+    the tombstones still reach the topic (they once found the producer gone and were dropped)."""
+    names = TopicNames(unique("ckpt") + ".")
+    store = CheckpointStore(kafka_bootstrap, names)
+    await store.start()
+    steps = store.journal("run-2")
+    steps.record_soon("llm.1", {"n": 1})
+    assert store.forget("run-2") == 1
+    await store.stop()  # at once: the write and its tombstone are both under way
+    records = await _records(kafka_bootstrap, store.topic, checkpoint_partition("run-2", store.partitions), 2)
+    assert [(key.split("\0")[1], value is None) for key, value in records] == [("llm.1", False), ("llm.1", True)]
