@@ -140,8 +140,10 @@ async def test_a_daily_agent_limit_stops_new_runs_across_two_workers_and_alerts_
         hundred = next(a for a in alerts if a.threshold_pct == 100)
         assert hundred.limit_usd == LIMIT and hundred.spent_usd >= LIMIT - 1e-9
         assert "new runs are refused until the day turns" in hundred.message
-        senders = [w for w in workers if w.spend is not None and w.spend.publisher.published]
-        assert len(senders) == 1
+        # Sent by the worker owning the alerts' partition: one, or two when the group moved the
+        # partition mid-test (a late join under load); never one alert by both.
+        published = [a.alert_id for w in workers if w.spend is not None for a in w.spend.publisher.published]
+        assert sorted(published) == sorted(wanted)
 
         # A worker started again in the same day knows the day's spend before its first run.
         restarted = make_worker(project, sim.base_url)
