@@ -116,9 +116,3 @@ class SqlDocumentBackend(LazyHistoryStore):
             return [(name, int(count), int(size)) for name, count, size in rows]
 
         return await self._run(work)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None

@@ -39,7 +39,13 @@ from app.compat.documents import DocumentScope
 from app.compat.passages import Chunk
 from app.observability.history.lazy_store import LazyHistoryStore
 from app.observability.history.schema import KNOWLEDGE_TABLE, KnowledgeRow
-from app.observability.history.vector_column import VECTOR_COLUMN, PgVector, decode_sent, prepare_vector_column
+from app.observability.history.vector_column import (
+    VECTOR_COLUMN,
+    PgVector,
+    decode_sent,
+    float32s,
+    prepare_vector_column,
+)
 
 _VECTOR = literal_column(f"{KNOWLEDGE_TABLE}.{VECTOR_COLUMN}", PgVector())
 _SET_VECTOR = text(
@@ -62,11 +68,7 @@ def pack_vector(vector: tuple[float, ...] | None) -> bytes | None:
 def unpack_vector(data: bytes | None) -> tuple[float, ...] | None:
     if data is None:
         return None
-    unpacked = array("f")
-    unpacked.frombytes(data)
-    if sys.byteorder == "big":
-        unpacked.byteswap()
-    return tuple(unpacked)
+    return float32s(data, "little")
 
 
 def _in_scope(scope: DocumentScope, namespace: str | None) -> list[ColumnElement[bool]]:
@@ -239,12 +241,6 @@ class SqlKnowledgeBackend(LazyHistoryStore):
 
         if chunks:
             await self._run(work)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
 
 
 def _entry(namespace: str, entry_id: str) -> list[ColumnElement[bool]]:

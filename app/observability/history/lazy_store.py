@@ -51,3 +51,10 @@ class LazyHistoryStore:
                 return work(session)
 
         return await asyncio.to_thread(in_thread)
+
+    def close(self) -> None:
+        """Dispose of the database engine, if opened; a later call opens it again."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None

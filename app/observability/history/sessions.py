@@ -65,9 +65,3 @@ class SqlSessionStore(LazyHistoryStore):
             row.updated_at = now
 
         await self._run(work)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None

@@ -42,15 +42,19 @@ class PgVector(UserDefinedType[Sequence[float]]):
         return literal
 
 
-def decode_sent(data: bytes) -> tuple[float, ...]:
-    """A vector from `vector_send(...)`: its binary form, 4 bytes of header then big-endian
-    float32s. Parsing it costs a quarter of parsing the text form, which matters as every
-    query reads the vectors of its namespace to spot the chunks to embed again."""
+def float32s(data: bytes, byteorder: str) -> tuple[float, ...]:
+    """Packed float32s in `byteorder` ("little" or "big") as floats, whatever the machine's."""
     values = array("f")
-    values.frombytes(data[4:])
-    if sys.byteorder == "little":
+    values.frombytes(data)
+    if sys.byteorder != byteorder:
         values.byteswap()
     return tuple(values)
+
+
+def decode_sent(data: bytes) -> tuple[float, ...]:
+    """A vector from `vector_send(...)`: its binary form, 4 bytes of header then big-endian
+    float32s (a quarter of the cost of parsing the text form)."""
+    return float32s(data[4:], "big")
 
 
 def prepare_vector_column(engine: Engine) -> bool:
