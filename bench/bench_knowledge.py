@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.compat.documents import DocumentScope
 from app.compat.knowledge import Knowledge
 from app.engine.embeddings import ModelEmbeddings
-from app.engine.local_embeddings import FULL_SCORE_COSINE, LocalEmbedder
 from app.observability.history.knowledge import SqlKnowledgeBackend
 from tests.unit.compat.test_knowledge_local import HANDBOOK
 
@@ -74,7 +73,7 @@ def without_pgvector(admin_url: str) -> str:
 
 
 async def main(postgres: str, chunks: int) -> None:
-    embedder = ModelEmbeddings(LocalEmbedder(), MODEL, timeout=30, full_score_cosine=FULL_SCORE_COSINE[MODEL])
+    embedder = ModelEmbeddings.local(MODEL, timeout=30)
     print(f"{chunks} chunks in one namespace, {MODEL}; load {os.getloadavg()[0]:.1f}")
     with TemporaryDirectory() as folder:
         sides = {

@@ -76,6 +76,11 @@ class ModelEmbeddings:
         self._router = router  # closed with this
         self._full_score_cosine = full_score_cosine
 
+    @classmethod
+    def local(cls, model: str, *, timeout: float) -> ModelEmbeddings:
+        """A `local/…` model, computed in this process, with its own score scale."""
+        return cls(LocalEmbedder(), model, timeout=timeout, full_score_cosine=FULL_SCORE_COSINE[model])
+
     def score(self, cosine: float) -> float:
         """A passage's score in [0, 1] from its cosine similarity to the query."""
         return min(1.0, max(0.0, cosine / self._full_score_cosine))
@@ -98,8 +103,6 @@ def knowledge_embeddings(project: Project, settings: EngineSettings) -> ModelEmb
     if model is None:
         return None
     if is_local(model):
-        return ModelEmbeddings(
-            LocalEmbedder(), model, timeout=config.timeout_s, full_score_cosine=FULL_SCORE_COSINE[model]
-        )
+        return ModelEmbeddings.local(model, timeout=config.timeout_s)
     router = EmbeddingRouter.for_settings(project, settings)
     return ModelEmbeddings(router, model, timeout=config.timeout_s, router=router)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from app.contracts.errors import ConfigError
@@ -37,7 +38,7 @@ INLINE_TEXTS = 8
 #: pairs 0.06 on average, 9 in 10 below 0.15, on the handbook of
 #: tests/unit/compat/test_knowledge_local.py), so its scores are cosine / 0.5: the default
 #: threshold keeps cosines from 0.15.
-FULL_SCORE_COSINE = {"local/wordllama": 0.5}
+FULL_SCORE_COSINE = MappingProxyType({"local/wordllama": 0.5})
 
 
 def is_local(model: str) -> bool:

@@ -163,8 +163,8 @@ class WebSearchConfig(BaseModel):
         return self
 
 
-#: Embedding models served inside the worker (app/engine/local_embeddings.py), with their dimensions.
-LOCAL_EMBEDDING_MODELS = MappingProxyType({"local/wordllama": 256})
+#: Embedding models served inside the worker (app/engine/local_embeddings.py).
+LOCAL_EMBEDDING_MODELS = frozenset({"local/wordllama"})
 DEFAULT_EMBEDDING_MODEL = "local/wordllama"
 
 

@@ -53,14 +53,14 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_questions_in_other_words_find_their_passage_first_with_no_network(
     backend: SqlKnowledgeBackend, no_network: None
 ) -> None:
-    embedder = ModelEmbeddings(LocalEmbedder(), "local/wordllama", timeout=10)
+    embedder = ModelEmbeddings.local("local/wordllama", timeout=10)
     semantic = Knowledge(backend, DocumentScope("acme", "prod"), embedder=embedder)
     for entry, text in HANDBOOK.items():
         await semantic.retrieval_store(text, entry_id=entry, namespace="handbook")
 
     firsts = {}
     for question in QUESTIONS:
-        found = (await semantic.retrieval_query(question, namespace="handbook", min_score=0.0))["results"]
+        found = (await semantic.retrieval_query(question, namespace="handbook"))["results"]  # default min_score
         firsts[question] = found[0]["entry_id"]
     assert firsts == QUESTIONS
 
