@@ -5,6 +5,12 @@ Alembic runs programmatically (no `alembic.ini`): its scripts ship inside the pa
 fresh store at once, so the upgrade runs under a lock: a PostgreSQL advisory lock held
 for the transaction, on SQLite a file lock beside the database (SQLite's own locking
 does not cover alembic's "is the version table there yet?" check).
+
+A database holding none of the history tables (PostgreSQL's is often shared) skips alembic
+(~8 MiB with mako and pygments, which would stay loaded in every worker started on a fresh
+home): the tables are created from the ORM schema and the head revision is written into
+alembic's version table, its documented "create_all, then stamp head". A test holds this
+to the schema the migrations build; alembic upgrades such a database like any other.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from app.contracts.errors import ConfigError
-from app.observability.history.schema import VERSION_TABLE
+from app.observability.history.schema import VERSION_TABLE, Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -67,6 +73,9 @@ def upgrade(engine: Engine) -> None:
         current = current_revision(connection)
         if current == head:
             return
+        if current is None and not set(Base.metadata.tables) & set(inspect(connection).get_table_names()):
+            _create_at_head(connection, head)
+            return
         from alembic import command
         from alembic.util import CommandError
 
@@ -80,6 +89,20 @@ def upgrade(engine: Engine) -> None:
                 f"(newest known: {head!r}): it was written by a newer Ferry — fix: upgrade Ferry, "
                 "or point FERRY_DATABASE_URL at another database"
             ) from exc
+
+
+def _create_at_head(connection: Connection, head: str) -> None:
+    """The schema of an empty database, created as the migrations up to `head` would make it."""
+    Base.metadata.create_all(connection)
+    # Alembic's own version table (`version_table_impl`): a VARCHAR(32) primary key.
+    version = Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=head))
 
 
 @contextmanager
