@@ -2,7 +2,9 @@
 
 Models wrap JSON in prose or in a ```json fence; both are tolerated. A violation is
 returned as a message meant for the model (path + reason), so the loop can send it
-back while retry attempts remain (AGENT_FORMAT.md "Output schema").
+back while retry attempts remain (AGENT_FORMAT.md "Output schema"). jsonschema (~2 MiB
+with its format checkers) is imported by the first answer validated: a worker whose
+agents have no output schema never loads it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
@@ -51,7 +54,9 @@ def validate_answer(text: str | None, schema: Mapping[str, Any]) -> Validation:
         value = parse_json_answer(text)
     except ValueError as exc:
         return Validation(error=str(exc))
-    validator = jsonschema.Draft202012Validator(schema)
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         described = "; ".join(_describe(e) for e in errors[:5])

@@ -34,9 +34,8 @@ from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
 from connic.core import AbortTool, StopProcessing, ToolHook
 
 from app.compat.hooks import after_tool, before_tool
@@ -50,6 +49,9 @@ from app.engine.model import ToolCall
 from app.observability.redaction import REDACTED, Redactor
 from app.observability.tracing import RunTracer
 from app.project.tooldef import ToolDef
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ToolExecutor:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ferry-tool")
         self._isolation = isolation
         self._project_root = project_root
+        self._arguments = ArgumentChecks()
 
     async def invoke(
         self,
@@ -130,7 +133,7 @@ class ToolExecutor:
                         call.name,
                     )
                 span.set(**{SpanAttr.TOOL_ARGUMENTS: traced_arguments(tool, call.arguments)})
-                kwargs = parse_arguments(tool, call.arguments)
+                kwargs = parse_arguments(tool, call.arguments, self._arguments)
                 journaled = tool_step(tracer.run_id, call)  # a journaled run: recorded result, idempotency key
                 if journaled is not None and journaled.done is not None:
                     span.set(tool__replayed=True)
@@ -173,7 +176,28 @@ async def _hooked(step: Awaitable[Any], tool_name: str, which: str) -> Any:
         raise ToolError(f"the {which} tool hook raised {type(exc).__name__}: {exc}", tool_name) from exc
 
 
-def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
+class ArgumentChecks:
+    """Each tool's argument validator, built at its first call and reused (building one is
+    a third of a check's time). jsonschema is imported then: a worker whose agents call no
+    tool does not load it (~2 MiB). Keyed by the schema object, kept alive by its entry, so
+    a reloaded project's tool of the same name gets its own validator."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, tuple[Mapping[str, Any], Validator]] = {}
+
+    def validator(self, tool: ToolDef) -> Validator:
+        parameters = tool.parameters
+        known = self._validators.get(id(parameters))
+        if known is not None:
+            return known[1]
+        from jsonschema import Draft202012Validator
+
+        made: Validator = Draft202012Validator(dict(parameters))
+        self._validators[id(parameters)] = (parameters, made)
+        return made
+
+
+def parse_arguments(tool: ToolDef, arguments: str, checks: ArgumentChecks) -> dict[str, Any]:
     try:
         parsed = json.loads(arguments) if arguments.strip() else {}
     except json.JSONDecodeError as exc:
@@ -181,9 +205,11 @@ def parse_arguments(tool: ToolDef, arguments: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ToolError(f"arguments of {tool.name!r} must be a JSON object", tool.name)
     parsed.pop("context", None)
+    from jsonschema import ValidationError
+
     try:
-        jsonschema.Draft202012Validator(dict(tool.parameters)).validate(parsed)
-    except jsonschema.ValidationError as exc:
+        checks.validator(tool).validate(parsed)
+    except ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ToolError(f"invalid arguments for {tool.name!r} at {path}: {exc.message}", tool.name) from None
     return parsed

@@ -2,7 +2,8 @@
 
 A schema is checked once at load against its own metaschema (jsonschema picks the draft
 from `$schema`, latest by default), so a typo in a schema fails `ferry lint`, not the
-first production run that needs it.
+first production run that needs it. jsonschema is imported by the first schema file read:
+a project without `schemas/` does not load it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from app.project.files import ProjectFiles
@@ -64,6 +64,8 @@ def load_schema_file(path: Path, files: ProjectFiles, problems: Problems) -> dic
         node, _ = shadow.find(("type",))
         problems.error(node.loc, f'the top-level type must be "object" (got {data.get("type")!r})', "type")
         return None
+    import jsonschema
+
     validator = jsonschema.validators.validator_for(data)
     try:
         validator.check_schema(data)
