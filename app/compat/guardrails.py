@@ -21,8 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connic.core import GuardrailResult
-
 from app.compat import pii
 from app.compat.judge import JUDGED_KINDS
 from app.compat.user_code import call_user
@@ -114,6 +112,8 @@ async def _violation(
         if check is None:
             return f"custom guardrail {rule.name!r} is not loaded", value
         outcome = await call_user(check, text, context=context)
+        from connic.core import GuardrailResult  # a custom guardrail: a Connic project
+
         if isinstance(outcome, Mapping):
             outcome = GuardrailResult(**outcome)
         if isinstance(outcome, GuardrailResult):

@@ -10,12 +10,13 @@ it). Any other exception from a hook is the tool call's error, which the model s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from connic.core import ToolHook
+from typing import TYPE_CHECKING, Any
 
 from app.compat.user_code import call_user
 from app.contracts.errors import ToolError
+
+if TYPE_CHECKING:
+    from connic.core import ToolHook
 
 
 async def before_tool(

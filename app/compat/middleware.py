@@ -18,12 +18,13 @@ import binascii
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-from connic.core import Middleware
+from typing import TYPE_CHECKING, Any
 
 from app.compat.user_code import call_user
 from app.contracts.errors import BadInputError
+
+if TYPE_CHECKING:
+    from connic.core import Middleware
 
 log = logging.getLogger(__name__)
 

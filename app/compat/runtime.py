@@ -8,6 +8,12 @@ context variable and calls that run's implementation. Two tenants' runs in one p
 therefore share the dispatcher functions and nothing else: what a call can reach (which
 documents, which agents) is decided by the `ConnicRun` bound to the calling task.
 
+The SDK itself is imported only when a project needs it: `install_when_imported` (the
+loader's, before any project module runs) installs the dispatchers the moment anything
+imports `connic`, and the name tables are read from the SDK on the first name looked up
+(a bare name in `tools:`). A project that never imports `connic` and lists no predefined
+tool runs without it.
+
 This module is the foundation the project loader needs (names, `install`, the tool
 definitions of predefined tools); it imports nothing of Ferry above `contracts`.
 """
@@ -18,30 +24,41 @@ import base64
 import contextlib
 import contextvars
 import functools
+import importlib.abc
+import importlib.machinery
 import inspect
+import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-import connic.tools as connic_tools
-from connic.core import ToolFile
-from connic.loader import PREDEFINED_TOOL_ALIASES, PREDEFINED_TOOL_NAMES
-
+from app.compat.sdk import tool_file
 from app.contracts.errors import ToolError
 
-#: Every name a project may list bare in `tools:` or import from `connic.tools` (the SDK's own tables).
-PREDEFINED_NAMES: frozenset[str] = frozenset(PREDEFINED_TOOL_NAMES) | frozenset(PREDEFINED_TOOL_ALIASES)
-ALIASES: Mapping[str, str] = dict(PREDEFINED_TOOL_ALIASES)
-#: Importable from `connic.tools` but not listable in `tools:` (the SDK's loader refuses them there too).
-_IMPORT_ONLY = frozenset(getattr(connic_tools, "__all__", ())) - PREDEFINED_NAMES
+
+@functools.cache
+def predefined_names() -> frozenset[str]:
+    """Every name a project may list bare in `tools:` or import from `connic.tools` (the SDK's own tables)."""
+    from connic.loader import PREDEFINED_TOOL_ALIASES, PREDEFINED_TOOL_NAMES
+
+    return frozenset(PREDEFINED_TOOL_NAMES) | frozenset(PREDEFINED_TOOL_ALIASES)
+
+
+@functools.cache
+def _aliases() -> Mapping[str, str]:
+    from connic.loader import PREDEFINED_TOOL_ALIASES
+
+    return dict(PREDEFINED_TOOL_ALIASES)
+
 
 Implementation = Callable[..., Awaitable[Any]]
 
 
 def canonical(name: str) -> str:
     """`query_knowledge` → `retrieval_query`: aliases share one implementation."""
-    return ALIASES.get(name, name)
+    return _aliases().get(name, name)
 
 
 #: A run's predefined tools: implementations by canonical name, and why the others cannot be provided.
@@ -134,7 +151,10 @@ def install() -> None:
     with _INSTALL_LOCK:
         if _DISPATCHERS:
             return
-        names = sorted(PREDEFINED_NAMES | _IMPORT_ONLY)
+        import connic.tools as connic_tools
+
+        # Also the names importable from `connic.tools` but not listable in `tools:`.
+        names = sorted(predefined_names() | frozenset(getattr(connic_tools, "__all__", ())))
         for name in names:
             placeholder = getattr(connic_tools, name, None)
             if placeholder is None or not callable(placeholder):
@@ -142,6 +162,45 @@ def install() -> None:
             _DISPATCHERS[name] = _dispatcher(name, placeholder)
         for name, dispatch in _DISPATCHERS.items():
             setattr(connic_tools, name, dispatch)
+
+
+def install_when_imported() -> None:
+    """`install` now if the SDK is loaded, else right after the first import of `connic`
+    (the package runs whole before any `from connic.tools import ...` binds a name), so a
+    project whose code never imports it does not load it."""
+    if "connic" in sys.modules or not isinstance(_sdk_loader(), importlib.machinery.SourceFileLoader):
+        install()  # loaded already, or installed in a form the hook below does not load: at once
+        return
+    with _INSTALL_LOCK:
+        if not _DISPATCHERS and not any(isinstance(finder, _InstallOnImport) for finder in sys.meta_path):
+            sys.meta_path.insert(0, _InstallOnImport())
+
+
+def _sdk_loader() -> object:
+    spec = importlib.machinery.PathFinder.find_spec("connic")
+    return spec.loader if spec is not None else None
+
+
+class _InstallOnImport(importlib.abc.MetaPathFinder):
+    """Finds `connic` as the path finder does, with a loader that installs once the package has run."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "connic":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            spec.loader = _InstallAfterImport(spec.loader.name, spec.loader.path)
+        return spec
+
+
+class _InstallAfterImport(importlib.machinery.SourceFileLoader):
+    def exec_module(self, module: ModuleType) -> None:
+        super().exec_module(module)
+        install()
+        for finder in [f for f in sys.meta_path if isinstance(f, _InstallOnImport)]:
+            sys.meta_path.remove(finder)  # done: later imports of `connic` find it in sys.modules
 
 
 def dispatcher(name: str) -> Callable[..., Awaitable[Any]]:
@@ -159,7 +218,7 @@ def for_model(value: Any) -> Any:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             return {"base64": base64.b64encode(value).decode()}
-    if isinstance(value, ToolFile):  # a file a tool returns (SDK `ToolFile`): described, its bytes readable
+    if isinstance(value, tool_file()):  # a file a tool returns (SDK `ToolFile`): described, its bytes readable
         described: dict[str, Any] = {"name": value.name, "mime_type": value.mime_type, "size_bytes": value.size_bytes}
         if value.uri is not None:
             described["uri"] = value.uri

@@ -16,15 +16,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from connic.core import Middleware, StopProcessing
+from typing import TYPE_CHECKING, Any
 
 from app.compat.documents import DocumentScope
 from app.compat.guardrails import Judge
 from app.compat.guardrails import check as check_guardrails
 from app.compat.judge import judge_messages, verdict
 from app.compat.middleware import middleware_error, run_after, run_before
+from app.compat.sdk import stop_processing
 from app.compat.services import ConnicServices
 from app.compat.sessions import SessionStore, answer_text, session_key
 from app.compat.web_page import PageReader
@@ -39,6 +38,9 @@ from app.engine.state import RunDeps, RunState
 from app.observability.tracing import usage_attributes
 from app.project.models import LLMAgentSpec
 from app.project.project import Project
+
+if TYPE_CHECKING:
+    from connic.core import Middleware
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class ConnicSteps:
             deps.context["token_usage"] = state.usage.model_dump(mode="json")
             deps.context["duration_ms"] = (self.clock.monotonic() - t0) * 1000.0
             return await _user_step(run_after(middleware, output, deps.context), "after")
-        except StopProcessing as stop:
+        except stop_processing() as stop:
             state.publish_outbound = stop.publish_outbound
             return stop.response
 
@@ -140,7 +142,9 @@ async def _user_step(step: Awaitable[Any], which: str) -> Any:
     """A middleware function's outcome; what it raises (but StopProcessing) fails the run, named."""
     try:
         return await step
-    except (FerryError, StopProcessing):
+    except FerryError:
+        raise
+    except stop_processing():
         raise
     except Exception as exc:
         raise middleware_error(f"middleware {which}() raised {type(exc).__name__}: {exc}") from exc

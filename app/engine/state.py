@@ -11,9 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from connic.core import ToolHook
+from typing import TYPE_CHECKING, Any
 
 from app.contracts import ApprovalDecision, Usage
 from app.engine.budget import Budget
@@ -23,6 +21,9 @@ from app.engine.pricing import CostModel
 from app.engine.retry import RetryPolicy
 from app.engine.tools import ToolExecutor
 from app.observability.tracing import RunTracer
+
+if TYPE_CHECKING:
+    from connic.core import ToolHook
 
 
 @dataclass

@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from connic.core import AbortTool, StopProcessing, ToolHook
-
 from app.compat.hooks import after_tool, before_tool
 from app.compat.runtime import for_model
+from app.compat.sdk import abort_tool, with_control_flow
 from app.contracts import SpanKind
 from app.contracts.errors import FerryError, ToolError, ToolTimeoutError
 from app.contracts.spans import TOOL_ARGUMENTS_CHARS, SpanAttr
@@ -51,6 +50,7 @@ from app.observability.tracing import RunTracer
 from app.project.tooldef import ToolDef
 
 if TYPE_CHECKING:
+    from connic.core import ToolHook
     from jsonschema.protocols import Validator
 
 
@@ -105,7 +105,7 @@ class ToolExecutor:
                 return await loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
         except TimeoutError:
             raise ToolTimeoutError(tool.name, timeout or 0.0) from None
-        except (FerryError, StopProcessing, AbortTool):  # the last two are Connic's, handled by the caller
+        except with_control_flow(FerryError):  # Connic's StopProcessing and AbortTool: handled by the caller
             raise
         except Exception as exc:
             raise ToolError(f"{type(exc).__name__}: {exc}", tool.name) from exc
@@ -144,7 +144,7 @@ class ToolExecutor:
                 value = await _hooked(after_tool(hook, call.name, kwargs, value, context), call.name, "after")
                 readable = for_model(value)  # bytes and Connic's ToolFile as the model can read them
                 content = readable if isinstance(readable, str) else json.dumps(readable, default=str)
-            except AbortTool as abort:  # the model gets the hook's result; the trace shows an error
+            except abort_tool() as abort:  # the model gets the hook's result; the trace shows an error
                 aborted = ToolError(f"skipped by a tool hook (AbortTool): {abort.result}", call.name)
                 span.fail(aborted)
                 span.set(tool__aborted=True)
@@ -170,7 +170,7 @@ async def _hooked(step: Awaitable[Any], tool_name: str, which: str) -> Any:
     """A hook's outcome; an unexpected exception in it is the call's tool error."""
     try:
         return await step
-    except (FerryError, StopProcessing, AbortTool):
+    except with_control_flow(FerryError):
         raise
     except Exception as exc:
         raise ToolError(f"the {which} tool hook raised {type(exc).__name__}: {exc}", tool_name) from exc

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.project.agent_view import AgentView
 from app.project.conditions import ConditionError, parse_condition
-from app.project.predefined_tools import UNSUPPORTED, expand, is_predefined, predefined_tool
+from app.project.predefined_tools import expand, is_predefined, predefined_tool, unsupported
 from app.project.problems import Loc, Problems
 from app.project.schemas import schema_name_problem
 from app.project.tool_import import ToolImportError
@@ -194,9 +194,10 @@ def _predefined(ref: str, at: Loc, key_path: str, problems: Problems) -> list[To
     run are a warning each, saying what the LLM will not get."""
     tools: list[ToolDef] = []
     for name in expand(ref):
-        if name in UNSUPPORTED:
+        refused = unsupported(name)
+        if refused is not None:
             if "*" not in ref:
-                problems.warning(at, UNSUPPORTED[name], key_path)
+                problems.warning(at, refused, key_path)
             continue
         tools.append(predefined_tool(name))
     if not tools and "*" in ref:

@@ -20,14 +20,15 @@ import traceback
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-from connic.core import Middleware, ToolHook
+from typing import TYPE_CHECKING, Any
 
 from app.project.agent_files import AgentSource
 from app.project.conditions import ConditionError, parse_condition
 from app.project.files import ProjectFiles
 from app.project.problems import Loc, Problems
+
+if TYPE_CHECKING:
+    from connic.core import Middleware, ToolHook
 
 #: folder → the functions Connic calls in one of its files
 FUNCTIONS: Mapping[str, tuple[str, ...]] = {"middleware": ("before", "after", "cleanup"), "hooks": ("before", "after")}
@@ -112,6 +113,8 @@ def load_agent_modules(
             if not functions:
                 problems.warning(Loc(rel, 0, 0), f"defines none of {', '.join(FUNCTIONS[folder])}: nothing will run")
                 continue
+            from connic.core import Middleware, ToolHook  # a project with these files is a Connic one
+
             if folder == "middleware":
                 middleware[path.stem] = Middleware(**functions)
             else:

@@ -2,8 +2,8 @@
 
 The load order is the dependency order: files → agents (with defaults) → schemas →
 cross-agent checks → tools → middleware, tool hooks and custom guardrails → project-level
-files. Connic's predefined tools are installed into `connic.tools`
-before the first project module is imported.
+files. Connic's predefined tools are installed into `connic.tools` before the first
+project module is imported (as soon as `connic` is, app/compat/runtime.py).
 Every step appends to one problem list and the load fails only at the end, so a single
 run reports every mistake.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from app.compat.runtime import install as install_connic_tools
+from app.compat.runtime import install_when_imported as install_connic_tools
 from app.project import agent_checks
 from app.project.agent_files import AgentSource, DefaultsCascade, discover_agent_files, load_agent
 from app.project.agent_view import view_of

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from connic.core import BUILTIN_GUARDRAIL_TYPES
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -82,6 +81,8 @@ class GuardrailRuleSpec(_Spec):
 
     @model_validator(mode="after")
     def _check(self) -> GuardrailRuleSpec:
+        from connic.core import BUILTIN_GUARDRAIL_TYPES  # an agent with guardrails: a Connic project
+
         if self.type not in BUILTIN_GUARDRAIL_TYPES:
             raise ValueError(
                 f"unknown guardrail type {self.type!r} (known: {', '.join(sorted(BUILTIN_GUARDRAIL_TYPES))})"

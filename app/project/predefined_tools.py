@@ -16,33 +16,34 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-from app.compat.runtime import PREDEFINED_NAMES, canonical, model_facing, placeholder_of
+from app.compat.runtime import canonical, model_facing, placeholder_of, predefined_names
 from app.project.tool_schema import parse_docstring
 from app.project.tooldef import ToolDef
 
-#: Predefined tools Ferry refuses at load, with what the user would miss.
-UNSUPPORTED: dict[str, str] = {
-    name: "browser tools (web_browser_*) need a hosted browser Ferry does not run — "
-    f"{name} will not be offered to the LLM"
-    for name in PREDEFINED_NAMES
-    if name.startswith("web_browser_")
-}
+
+def unsupported(name: str) -> str | None:
+    """Why Ferry refuses predefined tool `name` at load (what the user would miss), or None."""
+    if name.startswith("web_browser_") and name in predefined_names():
+        return f"browser tools (web_browser_*) need a hosted browser Ferry does not run — {name} will not be offered to the LLM"
+    return None
 
 
 def is_predefined(ref: str) -> bool:
-    """A bare name (or a bare-name wildcard) that means Connic's predefined tools."""
+    """A bare name (or a bare-name wildcard) that means Connic's predefined tools (the
+    SDK's name tables are read for bare names only: `module.function` refs need no SDK)."""
     if "." in ref:
         return False
     if "*" in ref or "?" in ref or "[" in ref:
-        return any(fnmatch.fnmatchcase(name, ref) for name in PREDEFINED_NAMES)
-    return ref in PREDEFINED_NAMES
+        return any(fnmatch.fnmatchcase(name, ref) for name in predefined_names())
+    return ref in predefined_names()
 
 
 def expand(ref: str) -> list[str]:
     """The predefined names a ref stands for; a wildcard, like the SDK's, matches no alias."""
-    if ref in PREDEFINED_NAMES:
+    names = predefined_names()
+    if ref in names:
         return [ref]
-    return sorted(name for name in PREDEFINED_NAMES if name == canonical(name) and fnmatch.fnmatchcase(name, ref))
+    return sorted(name for name in names if name == canonical(name) and fnmatch.fnmatchcase(name, ref))
 
 
 def _schema(annotation: Any) -> dict[str, Any]:

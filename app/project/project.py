@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from connic.core import Middleware, ToolHook
+from typing import TYPE_CHECKING, Any
 
 from app.project.conditions import evaluate_condition
 from app.project.config import ProjectConfig
@@ -16,6 +14,9 @@ from app.project.models import AgentSpec, LLMAgentSpec
 from app.project.problems import Problem
 from app.project.tooldef import ToolDef
 from app.project.topics import TopicSpec
+
+if TYPE_CHECKING:
+    from connic.core import Middleware, ToolHook
 
 
 @dataclass(frozen=True)
