@@ -21,22 +21,21 @@ and the derivation happen on the exporter's thread, not on the run's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind as OtelSpanKind
-from opentelemetry.trace import Status
+from typing import TYPE_CHECKING, Any
 
 from app.contracts.errors import ConfigError
 from app.contracts.spans import GenAIAttr, SpanAttr, SpanKind
 from app.observability.redaction import Redactor
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor
+
 DEFAULT_SERVICE_NAME = "ferry-worker"
 KIND_ATTRIBUTE = "ferry.kind"  # set on every span by the engine's tracing: which step it is
+RUN_ID_ATTRIBUTE = "ferry.run_id"  # likewise: the run a span belongs to
 
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -94,59 +93,22 @@ def otlp_export(redactor: Redactor) -> OtlpExport | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    exporter = _FerryExporter(OTLPSpanExporter(), redactor)
+    from app.observability.otel_sdk import FerryExporter
+
+    exporter = FerryExporter(OTLPSpanExporter(), redactor)
     return OtlpExport(BatchSpanProcessor(exporter), service_resource())
 
 
 def service_resource() -> Resource:
     """The resource of exported spans: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME as the
     SDK reads them, with `ferry-worker` as the service name when neither names one."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
     resource = Resource.create()
     name = str(resource.attributes.get(SERVICE_NAME, ""))
     if not name or name.startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
     return resource
-
-
-class _FerryExporter(SpanExporter):
-    """Redacts each span as `runs.traces` does, adds the GenAI names, hands the batch on."""
-
-    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
-        self._inner = inner
-        self._redactor = redactor
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._inner.export([exported_span(span, self._redactor) for span in spans])
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-def exported_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
-    """A copy of `span` as it leaves the process: redacted, with GenAI attributes beside Ferry's."""
-    attributes = redactor.mapping(dict(span.attributes or {}))
-    kind = _kind(attributes.get(KIND_ATTRIBUTE))
-    attributes.update(genai_attributes(kind, attributes))
-    status = span.status
-    if status.description:
-        status = Status(status.status_code, redactor.text(status.description))
-    return ReadableSpan(
-        name=redactor.text(span.name),
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=span.events,
-        links=span.links,
-        kind=OtelSpanKind.CLIENT if kind is SpanKind.LLM_ATTEMPT else span.kind,  # the call to the provider
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 def genai_attributes(kind: SpanKind | None, attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +149,8 @@ def split_model(model: str) -> tuple[str | None, str]:
     return _PROVIDERS.get(prefix, prefix), name
 
 
-def _kind(value: Any) -> SpanKind | None:
+def span_kind(value: Any) -> SpanKind | None:
+    """The Ferry kind a span's `ferry.kind` attribute names, if any."""
     try:
         return SpanKind(str(value))
     except ValueError:

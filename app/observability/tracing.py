@@ -13,7 +13,8 @@ ran it. Every span is recorded (the sampler is ALWAYS_ON, whatever the caller's 
 flag or OTEL_TRACES_SAMPLER say): `runs.traces` and the history are Ferry's own record.
 With OTEL_EXPORTER_OTLP_ENDPOINT set, the same spans also go to an OpenTelemetry
 collector (`otel_export`). Without one nothing but the sink reads them, so they are
-recorded without the SDK (`span_recorder`: the same events, a fraction of the CPU).
+recorded without the SDK (`span_recorder`: the same events, a fraction of the CPU), which
+is then not even imported (`otel_sdk`).
 
     run ─┬─ llm_call ─┬─ llm_attempt
          │            ├─ retry_wait
@@ -30,29 +31,31 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
-from app.contracts import SpanEvent, SpanKind, Usage
+from app.contracts import SpanKind, Usage
 from app.contracts.errors import ErrorCategory, FerryError, RunTimeoutError, ToolTimeoutError
 from app.contracts.spans import SpanAttr
 from app.contracts.trace_context import TraceContext
-from app.observability.otel_export import KIND_ATTRIBUTE, otlp_export
+from app.observability.otel_export import KIND_ATTRIBUTE, RUN_ID_ATTRIBUTE, otlp_export
 from app.observability.redaction import Redactor
-from app.observability.span_recorder import RunRecorder, SpanSink, span_event
+from app.observability.span_recorder import RunRecorder, SpanSink
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from app.observability.otel_sdk import SinkProcessor
 
 # Internal attributes: they route a span to its event and never reach the SpanEvent.
 _KIND = KIND_ATTRIBUTE
-_RUN_ID = "ferry.run_id"
+_RUN_ID = RUN_ID_ATTRIBUTE
 
 
 def usage_attributes(usage: Usage) -> dict[str, Any]:
@@ -63,68 +66,6 @@ def usage_attributes(usage: Usage) -> dict[str, Any]:
         SpanAttr.TOTAL_TOKENS: usage.total_tokens,
         SpanAttr.COST_USD: usage.cost_usd,
     }
-
-
-class _SinkProcessor(SpanProcessor):
-    """Finished OTel span → SpanEvent → the sink registered for its trace."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._sinks: dict[tuple[int, str], SpanSink] = {}
-        self._lock = threading.Lock()  # spans may end on tool threads
-
-    def register(self, trace_id: int, run_id: str, sink: SpanSink) -> None:
-        with self._lock:
-            self._sinks[(trace_id, run_id)] = sink
-
-    def unregister(self, trace_id: int, run_id: str) -> None:
-        with self._lock:
-            self._sinks.pop((trace_id, run_id), None)
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
-    def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if context is None:
-            return
-        run_id = str((span.attributes or {}).get(_RUN_ID, ""))
-        with self._lock:
-            sink = self._sinks.get((context.trace_id, run_id))
-        if sink is None:
-            return
-        event = to_span_event(span, self._redactor)
-        try:
-            sink(event)
-        except Exception:
-            return
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._sinks.clear()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def to_span_event(span: ReadableSpan, redactor: Redactor) -> SpanEvent:
-    attributes: Mapping[str, Any] = span.attributes or {}
-    start_ns = span.start_time or 0
-    context = span.context
-    assert context is not None
-    return span_event(
-        run_id=str(attributes.get(_RUN_ID, "")),
-        trace_id=context.trace_id,
-        span_id=context.span_id,
-        parent_span_id=span.parent.span_id if span.parent else None,
-        kind=SpanKind(str(attributes.get(_KIND, SpanKind.RUN.value))),
-        name=span.name,
-        failed=span.status.status_code is StatusCode.ERROR,
-        start_ns=start_ns,
-        end_ns=span.end_time or start_ns,
-        attributes=attributes,
-        redactor=redactor,
-    )
 
 
 class SpanHandle:
@@ -207,11 +148,16 @@ class EngineTracing:
 
     def __init__(self, redactor: Redactor, *, sdk: bool = False) -> None:
         self.redactor = redactor
-        self._processor = _SinkProcessor(redactor)
         self._export = otlp_export(redactor)
         self._provider: TracerProvider | None = None
         # OTEL_SDK_DISABLED switches the SDK off, and with it every span (docs/observability.md).
         if self._export is not None or sdk or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+            from app.observability.otel_sdk import SinkProcessor
+
+            self._processor: SinkProcessor = SinkProcessor(redactor)
             self._provider = TracerProvider(
                 sampler=ALWAYS_ON, resource=self._export.resource if self._export is not None else None
             )

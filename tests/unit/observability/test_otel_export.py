@@ -124,7 +124,8 @@ def test_the_service_name_defaults_to_ferry_worker(monkeypatch: pytest.MonkeyPat
 
 
 def test_without_an_endpoint_no_exporter_is_imported(tmp_path: Path) -> None:
-    """In a clean interpreter: an engine that ran a traced run loaded no exporter module."""
+    """In a clean interpreter: an engine that ran a traced run loaded no exporter module,
+    nor the SDK (its spans were recorded without it)."""
     script = textwrap.dedent(
         f"""
         import asyncio, json, sys
@@ -138,7 +139,7 @@ def test_without_an_endpoint_no_exporter_is_imported(tmp_path: Path) -> None:
             spans = []
             await engine.run(RunRequest.new("invoice-validator", "x"), on_span=spans.append)
             await engine.aclose()
-            loaded = sorted(m for m in sys.modules if m.startswith(("opentelemetry.exporter", "opentelemetry.proto", "google.protobuf")))
+            loaded = sorted(m for m in sys.modules if m.startswith(("opentelemetry.exporter", "opentelemetry.proto", "google.protobuf", "opentelemetry.sdk")))
             print(json.dumps({{"spans": len(spans), "loaded": loaded}}))
 
         asyncio.run(main())
