@@ -13,11 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, LargeBinary, String, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, LargeBinary, String, Text, event, text
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 RUNS_TABLE = "ferry_runs"
 SPANS_TABLE = "ferry_spans"
@@ -67,6 +66,14 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON(none_as_null=True)}
 
 
+#: Failed runs by category (migration 0005), partial: only failed runs are in it. Its
+#: PostgreSQL WHERE is given when PostgreSQL creates it (`_partial_on_postgresql`).
+_FAILED_RUNS = "error_category IS NOT NULL"
+_FAILED_RUNS_INDEX = Index(
+    "ix_ferry_runs_error_category_started_at", "error_category", "started_at", sqlite_where=text(_FAILED_RUNS)
+)
+
+
 class RunRow(Base):
     """A run as its last result on `runs.results` describes it.
 
@@ -112,14 +119,17 @@ class RunRow(Base):
         Index("ix_ferry_runs_agent_started_at", "agent", "started_at"),
         Index("ix_ferry_runs_tenant_started_at", "tenant", "started_at"),
         Index("ix_ferry_runs_root_run_id", "root_run_id"),
-        Index(
-            "ix_ferry_runs_error_category_started_at",
-            "error_category",
-            "started_at",
-            sqlite_where=text("error_category IS NOT NULL"),
-            postgresql_where=text("error_category IS NOT NULL"),
-        ),
+        _FAILED_RUNS_INDEX,
     )
+
+
+@event.listens_for(_FAILED_RUNS_INDEX, "before_create")
+def _partial_on_postgresql(index: Index, connection: Connection, **_: Any) -> None:
+    """`postgresql_where`, given when PostgreSQL creates the index: named in `Index(...)` it
+    would import PostgreSQL's dialect (~3 MiB, every driver's module) to be checked, in every
+    process, SQLite-backed workers included. (Alembic compares no index's WHERE.)"""
+    if connection.dialect.name == "postgresql" and index.dialect_options["postgresql"]["where"] is None:
+        index.dialect_options["postgresql"]["where"] = text(_FAILED_RUNS)
 
 
 class SpanRow(Base):
@@ -155,8 +165,25 @@ class SpanRow(Base):
 
 
 DOCUMENTS_TABLE = "ferry_documents"
-#: A document is JSON on SQLite and JSONB on PostgreSQL (indexable, compared by value).
-DOCUMENT_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class DocumentJson(TypeDecorator[Any]):
+    """A document: JSON on SQLite and JSONB on PostgreSQL (indexable, compared by value).
+    Not `JSON().with_variant(JSONB(), ...)`, which needs PostgreSQL's dialect imported
+    (~3 MiB, every driver's module) by every process, SQLite-backed workers included."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+
+DOCUMENT_JSON = DocumentJson()
 
 
 class DocumentRow(Base):

@@ -15,11 +15,14 @@ the projector sorts them by.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql.dml import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite.dml import Insert as SqliteInsert
 
 _Processor = Callable[[Any], Any]
 
@@ -31,8 +34,15 @@ class CompiledUpsert:
         if set(columns) != set(table.columns.keys()) or len(columns) != len(table.columns):
             raise ValueError(f"the row layout does not match the columns of {table.name}: {list(columns)}")
         key = columns[0]
-        builder = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        insert = builder(table)
+        # The dialect's own module only: a SQLite store does not load PostgreSQL's (~3 MiB).
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert: PgInsert | SqliteInsert = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert(table)
         statement = insert.on_conflict_do_update(
             index_elements=[key], set_={name: insert.excluded[name] for name in columns if name != key}
         )

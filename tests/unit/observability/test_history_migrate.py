@@ -3,6 +3,8 @@ alembic) is the database the migrations build, and alembic takes it over from th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,23 @@ def test_a_database_holding_history_tables_but_no_version_is_left_to_alembic(tmp
         connection.execute(text("CREATE TABLE ferry_runs (run_id VARCHAR PRIMARY KEY)"))
     with pytest.raises(OperationalError, match="table ferry_runs already exists"):
         upgrade(engine)
+
+
+def test_a_sqlite_store_loads_neither_alembic_nor_postgresqls_dialect(tmp_path: Path) -> None:
+    """Every worker opens one: alembic (~8 MiB) is for upgrades, PostgreSQL's dialect (~3 MiB)
+    for PostgreSQL. In a clean interpreter: a new store created, written to and read."""
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    script = (
+        "import sys; from app.observability.history.store import HistoryStore; "
+        "from tests.unit.observability.history_samples import llm_run_spans, result; "
+        f"store = HistoryStore.open({url!r}); store.write([result('r1')], llm_run_spans('r1')); "
+        "print(store.counts()[0]); store.close(); "
+        "print(sorted({m.split('.')[0] if m.startswith('alembic') else m for m in sys.modules "
+        "if m.startswith(('alembic', 'sqlalchemy.dialects.postgresql'))}))"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120, cwd=root
+    )
+    runs, loaded = done.stdout.strip().splitlines()[-2:]
+    assert (runs, loaded) == ("1", "[]")
