@@ -16,7 +16,11 @@ from app.devstack.process import spawn, stop_process
 from app.devstack.service import ServiceInfo, wait_until_ready
 from app.devstack.toolchain import require_java
 
-BROKER_HEAP = "-Xmx512m"
+#: Kafka's own default. Each partition holds heap (its log, metrics, MBeans): at 512 MiB a
+#: dev broker that had gathered ~9,000 partitions (a long test session's topics) ran with a
+#: full old generation, and its serial collector stopped every request for ~0.8 s every
+#: ~15 s, which showed up as request latency in every benchmark run against it.
+BROKER_HEAP = "-Xmx1g"
 _CLUSTER_ID_FILE = "ferry-cluster-id"
 
 
