@@ -59,7 +59,9 @@ async def test_a_worker_joining_under_load_keeps_the_cap_and_loses_no_run(
         first, second = make_worker(project, sim.base_url), make_worker(project, sim.base_url)
         await first.start()
         await first.wait_assigned()
-        requests = [RunRequest.new("capped", {"message": f"m{i}"}) for i in range(150)]
+        requests = [
+            RunRequest.new("capped", {"message": f"m{i}"}) for i in range(250)
+        ]  # ~7 s at the cap: the join lands mid-load
         async with (
             ResultWatcher(kafka_bootstrap, names) as watcher,
             Submitter(kafka_bootstrap, project, names) as submitter,
