@@ -1,0 +1,144 @@
+"""Kafka consumers that cost nothing while their topics are quiet and add no latency when they are not.
+
+aiokafka keeps one fetch in flight per broker, and the broker holds it for up to
+`fetch_max_wait_ms` unless a record arrives for a partition in it. So a long wait costs no
+latency while the fetch covers every assigned partition: a record anywhere answers it at once.
+It costs latency only for a partition left out of the fetch under way (its records still in
+hand, paused, or waiting for an offset reset): a record for it waits until that fetch returns.
+A fixed short wait, the usual cure, polls the broker `1000 / wait` times a second per consumer
+for ever; a worker runs a dozen consumers, and an idle one spent its CPU doing that
+(bench/bench_idle.py).
+
+`long_poll` makes the wait follow that rule: `idle_wait_ms` while a fetch covers every
+assigned partition, `busy_wait_ms` while one is left out. It also stops aiokafka's fetch loop
+from waking every 200 ms (`consumer_timeout_ms`) to find nothing to do: everything the loop
+acts on (a fetch answered, records taken, a partition resumed or unassigned) wakes it anyway.
+
+A broker answers one request per connection at a time, so a request sent on the connection
+of a held fetch waits for it: an offset lookup (`end_offsets`, to catch up) would wait up to
+`idle_wait_ms`. `LongPollConsumer` sends its offset lookups through a second consumer that
+never fetches. Requests of the group (heartbeats, commits) have their own connection.
+
+aiokafka offers no hook for this: it is set on its fetcher, whose request is built in
+`_get_actions_per_node` from `_fetch_max_wait_ms` (aiokafka 0.14, pinned in constraints.txt;
+tests/integration/test_long_poll.py fails if that changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+#: How long the broker may hold a fetch that covers every assigned partition.
+IDLE_WAIT_MS = 2000
+
+#: What the offset-lookup consumer copies: how to reach and authenticate to the cluster.
+_CONNECTION_SETTINGS = (
+    "bootstrap_servers",
+    "client_id",
+    "request_timeout_ms",
+    "retry_backoff_ms",
+    "metadata_max_age_ms",
+    "connections_max_idle_ms",
+    "api_version",
+    "security_protocol",
+    "ssl_context",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "sasl_kerberos_service_name",
+    "sasl_kerberos_domain_name",
+    "sasl_oauth_token_provider",
+)
+
+
+class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ships no types
+    """An `AIOKafkaConsumer` whose fetches long-poll while they cover every assigned partition.
+
+    `fetch_max_wait_ms` is the wait while a partition is left out of the fetch under way
+    (the latency such a partition's next record may see); `idle_wait_ms` the wait otherwise.
+    """
+
+    def __init__(self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, **kwargs: Any) -> None:
+        super().__init__(*topics, **kwargs)
+        self._idle_wait_ms = idle_wait_ms
+        self._busy_wait_ms = int(kwargs.get("fetch_max_wait_ms", 500))
+        self._connection_settings = {name: kwargs[name] for name in _CONNECTION_SETTINGS if name in kwargs}
+        self._offset_reader: AIOKafkaConsumer | None = None
+        self._offset_reader_started = asyncio.Lock()
+
+    async def start(self) -> None:
+        await super().start()
+        long_poll(self, idle_wait_ms=self._idle_wait_ms, busy_wait_ms=self._busy_wait_ms)
+
+    async def stop(self) -> None:
+        reader, self._offset_reader = self._offset_reader, None
+        try:
+            await super().stop()
+        finally:
+            if reader is not None:
+                await reader.stop()
+
+    async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+        return await (await self._offsets()).end_offsets(partitions)  # type: ignore[no-any-return]
+
+    async def beginning_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+        return await (await self._offsets()).beginning_offsets(partitions)  # type: ignore[no-any-return]
+
+    async def offsets_for_times(self, timestamps: dict[Any, int]) -> dict[Any, Any]:
+        return await (await self._offsets()).offsets_for_times(timestamps)  # type: ignore[no-any-return]
+
+    async def _offsets(self) -> AIOKafkaConsumer:
+        """The consumer that answers offset lookups, started on first use: it is assigned
+        nothing, so it never fetches and its connection is never held."""
+        async with self._offset_reader_started:
+            if self._offset_reader is None:
+                reader = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._connection_settings)
+                try:
+                    await reader.start()
+                except BaseException:
+                    await reader.stop()
+                    raise
+                self._offset_reader = reader
+            return self._offset_reader
+
+
+def long_poll(consumer: AIOKafkaConsumer, *, idle_wait_ms: int = IDLE_WAIT_MS, busy_wait_ms: int) -> None:
+    """Make a started consumer's fetch wait `idle_wait_ms` while it covers every assigned
+    partition and `busy_wait_ms` while one is left out (for consumers built by others, faust's)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    plan = getattr(fetcher, "_get_actions_per_node", None)
+    if fetcher is None or plan is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+        raise RuntimeError("long_poll needs a started aiokafka 0.14 consumer (its fetcher was not found)")
+    fetcher._get_actions_per_node = AdaptiveWait(fetcher, plan, idle_wait_ms, busy_wait_ms)
+    fetcher._fetcher_timeout = idle_wait_ms / 1000
+
+
+class AdaptiveWait:
+    """The fetcher's request planner, wrapped: sets the wait of the fetch it plans."""
+
+    def __init__(self, fetcher: Any, plan: Callable[[Any], Any], idle_wait_ms: int, busy_wait_ms: int) -> None:
+        self.idle_wait_ms = idle_wait_ms
+        self.busy_wait_ms = busy_wait_ms
+        self._fetcher = fetcher
+        self._plan = plan
+
+    def __call__(self, assignment: Any) -> Any:
+        covered = covers_every_partition(self._fetcher, assignment)
+        self._fetcher._fetch_max_wait_ms = self.idle_wait_ms if covered else self.busy_wait_ms
+        return self._plan(assignment)
+
+
+def covers_every_partition(fetcher: Any, assignment: Any) -> bool:
+    """Whether the next fetch would ask for every assigned partition: none has records in
+    hand, is paused, or waits for an offset reset."""
+    if fetcher._records:
+        return False
+    for tp in assignment.tps:
+        state = assignment.state_value(tp)
+        if state.paused or not state.has_valid_position:
+            return False
+    return True

@@ -1,0 +1,131 @@
+"""Long-poll consumers (app/kafka/long_poll.py) on a real broker: few fetches while idle, and
+no record or offset lookup waiting for the held fetch.
+
+The waits are set far apart (idle 5 s, busy 50 ms) so that each bound below sits well
+between them: a record or lookup that waited for the held fetch would take ~5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from app.kafka import LongPollConsumer
+from tests.integration.kafka_helpers import create_topics, unique, wait_for
+
+pytestmark = pytest.mark.integration
+
+IDLE_WAIT_MS = 5000
+BUSY_WAIT_MS = 50
+WELL_UNDER_IDLE_S = 1.5
+FETCH_API_KEY = 1
+
+
+def count_fetches(consumer: AIOKafkaConsumer) -> list[float]:
+    """The loop time of every fetch request the consumer sends from now on."""
+    sent: list[float] = []
+    client = consumer._client
+    send = client.send
+
+    async def counting(node_id: int, request: Any, **kwargs: Any) -> Any:
+        if request.API_KEY == FETCH_API_KEY:
+            sent.append(asyncio.get_running_loop().time())
+        return await send(node_id, request, **kwargs)
+
+    client.send = counting
+    return sent
+
+
+@pytest.fixture
+async def topic(kafka_bootstrap: str) -> str:
+    name = unique("long-poll")
+    await create_topics(kafka_bootstrap, [name], partitions=2)
+    return name
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=0)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def started(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    await consumer.start()
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    consumer.assign(tps)
+    for tp in tps:
+        await consumer.position(tp)  # the offset reset done: what follows is the idle long poll
+    return tps
+
+
+async def test_an_idle_consumer_fetches_rarely_yet_a_new_record_arrives_at_once(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
+) -> None:
+    short = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS)
+    long = LongPollConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
+    )
+    try:
+        await started(short, topic)
+        await started(long, topic)
+        short_fetches, long_fetches = count_fetches(short), count_fetches(long)
+        await wait_for(lambda: len(short_fetches) >= 20, 30, what="a plain consumer's idle fetches")
+        assert len(long_fetches) <= 2  # ~1 s of idling: at most the held fetch and the one before it
+
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        await producer.send_and_wait(topic, b"new", partition=1)
+        record = await asyncio.wait_for(long.getone(), 10)
+        assert record.value == b"new"
+        assert loop.time() - sent < WELL_UNDER_IDLE_S  # the held fetch was answered by the record
+    finally:
+        await short.stop()
+        await long.stop()
+
+
+async def test_a_partition_left_out_of_the_held_fetch_waits_only_the_short_wait(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
+) -> None:
+    consumer = LongPollConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
+    )
+    try:
+        [first, _] = await started(consumer, topic)
+        await producer.send_and_wait(topic, b"a", partition=0)
+        # "a" in hand and not yet taken: the next fetch leaves partition 0 out, so it waits briefly.
+        await wait_for(lambda: first in consumer._fetcher._records, 10, what="a record in hand")
+        await wait_for(lambda: consumer._fetcher._fetch_max_wait_ms == BUSY_WAIT_MS, 10, what="a short fetch")
+        assert [record.value for record in (await consumer.getmany(first, timeout_ms=1000))[first]] == [b"a"]
+
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        await producer.send_and_wait(topic, b"b", partition=0)
+        record = await asyncio.wait_for(consumer.getone(first), 10)
+        assert record.value == b"b"
+        assert loop.time() - sent < WELL_UNDER_IDLE_S
+    finally:
+        await consumer.stop()
+
+
+async def test_offset_lookups_do_not_wait_behind_the_held_fetch(kafka_bootstrap: str, topic: str) -> None:
+    consumer = LongPollConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
+    )
+    try:
+        tps = await started(consumer, topic)
+        fetches = count_fetches(consumer)
+        await wait_for(lambda: fetches, 10, what="a held fetch")  # the broker now holds it for up to 5 s
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        assert ends == begins == {tp: 0 for tp in tps}
+        assert loop.time() - asked < WELL_UNDER_IDLE_S
+    finally:
+        await consumer.stop()
