@@ -65,8 +65,10 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--fetch-max-wait-ms",
         type=int,
-        default=100,  # StreamSettings' default (not imported here: app.streams loads faust)
-        help="broker fetch wait: lower is lower latency, higher is less idle CPU",
+        default=10,  # StreamSettings' default (not imported here: app.streams loads faust)
+        help="how long the broker may hold a fetch while a partition is left out of it (records in hand): "
+        "the delay such a partition's next record may see; a fetch covering every partition waits 500 ms "
+        "(any record answers it at once)",
     )
     add_history_options(parser)
     parser.add_argument(

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class RecordRelay:
             raise RuntimeError(f"{self.client_id} is already started")
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,

@@ -52,7 +52,6 @@ class DeploymentFollower:
             tp = TopicPartition(deployments_topic(self.names), 0)
             reader.assign([tp])
             end = (await reader.end_offsets([tp]))[tp]
-            await reader.seek_to_beginning(tp)
             while await reader.position(tp) < end:
                 for record in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
                     self.book.apply(record)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from app.deploy.errors import DeploymentError
 from app.deploy.records import ACTIVE_KEY, ActiveState, Deployment
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client
 from app.streams.naming import TopicNames
 from app.streams.topic_admin import apply_topics
@@ -85,7 +86,7 @@ class Book:
 
 
 def consumer(bootstrap: str, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
+    return LongPollConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
@@ -127,7 +128,6 @@ class DeploymentLog:
             tp = TopicPartition(self.topic, 0)
             reader.assign([tp])
             end = (await reader.end_offsets([tp]))[tp]
-            await reader.seek_to_beginning(tp)
             while await reader.position(tp) < end:
                 batch = await reader.getmany(tp, timeout_ms=1000)
                 for record in batch.get(tp, []):

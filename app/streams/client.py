@@ -18,11 +18,12 @@ import asyncio
 from collections.abc import Iterable
 from types import TracebackType
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from app.contracts import RunRequest, RunResult
 from app.contracts.trace_context import TraceContext
+from app.kafka import LongPollConsumer
 from app.project.project import Project
 from app.streams.cancellations import CancelRequest
 from app.streams.connect import start_client, topic_partitions
@@ -105,7 +106,7 @@ class ResultWatcher:
         self._only = {run_id.encode() for run_id in only} if only is not None else None
         self._bootstrap = bootstrap
         self._from_beginning = from_beginning
-        self._consumer = AIOKafkaConsumer(
+        self._consumer = LongPollConsumer(
             bootstrap_servers=bootstrap,
             group_id=None,
             enable_auto_commit=False,
@@ -127,9 +128,7 @@ class ResultWatcher:
         await start_client(self._consumer.start, self._consumer.stop, self._bootstrap)
         try:
             self._consumer.assign(tps)
-            if self._from_beginning:
-                await self._consumer.seek_to_beginning(*tps)
-            else:
+            if not self._from_beginning:  # else the assignment starts there (auto_offset_reset)
                 for tp, end in (await self._consumer.end_offsets(tps)).items():
                     self._consumer.seek(tp, end)
         except BaseException:

@@ -3,7 +3,8 @@
 faust-streaming builds its aiokafka consumer with `fetch_max_wait_ms=1500` and, without
 tables, the round-robin assignor; neither is a setting. `FerryApp` swaps in a consumer
 thread that sets our fetch wait (PITFALLS: 1500 ms adds up per hop on several
-partitions) and `CoPartitionedAssignor` on the consumer before it starts. Each topic's
+partitions; it is the wait only while a partition is left out of the fetch under way:
+app/kafka/long_poll.py) and `CoPartitionedAssignor` on the consumer before it starts. Each topic's
 processor iterates `stream.noack().events()` and acks an event only once its outputs
 are produced, so faust commits an offset only after its run's result exists.
 """
@@ -18,6 +19,7 @@ import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 
+from app.kafka import long_poll
 from app.streams.assignor import CoPartitionedAssignor
 from app.streams.bindings import Binding
 from app.streams.settings import StreamSettings
@@ -33,6 +35,11 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         assignor = getattr(self.app, "ferry_assignor", None) or CoPartitionedAssignor()
         consumer._partition_assignment_strategy = (assignor,)
         return consumer
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        settings: StreamSettings = self.app.ferry_settings  # type: ignore[attr-defined]
+        long_poll(self._consumer, idle_wait_ms=settings.idle_fetch_wait_ms, busy_wait_ms=settings.fetch_max_wait_ms)
 
 
 class _Consumer(Consumer):

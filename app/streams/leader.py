@@ -26,6 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class TriggerLeader:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0)
         await start_client(producer.start, producer.stop, self.bootstrap)
         self._producer = producer
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             client_id="ferry-triggers",

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.contracts import RunRequest
 from app.contracts.errors import ErrorCategory
 from app.contracts.runs import utc_now
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client
 from app.streams.naming import TopicNames
 from app.streams.topic_admin import apply_topics
@@ -110,7 +111,7 @@ class RetryForwarder:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await start_client(producer.start, producer.stop, self.bootstrap)
         self._producer = producer
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             self.topic,
             bootstrap_servers=self.bootstrap,
             group_id=self._group_id,

@@ -29,10 +29,16 @@ class StreamSettings(BaseModel):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger requests go to the DLQ.")
     drain_seconds: float = Field(default=20.0, ge=0, description="On stop or rebalance: time runs get to finish.")
     fetch_max_wait_ms: int = Field(
-        default=100,
+        default=10,
         ge=0,
-        description="aiokafka fetch wait; faust hard-codes 1500. 100: an idle worker ~3 % of a core (10: ~7 %) "
-        "for a hop p50 within noise of 10's at low load (bench/bench_idle.py).",
+        description="How long the broker may hold a fetch of the request topics while a partition is left out "
+        "of it (records in hand, paused): the delay a record of that partition may see. faust hard-codes 1500.",
+    )
+    idle_fetch_wait_ms: int = Field(
+        default=500,
+        ge=0,
+        description="How long it may hold one that covers every partition (any record answers it at once): "
+        "fewer idle fetches, against the delay of the first fetch after a rebalance (app/kafka/long_poll.py).",
     )
     commit_interval_s: float = Field(default=0.5, gt=0, description="faust broker_commit_interval.")
     commit_every: int = Field(default=100, ge=1, description="faust broker_commit_every (acked messages).")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class TopicTail:
         """Seek every partition to its recent past and read up to the end; on any failure,
         stop what was started and raise."""
         tps = await topic_partitions(self.bootstrap, self.topic)
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,

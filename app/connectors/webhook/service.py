@@ -37,6 +37,7 @@ from app.connectors.webhook.envelope import envelope
 from app.connectors.webhook.offsets import PendingOffsets
 from app.connectors.webhook.signing import delivery_id
 from app.contracts import RunResult
+from app.kafka import LongPollConsumer
 from app.streams.connect import start_client
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class WebhookConnector:
         producer = await start_producer(self.bootstrap, self.settings)
         deliverer = Deliverer(self.destinations.allowed, self.settings.per_destination)
         deliverer.start()
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.settings.group_id,
             client_id="ferry-webhooks",

@@ -38,6 +38,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from app.contracts import RunResult, SpanEvent
 from app.contracts.errors import ServiceUnreachableError
 from app.contracts.runs import utc_now
+from app.kafka import LongPollConsumer
 from app.observability.history.retention import RetentionPruner, retention_cutoff
 from app.observability.history.settings import HistorySettings
 from app.observability.history.store import HistoryStore
@@ -125,7 +126,7 @@ class HistoryProjector:
             store = self._given_store
         else:
             store = await asyncio.to_thread(HistoryStore.open, self.settings.url())
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             self.results_topic,
             self.traces_topic,
             bootstrap_servers=self.bootstrap,

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from app.contracts import RunResult
+from app.kafka import LongPollConsumer
 from app.observability.spend.kafka_clients import CONNECT_TIMEOUT_S, partitions_of, start_bounded
 from app.observability.spend.ledger import SpendLedger
 
@@ -56,7 +57,7 @@ class SpendFeed:
         """Read the results produced since `since`; return once caught up with the topic's end.
         On any failure, stop what was started and raise."""
         tps = await partitions_of(self.bootstrap, self.topic, self._connect_timeout_s)
-        consumer = AIOKafkaConsumer(
+        consumer = LongPollConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=None,
             client_id="ferry-spend",

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from app.contracts.alerts import SpendAlert
+from app.kafka import LongPollConsumer
 from app.observability.spend.alerts import AlertRules
 from app.observability.spend.kafka_clients import CONNECT_TIMEOUT_S, partitions_of, start_bounded
 
@@ -91,7 +92,7 @@ class AlertPublisher(ConsumerRebalanceListener):  # type: ignore[misc]
         await start_bounded(producer.start, producer.stop, self.bootstrap, self._connect_timeout_s)
         self._producer = producer
         try:
-            consumer = AIOKafkaConsumer(
+            consumer = LongPollConsumer(
                 bootstrap_servers=self.bootstrap,
                 group_id=self.group_id,
                 client_id="ferry-spend-alerts",

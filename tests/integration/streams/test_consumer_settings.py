@@ -1,7 +1,8 @@
-"""Ferry's two patches of faust's aiokafka consumer take effect on the real consumer.
+"""Ferry's patches of faust's aiokafka consumer take effect on the real consumer.
 
 faust builds its consumer with `fetch_max_wait_ms=1500` and the round-robin assignor,
-neither configurable; `faust_app.py` sets both through private attributes. A faust or
+neither configurable; `faust_app.py` sets both through private attributes, and makes the
+wait a long poll while a fetch covers every partition (app/kafka/long_poll.py). A faust or
 aiokafka upgrade that renames them would drop them silently: hops slow down by up to
 1.5 s and concurrency caps stop holding across workers. This test builds a worker and
 looks where each setting is used: in the fetch requests, and in the protocol the broker
@@ -14,25 +15,31 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.devstack.llm_sim import LLMSimulator
+from app.kafka.long_poll import AdaptiveWait
 from app.streams.assignor import CoPartitionedAssignor
+from tests.integration.kafka_helpers import wait_for
 from tests.integration.streams.conftest import WorkerFactory, llm_agent, write_project
 
 FETCH_WAIT_MS = 37  # neither aiokafka's default (500) nor faust's (1500)
+IDLE_WAIT_MS = 777
 
 
 async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
     tmp_path, kafka_bootstrap: str, simulator: LLMSimulator, make_worker: WorkerFactory
 ) -> None:
     project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
-    worker = make_worker(project, simulator.base_url, fetch_max_wait_ms=FETCH_WAIT_MS)
+    worker = make_worker(project, simulator.base_url, fetch_max_wait_ms=FETCH_WAIT_MS, idle_fetch_wait_ms=IDLE_WAIT_MS)
     await worker.start()
     await worker.wait_assigned()
     assert worker.app is not None
 
     consumer = worker.app.consumer._thread._ensure_consumer()  # the aiokafka consumer faust built
     assert isinstance(consumer, AIOKafkaConsumer)
-    # What every FetchRequest carries as its max wait (aiokafka reads it in start()).
-    assert consumer._fetcher._fetch_max_wait_ms == FETCH_WAIT_MS
+    # What each FetchRequest carries as its max wait: planned per fetch, idle here (nothing sent).
+    plan = consumer._fetcher._get_actions_per_node
+    assert isinstance(plan, AdaptiveWait)
+    assert (plan.idle_wait_ms, plan.busy_wait_ms) == (IDLE_WAIT_MS, FETCH_WAIT_MS)
+    await wait_for(lambda: consumer._fetcher._fetch_max_wait_ms == IDLE_WAIT_MS, 10, what="an idle fetch")
     assert consumer._coordinator._assignors == (worker.app.ferry_assignor,)  # the worker's own instance
     assert isinstance(worker.app.ferry_assignor, CoPartitionedAssignor)
 
