@@ -24,6 +24,7 @@ process never share a counter.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 from collections.abc import Iterable, Mapping
@@ -32,7 +33,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -217,13 +217,18 @@ class MetricsEndpoint:
 
 class MetricsServer:
     """`GET /metrics` over HTTP on the worker's event loop (a scrape reads the lanes on
-    the thread that changes them, and costs the loop nothing between scrapes)."""
+    the thread that changes them, and costs the loop nothing between scrapes).
+
+    A few lines of asyncio rather than aiohttp's web server: one path, one method, one
+    response per connection (`Connection: close`), which is all a scraper needs, and
+    aiohttp.web with its mime tables was ~2 MiB of every worker's memory."""
 
     def __init__(self, registry: CollectorRegistry, endpoint: MetricsEndpoint) -> None:
         self.registry = registry
         self.endpoint = endpoint
         self.port: int | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._serving: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> MetricsServer:
         await self.start()
@@ -241,39 +246,80 @@ class MetricsServer:
 
     async def start(self) -> None:
         """Listen; a taken port is a `ConfigError` (one line naming it and the fix)."""
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            self.port = await self._bind(runner)
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self.port = await self._bind()
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        for serving in self._serving:
+            serving.cancel()  # a scraper still connected is let go (the port is free once stopped)
+        await asyncio.gather(*self._serving, return_exceptions=True)
 
-    async def _bind(self, runner: web.AppRunner) -> int:
+    async def _bind(self) -> int:
         wanted = self.endpoint.port
         try:
-            return await self._listen(runner, wanted)
+            return await self._listen(wanted)
         except OSError as exc:
             if not (self.endpoint.fallback and exc.errno == errno.EADDRINUSE):
                 raise ConfigError(
                     f"cannot serve metrics on {self.endpoint.host}:{wanted}: {exc.strerror or exc}"
                     " — fix: pass --metrics-port with a free port (0 picks one), or --no-metrics"
                 ) from None
-        port = await self._listen(runner, 0)
+        port = await self._listen(0)
         log.warning("metrics: port %d is taken; serving /metrics on port %d instead", wanted, port)
         return port
 
-    async def _listen(self, runner: web.AppRunner, port: int) -> int:
-        await web.TCPSite(runner, self.endpoint.host, port).start()
-        return int(runner.addresses[0][1])  # the port bound (the one asked for, or a free one for 0)
+    async def _listen(self, port: int) -> int:
+        self._server = await asyncio.start_server(self._serve, self.endpoint.host, port)
+        return int(self._server.sockets[0].getsockname()[1])  # the port asked for, or a free one for 0
 
-    async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Requests on one connection, answered in turn: kept open for HTTP/1.1 (a scraper's
+        next scrape, and the scraper closes first), closed after one for HTTP/1.0 or when asked.
+        A request that is malformed, too long or too slow ends the connection."""
+        serving = asyncio.current_task()
+        assert serving is not None
+        self._serving.add(serving)
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE_TIMEOUT_S)
+                request_line, _, headers = head.partition(b"\r\n")
+                keep_alive = request_line.endswith(b"HTTP/1.1") and b"connection: close" not in headers.lower()
+                writer.write(self._respond(request_line, keep_alive=keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._serving.discard(serving)
+            writer.close()
+
+    def _respond(self, request_line: bytes, *, keep_alive: bool) -> bytes:
+        method, _, rest = request_line.partition(b" ")
+        path = rest.split(b" ", 1)[0].split(b"?", 1)[0]
+        if path != b"/metrics":
+            return _response(b"404 Not Found", b"not found: only /metrics is served\n", b"text/plain", keep_alive)
+        if method not in (b"GET", b"HEAD"):
+            return _response(b"405 Method Not Allowed", b"GET /metrics\n", b"text/plain", keep_alive, b"GET, HEAD")
+        body = generate_latest(self.registry)
+        content_type = CONTENT_TYPE_LATEST.encode()
+        return _response(b"200 OK", body, content_type, keep_alive, send_body=method == b"GET")
+
+
+#: How long a connection may wait for (the rest of) its next request: aiohttp's keep-alive timeout.
+_IDLE_TIMEOUT_S = 75.0
+
+
+def _response(
+    status: bytes, body: bytes, content_type: bytes, keep_alive: bool, allow: bytes = b"", *, send_body: bool = True
+) -> bytes:
+    head = (
+        b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type
+        + b"\r\nContent-Length: " + str(len(body)).encode()
+        + (b"\r\nAllow: " + allow if allow else b"")
+        + (b"\r\n\r\n" if keep_alive else b"\r\nConnection: close\r\n\r\n")
+    )  # fmt: skip
+    return head + body if send_body else head
