@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import linecache
 
 
 def settle_started_process() -> None:
     """Call once the process's long-lived objects exist (after its services started)."""
     gc.collect()  # what start-up left as garbage is freed, not frozen with the rest
     gc.freeze()
+    linecache.clearcache()  # source lines start-up read (faust's venusian scan): read again if needed
     release_free_heap()
 
 
