@@ -252,10 +252,11 @@ class MetricsServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-            await server.wait_closed()
         for serving in self._serving:
             serving.cancel()  # a scraper still connected is let go (the port is free once stopped)
         await asyncio.gather(*self._serving, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()  # from Python 3.12 this waits for the connections too
 
     async def _bind(self) -> int:
         wanted = self.endpoint.port
