@@ -74,6 +74,7 @@ class TriggerLeader:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
             fetch_max_wait_ms=5000,  # its records go unread (membership only): fewer idle fetches
+            idle_wait_ms=5000,
         )
         try:
             await start_client(consumer.start, consumer.stop, self.bootstrap)
