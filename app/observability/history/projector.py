@@ -202,7 +202,9 @@ class HistoryProjector:
         if not fetched:
             return True
         fetched = await self._linger(consumer, fetched)
-        batch = self._decode(fetched)
+        # Decoded beside the loop, as the batch is stored: a batch is hundreds of records, and
+        # decoding them in one go held the worker's event loop (and its runs) for milliseconds.
+        batch = await asyncio.to_thread(self._decode, fetched)
         if not await self._store(store, batch):
             return False
         await self._commit(consumer)
