@@ -60,6 +60,10 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
 
     `fetch_max_wait_ms` is the wait while a partition is left out of the fetch under way
     (the latency such a partition's next record may see); `idle_wait_ms` the wait otherwise.
+    A `seek` moves the position at once but a held fetch still answers for the old one:
+    on a quiet topic the first records from the new position come up to `idle_wait_ms`
+    later, so seek right after `assign` (before the first fetch is planned) or rely on
+    `auto_offset_reset`.
     """
 
     def __init__(self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, **kwargs: Any) -> None:
