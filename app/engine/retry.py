@@ -161,10 +161,30 @@ async def call_with_retries(
         attempt_no = last.get("attempt")
         await sleeper(seconds, error, attempt_no if isinstance(attempt_no, int) else 0)
 
+    retryable = retry_on or _is_retryable
+    # The first try runs outside tenacity: nearly every call succeeds on it, and tenacity's
+    # loop costs more CPU than the rest of a call's bookkeeping. A failed first try enters
+    # the loop as its first attempt (re-raised, not made again), so every decision
+    # (stop, wait, Retry-After, the record) is the loop's as before.
+    record.attempts += 1
+    try:
+        return await attempt(record.attempts)
+    except Exception as exc:
+        if not retryable(exc):
+            _note_not_retryable(record, exc)
+            raise
+        first_failure = exc
+
+    async def attempt_in_loop(number: int) -> T:
+        if number == 1:
+            raise first_failure
+        record.attempts += 1
+        return await attempt(record.attempts)
+
     retrying = AsyncRetrying(
         stop=_RecordedStop(policy.attempts, deadline, record),
         wait=wait,
-        retry=retry_if_exception(retry_on or _is_retryable),
+        retry=retry_if_exception(retryable),
         before_sleep=remember,
         sleep=sleep,
         reraise=True,
@@ -172,12 +192,15 @@ async def call_with_retries(
     try:
         async for attempt_state in retrying:
             with attempt_state:
-                record.attempts += 1
-                return await attempt(record.attempts)
+                return await attempt_in_loop(attempt_state.retry_state.attempt_number)
     except Exception as exc:
         if record.give_up is None:  # tenacity re-raises at once what it may not retry
-            record.give_up = GiveUp.NOT_RETRYABLE
-            retry_after = getattr(exc, "retry_after_seconds", None)
-            record.retry_after_seconds = float(retry_after) if isinstance(retry_after, int | float) else None
+            _note_not_retryable(record, exc)
         raise
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+
+def _note_not_retryable(record: RetryRecord, exc: BaseException) -> None:
+    record.give_up = GiveUp.NOT_RETRYABLE
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    record.retry_after_seconds = float(retry_after) if isinstance(retry_after, int | float) else None
