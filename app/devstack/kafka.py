@@ -105,6 +105,17 @@ def start_kafka(data_dir: Path, log_dir: Path, *, port: int | None = None, timeo
     )
 
 
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (URL-safe base64 of a UUID), never starting
+    with "-": the storage tool's argument parser would read such an id as an option, and
+    formatting failed 1 time in 64 ("argument --cluster-id/-t: expected one argument").
+    Kafka's own `Uuid.randomUuid` draws again in that case too."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_storage_once(libs: Path, data_dir: Path, config: Path, log_config: Path, log_dir: Path) -> None:
     import subprocess
 
@@ -117,7 +128,7 @@ def _format_storage_once(libs: Path, data_dir: Path, config: Path, log_config: P
                 f"remove it (rm -rf {storage}) or choose another data dir",
             )
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     completed = subprocess.run(
         java_command(
             libs,
