@@ -12,7 +12,7 @@ clauses evaluate theirs only when an exception is on its way.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from connic.core import AbortTool, StopProcessing, ToolFile
@@ -20,23 +20,25 @@ if TYPE_CHECKING:
 _CORE = "connic.core"
 
 
-def stop_processing() -> tuple[type[StopProcessing], ...]:
+def _loaded(name: str) -> tuple[Any, ...]:
+    """`(connic.core.<name>,)` once the SDK is loaded, else `()`."""
     core = sys.modules.get(_CORE)
-    return (core.StopProcessing,) if core is not None else ()
+    return (getattr(core, name),) if core is not None else ()
+
+
+def stop_processing() -> tuple[type[StopProcessing], ...]:
+    return _loaded("StopProcessing")
 
 
 def abort_tool() -> tuple[type[AbortTool], ...]:
-    core = sys.modules.get(_CORE)
-    return (core.AbortTool,) if core is not None else ()
+    return _loaded("AbortTool")
 
 
 def tool_file() -> tuple[type[ToolFile], ...]:
-    core = sys.modules.get(_CORE)
-    return (core.ToolFile,) if core is not None else ()
+    return _loaded("ToolFile")
 
 
 def with_control_flow(*classes: type[BaseException]) -> tuple[type[BaseException], ...]:
     """`classes` and the SDK's exceptions that end a run or skip a call (`StopProcessing`,
     `AbortTool`) once it is loaded, for an `except` that lets them all through."""
-    core = sys.modules.get(_CORE)
-    return (*classes, core.StopProcessing, core.AbortTool) if core is not None else classes
+    return (*classes, *stop_processing(), *abort_tool())

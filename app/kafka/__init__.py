@@ -4,6 +4,6 @@ connectors, deploy); imports nothing of app, so none of those layers has to impo
 LongPollConsumer / long_poll    consumers that cost nothing while their topics are quiet
 """
 
-from app.kafka.long_poll import IDLE_WAIT_MS, LongPollConsumer, long_poll
+from app.kafka.long_poll import LongPollConsumer, long_poll
 
-__all__ = ["IDLE_WAIT_MS", "LongPollConsumer", "long_poll"]
+__all__ = ["LongPollConsumer", "long_poll"]
