@@ -287,7 +287,12 @@ class MetricsServer:
             while True:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE_TIMEOUT_S)
                 request_line, _, headers = head.partition(b"\r\n")
-                keep_alive = request_line.endswith(b"HTTP/1.1") and b"connection: close" not in headers.lower()
+                # Kept only after a scrape: any other request may carry a body this server never reads.
+                keep_alive = (
+                    request_line.startswith((b"GET ", b"HEAD "))
+                    and request_line.endswith(b"HTTP/1.1")
+                    and b"connection: close" not in headers.lower()
+                )
                 writer.write(self._respond(request_line, keep_alive=keep_alive))
                 await writer.drain()
                 if not keep_alive:
