@@ -8,7 +8,7 @@ import sys
 import textwrap
 import weakref
 
-from app.cli.gc_tuning import settle_started_process
+from app.cli.gc_tuning import RUNNING_THRESHOLDS, settle_started_process
 
 
 class _Service:
@@ -21,8 +21,10 @@ def test_what_exists_at_start_is_never_walked_again_and_cycles_made_later_still_
     garbage_before.append(garbage_before)  # a cycle left by start-up: freed, not frozen
     left_by_start = weakref.ref(garbage_before[0])
     del garbage_before
+    thresholds = gc.get_threshold()
     try:
         settle_started_process()
+        assert gc.get_threshold() == RUNNING_THRESHOLDS != thresholds
         walked = {id(obj) for obj in gc.get_objects()}
         assert gc.get_freeze_count() > 0 and not walked & {id(service) for service in started}
         assert left_by_start() is None
@@ -32,6 +34,7 @@ def test_what_exists_at_start_is_never_walked_again_and_cycles_made_later_still_
         assert gc.collect() > 0  # a cycle made after start is collected as before
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_freed_heap_memory_goes_back_to_the_system_once_started() -> None:
