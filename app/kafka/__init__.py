@@ -2,8 +2,10 @@
 connectors, deploy); imports nothing of app, so none of those layers has to import another.
 
 LongPollConsumer / long_poll    consumers that cost nothing while their topics are quiet
+KeyPartitioner / key_partition  Kafka's default partitioner for keyed records, cheaper
 """
 
 from app.kafka.long_poll import LongPollConsumer, long_poll
+from app.kafka.partitioner import KeyPartitioner, key_partition
 
-__all__ = ["LongPollConsumer", "long_poll"]
+__all__ = ["KeyPartitioner", "LongPollConsumer", "key_partition", "long_poll"]

@@ -19,11 +19,10 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
 
 from app.contracts import RunRequest, RunResult
 from app.contracts.trace_context import TraceContext
-from app.kafka import LongPollConsumer
+from app.kafka import KeyPartitioner, LongPollConsumer, key_partition
 from app.project.project import Project
 from app.streams.cancellations import CancelRequest
 from app.streams.connect import start_client, topic_partitions
@@ -40,7 +39,11 @@ class Submitter:
         self.names = names or TopicNames()
         self._bootstrap = bootstrap
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, max_request_size=8 * 1024 * 1024
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=linger_ms,
+            max_request_size=8 * 1024 * 1024,
+            partitioner=KeyPartitioner(),
         )
 
     async def __aenter__(self) -> Submitter:
@@ -177,4 +180,4 @@ class ResultWatcher:
 def _partitions_of(keys: Iterable[bytes], tps: list[TopicPartition]) -> list[TopicPartition]:
     """The partitions the producers' default partitioner (Kafka's murmur2) puts `keys` on."""
     ordered = sorted(tps, key=lambda tp: tp.partition)
-    return sorted({ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)] for key in keys}, key=lambda tp: tp.partition)
+    return sorted({ordered[key_partition(key, len(ordered))] for key in keys}, key=lambda tp: tp.partition)

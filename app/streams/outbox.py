@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from app.contracts import ApprovalRecord, RunRequest, RunResult, SpanEvent
 from app.contracts.trace_context import TraceContext
+from app.kafka import KeyPartitioner
 from app.streams.connect import start_client
 from app.streams.messages import DeadLetter
 from app.streams.naming import TopicNames
@@ -61,6 +62,7 @@ class Outbox:
             enable_idempotence=True,
             linger_ms=self._linger_ms,
             max_request_size=8 * 1024 * 1024,
+            partitioner=KeyPartitioner(),  # a run's result and spans share its run id: hashed once
         )
         await start_client(producer.start, producer.stop, self._bootstrap)
         self._started = producer
