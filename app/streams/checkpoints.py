@@ -35,13 +35,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.partitioner import murmur2
 
+from app.kafka import key_partition
 from app.streams.connect import start_client, topic_partitions
 from app.streams.naming import TopicNames
 from app.streams.topic_admin import apply_topics
 from app.streams.topic_plan import PlannedTopic
-from app.streams.topic_tail import TopicTail
+from app.streams.topic_tail import BATCH_BYTES, TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def checkpoints_topic(names: TopicNames) -> str:
 
 def checkpoint_partition(run_id: str, partitions: int) -> int:
     """Where a run's steps go: the Java client's default partitioner on the run id alone."""
-    return int(murmur2(run_id.encode()) & 0x7FFFFFFF) % partitions
+    return key_partition(run_id.encode(), partitions)
 
 
 class CheckpointStore:
@@ -69,7 +69,9 @@ class CheckpointStore:
         self._steps: dict[str, dict[str, bytes]] = {}  # run id → step → value
         self._producer: AIOKafkaProducer | None = None
         self._partitions = 0
-        self._tail = TopicTail(bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=100)
+        self._tail = TopicTail(
+            bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=250, batch_bytes=BATCH_BYTES
+        )
         self._tombstones: set[asyncio.Future[Any]] = set()
         self._pending: dict[str, asyncio.Task[None]] = {}  # run id → its write not awaited by the run
         self._partition_of: dict[str, int] = {}  # runs written here: where their tombstones go
@@ -220,7 +222,7 @@ class RunSteps:
     def __init__(self, store: CheckpointStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
-        self._partition: int | None = None  # murmur2 in pure Python: once per run, not per write
+        self._partition: int | None = None  # hashed once per run, not per write
 
     @property
     def partition(self) -> int:

@@ -20,14 +20,16 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from app.streams.topic_tail import TopicTail
+from app.streams.topic_tail import BATCH_BYTES, TopicTail
 
 
 class ResultIndex:
-    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = 500) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = 250) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
-        self._tail = TopicTail(bootstrap, topic, self._take, keep=capacity, fetch_max_wait_ms=fetch_max_wait_ms)
+        self._tail = TopicTail(
+            bootstrap, topic, self._take, keep=capacity, fetch_max_wait_ms=fetch_max_wait_ms, batch_bytes=BATCH_BYTES
+        )
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._ids

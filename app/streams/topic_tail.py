@@ -5,6 +5,13 @@ The worker keeps two indexes of recent run ids this way (results already produce
 cancels asked for): each needs every partition whatever the group assigned, only the
 recent past, and a way to wait until it has read what was produced before a moment
 (`catch_up`). Records are handed over as they arrive; the owner decides what they mean.
+
+An owner that reads the topic only to be ready for a later `catch_up` (the result index,
+the checkpoints) gains nothing from each record the moment it is written, and a tail
+that fetched every few records cost a busy worker ~0.75 fetches per run of its own
+(bench/RESULTS.md, "Fewer fetches"). With `batch_bytes` the broker holds each fetch
+until that many bytes are there or `fetch_max_wait_ms` has passed: under load a fetch
+brings dozens of records, and a `catch_up` waits at most that long for the fetch under way.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ log = logging.getLogger(__name__)
 #: How long one fetch of the follow loop may block: bounds nothing but idle wake-ups.
 _POLL_MS = 500
 
+#: What a batching tail's fetch waits for: dozens of results or steps.
+BATCH_BYTES = 64 * 1024
+
 
 class TopicTail:
     def __init__(
@@ -34,13 +44,16 @@ class TopicTail:
         *,
         keep: int,
         fetch_max_wait_ms: int,
+        batch_bytes: int = 1,
     ) -> None:
-        """`keep`: records read back from the end at start, spread over the partitions."""
+        """`keep`: records read back from the end at start, spread over the partitions;
+        `batch_bytes`: above 1, every fetch waits for that many bytes or `fetch_max_wait_ms`."""
         self.bootstrap = bootstrap
         self.topic = topic
         self._on_records = on_records
         self._keep = keep
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._batch_bytes = batch_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
@@ -55,7 +68,9 @@ class TopicTail:
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            fetch_min_bytes=self._batch_bytes,
             auto_offset_reset="earliest",
+            **({"idle_wait_ms": self._fetch_max_wait_ms} if self._batch_bytes > 1 else {}),
         )
         await start_client(consumer.start, consumer.stop, self.bootstrap)
         self._consumer = consumer
