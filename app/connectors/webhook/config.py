@@ -49,11 +49,17 @@ class WebhookSettings(BaseModel):
     per_destination: int = Field(default=4, ge=1, description="Attempts in flight to one host:port at once.")
     max_in_flight: int = Field(default=256, ge=1, description="Results being delivered at once; fetching waits.")
     poll_ms: int = Field(default=200, ge=1)
+    fetch_min_bytes: int = Field(
+        default=16 * 1024,
+        ge=1,
+        description="A fetch waits for this many bytes of results, or fetch_max_wait_ms: under load one fetch "
+        "brings a dozen results or more instead of one or two, each fetch CPU the worker's runs keep.",
+    )
     fetch_max_wait_ms: int = Field(
-        default=500,
+        default=200,
         ge=0,
-        description="aiokafka fetch wait (see PITFALLS): records arriving on a partition in the pending fetch "
-        "end it at once, so this costs delivery little; each fetch it saves is idle CPU the worker keeps.",
+        description="The longest a result waits in the broker for others to fill a fetch: what a quiet "
+        "topic's results wait before delivery starts.",
     )
     commit_interval_s: float = Field(default=0.5, gt=0, description="How often finished offsets are committed.")
     connect_timeout_s: float = Field(default=10.0, gt=0)

@@ -22,8 +22,12 @@ class PendingOffsets:
     def fetched(self, partition: TopicPartition, offset: int) -> int:
         """Track `offset`; returns the token its `done` must bring back."""
         self._pending.setdefault(partition, set()).add(offset)
-        self._next[partition] = max(self._next.get(partition, 0), offset + 1)
+        self.passed(partition, offset)
         return self._generation.get(partition, 0)
+
+    def passed(self, partition: TopicPartition, offset: int) -> None:
+        """`offset` needs no delivery: done as soon as fetched."""
+        self._next[partition] = max(self._next.get(partition, 0), offset + 1)
 
     def done(self, partition: TopicPartition, offset: int, token: int) -> None:
         """`offset` is delivered or dead-lettered; ignored if the partition left meanwhile

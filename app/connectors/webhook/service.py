@@ -171,6 +171,8 @@ class WebhookConnector:
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group delivers every result the topic still holds
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            fetch_min_bytes=self.settings.fetch_min_bytes,
+            idle_wait_ms=self.settings.fetch_max_wait_ms,  # a fetch waits for bytes: the delay's bound
             metadata_max_age_ms=5000,
         )
         consumer.subscribe([self.results_topic], listener=_CommitOnRevoke(self))
@@ -226,43 +228,55 @@ class WebhookConnector:
                 continue
             for partition, records in fetched.items():
                 for record in records:
+                    routed = self._route(partition, record)
+                    if routed is None:  # most results: nothing to deliver, no task
+                        self._offsets.passed(partition, record.offset)
+                        continue
                     token = self._offsets.fetched(partition, record.offset)
-                    task = asyncio.create_task(self._handle(partition, record, token))
+                    task = asyncio.create_task(self._deliver(partition, record.offset, token, *routed))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             if time.monotonic() - last_commit >= self.settings.commit_interval_s:
                 await self._commit(consumer)
                 last_commit = time.monotonic()
 
-    async def _handle(self, partition: TopicPartition, record: ConsumerRecord[Any, Any], token: int) -> None:
+    def _route(
+        self, partition: TopicPartition, record: ConsumerRecord[Any, Any]
+    ) -> tuple[RunResult, list[Destination]] | None:
+        """The result and where it goes; None when it goes nowhere or is not a result."""
+        if record.value is None:
+            return None
+        try:
+            result = RunResult.model_validate_json(record.value)
+        except (ValidationError, ValueError) as exc:
+            self.stats.undecodable += 1
+            log.warning(
+                "webhooks: %s[%d]@%d skipped, not a RunResult: %s",
+                partition.topic,
+                partition.partition,
+                record.offset,
+                str(exc).splitlines()[0][:200],
+            )
+            return None
+        destinations = self.destinations.for_result(result)
+        return (result, destinations) if destinations else None
+
+    async def _deliver(
+        self, partition: TopicPartition, offset: int, token: int, result: RunResult, destinations: list[Destination]
+    ) -> None:
         deliverer, sink = self._deliverer, self._sink
         if deliverer is None or sink is None:
             return
-        if record.value is not None:
-            try:
-                result = RunResult.model_validate_json(record.value)
-            except (ValidationError, ValueError) as exc:
-                self.stats.undecodable += 1
-                log.warning(
-                    "webhooks: %s[%d]@%d skipped, not a RunResult: %s",
-                    partition.topic,
-                    partition.partition,
-                    record.offset,
-                    str(exc).splitlines()[0][:200],
-                )
+        body = envelope(result)
+        outcomes = await asyncio.gather(
+            *(deliver_or_dead_letter(deliverer, sink, d, result.run_id, body) for d in destinations)
+        )
+        for outcome in outcomes:
+            if outcome.delivered:
+                self.stats.delivered += 1
             else:
-                destinations = self.destinations.for_result(result)
-                if destinations:
-                    body = envelope(result)
-                    outcomes = await asyncio.gather(
-                        *(deliver_or_dead_letter(deliverer, sink, d, result.run_id, body) for d in destinations)
-                    )
-                    for outcome in outcomes:
-                        if outcome.delivered:
-                            self.stats.delivered += 1
-                        else:
-                            self.stats.dead_lettered += 1
-        self._offsets.done(partition, record.offset, token)
+                self.stats.dead_lettered += 1
+        self._offsets.done(partition, offset, token)
 
     async def _commit(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition] | None = None) -> None:
         positions = self._offsets.to_commit(partitions)

@@ -40,3 +40,14 @@ def test_a_delivery_of_a_revoked_assignment_does_not_release_the_new_one() -> No
     assert offsets.to_commit() == {P0: 4}
     offsets.done(P0, 4, new)
     assert offsets.to_commit() == {P0: 5}
+
+
+def test_a_result_with_nothing_to_deliver_moves_the_commit_only_past_what_is_done() -> None:
+    offsets = PendingOffsets()
+    token = offsets.fetched(P0, 10)  # being delivered
+    offsets.passed(P0, 11)  # no destination
+    assert offsets.to_commit() == {P0: 10}
+    offsets.done(P0, 10, token)
+    assert offsets.to_commit() == {P0: 12}
+    offsets.passed(P1, 0)
+    assert offsets.to_commit()[P1] == 1 and offsets.in_hand == 0
