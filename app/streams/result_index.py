@@ -20,11 +20,13 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from app.streams.topic_tail import BATCH_BYTES, TopicTail
+from app.streams.topic_tail import BATCH_BYTES, BATCH_WAIT_MS, TopicTail
 
 
 class ResultIndex:
-    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = 250) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = BATCH_WAIT_MS
+    ) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._tail = TopicTail(

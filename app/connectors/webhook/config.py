@@ -50,16 +50,17 @@ class WebhookSettings(BaseModel):
     max_in_flight: int = Field(default=256, ge=1, description="Results being delivered at once; fetching waits.")
     poll_ms: int = Field(default=200, ge=1)
     fetch_min_bytes: int = Field(
-        default=16 * 1024,
+        default=1,
         ge=1,
-        description="A fetch waits for this many bytes of results, or fetch_max_wait_ms: under load one fetch "
-        "brings a dozen results or more instead of one or two, each fetch CPU the worker's runs keep.",
+        description="Above 1, a fetch waits for this many bytes of results or fetch_max_wait_ms, whichever "
+        "comes first: fewer fetches under load, each result delayed up to fetch_max_wait_ms, and an idle "
+        "connector fetching every fetch_max_wait_ms.",
     )
     fetch_max_wait_ms: int = Field(
-        default=200,
+        default=500,
         ge=0,
-        description="The longest a result waits in the broker for others to fill a fetch: what a quiet "
-        "topic's results wait before delivery starts.",
+        description="aiokafka fetch wait (see PITFALLS): records arriving on a partition in the pending fetch "
+        "end it at once, so this costs delivery little; each fetch it saves is idle CPU the worker keeps.",
     )
     commit_interval_s: float = Field(default=0.5, gt=0, description="How often finished offsets are committed.")
     connect_timeout_s: float = Field(default=10.0, gt=0)
