@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
 from app.connectors.relay import Record, RecordRelay, RelaySettings
+from app.connectors.results import decode_result
 from app.connectors.sinks.records import feed_record, value_schema
 from app.contracts import RunResult
 from app.project.connectors import FeedSpec, KafkaConnectSpec
@@ -126,20 +126,7 @@ class SinkFeeder:
         self.stats.fed += len(sent)
 
     def _decode(self, record: Record) -> RunResult | None:
-        if record.value is None:
-            return None
-        try:
-            return RunResult.model_validate_json(record.value)
-        except (ValidationError, ValueError) as exc:
-            self.stats.undecodable += 1
-            log.warning(
-                "sinks: %s[%d]@%d skipped, not a RunResult: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                str(exc).splitlines()[0][:200],
-            )
-            return None
+        return decode_result(record, self.stats, "sinks")
 
 
 def _schema_name(connector: str) -> str:

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from pydantic import ValidationError
 
+from app.connectors.results import decode_result
 from app.connectors.webhook.config import Destination, Destinations, WebhookSettings
 from app.connectors.webhook.dead_letters import WebhookDeadLetter
 from app.connectors.webhook.delivery import Deliverer, Outcome
@@ -245,19 +245,8 @@ class WebhookConnector:
         self, partition: TopicPartition, record: ConsumerRecord[Any, Any]
     ) -> tuple[RunResult, list[Destination]] | None:
         """The result and where it goes; None when it goes nowhere or is not a result."""
-        if record.value is None:
-            return None
-        try:
-            result = RunResult.model_validate_json(record.value)
-        except (ValidationError, ValueError) as exc:
-            self.stats.undecodable += 1
-            log.warning(
-                "webhooks: %s[%d]@%d skipped, not a RunResult: %s",
-                partition.topic,
-                partition.partition,
-                record.offset,
-                str(exc).splitlines()[0][:200],
-            )
+        result = decode_result(record, self.stats, "webhooks")
+        if result is None:
             return None
         destinations = self.destinations.for_result(result)
         return (result, destinations) if destinations else None
