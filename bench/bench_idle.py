@@ -4,7 +4,7 @@
 
 Starts `ferry worker` with its defaults (history projector, webhook connector, result index,
 cancellation feed, traces, metrics) on a one-agent project against the LLM simulator
-(its own process, 0 ms), runs 5 warm-up requests, waits `--settle` s, then:
+(its own process, `--latency` ms, 0 by default), runs 5 warm-up requests, waits `--settle` s, then:
   - idle: the worker process's CPU (utime+stime from /proc) over `--idle` s with no records,
     as % of one core;
   - hops: `--hops` requests one after another (each sent once the previous result arrived),
@@ -53,7 +53,7 @@ async def main(args: argparse.Namespace, worker_args: list[str]) -> None:
     project_dir = Path(tempfile.mkdtemp(prefix="ferry-idle-"))
     project = write_project(project_dir, 64)
     await apply_topics(args.broker, plan_topics(project, names))
-    sim = start_simulator_process([], latency_ms=0, extra_args=["--no-record"])
+    sim = start_simulator_process([], latency_ms=args.latency, extra_args=["--no-record"])
     env = dict(os.environ, FERRY_LLM_BASE_URL=sim.base_url, FERRY_HOME=str(project_dir / "home"))
     command = [sys.executable, "-m", "app", "worker", "--project", str(project_dir), "--broker", args.broker,
                "--app-id", f"{prefix}ferry", "--topic-prefix", prefix, *worker_args]  # fmt: skip
@@ -121,6 +121,7 @@ if __name__ == "__main__":
     parser.add_argument("--hops", type=int, default=40)
     parser.add_argument("--paced", type=int, default=100, help="then this many runs at --rate/s, overlapping")
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--latency", type=int, default=0, help="the simulator's model latency, ms")
     parsed = parser.parse_args(own)
     if parsed.broker is None:
         sys.exit("no broker: set FERRY_BROKER or run `ferry dev up`")
