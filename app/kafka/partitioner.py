@@ -4,7 +4,7 @@ A record's partition is the Java client's murmur2 hash of its key, which every c
 must compute alike so that one key lands on one partition whoever writes it. aiokafka
 computes it in pure Python byte by byte (~7 µs for a 36-byte run id here), and a worker
 hashes each run id five or six times (the result, every span, the checkpoints): 2-3 % of
-a one-call run's CPU (bench/RESULTS.md, "Fewer fetches, cheaper keys"). `murmur2` reads
+a one-call run's CPU (bench/RESULTS.md, "Worker CPU at 200 ms under 2.0 ms"). `murmur2` reads
 the key four bytes at a time (~2.7 µs, the same values: tests/unit/kafka), and
 `KeyPartitioner` remembers the hashes of the keys it saw last, so a run's later records
 cost a dictionary lookup.
