@@ -44,7 +44,7 @@ async def test_records_written_one_by_one_arrive_in_few_batches_and_catch_up_see
         assert loop.time() - asked < 2 * WAIT_MS / 1000 + 1  # the fetch under way, then the rest
         assert len(seen) == RECORDS
         # Unbatched, a tail following a topic written this slowly gets a record or two per fetch.
-        assert len(batches) <= RECORDS / 10, batches
+        assert len(batches) <= RECORDS / 5, batches  # a handover per partition per fetch
     finally:
         await tail.stop()
         await producer.stop()
