@@ -64,12 +64,16 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     on a quiet topic the first records from the new position come up to `idle_wait_ms`
     later, so seek right after `assign` (before the first fetch is planned) or rely on
     `auto_offset_reset`.
+
+    With `fetch_min_bytes` above 1 a record no longer answers a held fetch: the broker
+    waits for the bytes. Such a consumer never long-polls: every fetch waits at most
+    `fetch_max_wait_ms`, which bounds how late a record on a quiet topic arrives.
     """
 
     def __init__(self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, **kwargs: Any) -> None:
         super().__init__(*topics, **kwargs)
-        self._idle_wait_ms = idle_wait_ms
         self._busy_wait_ms = int(kwargs.get("fetch_max_wait_ms", 500))
+        self._idle_wait_ms = self._busy_wait_ms if int(kwargs.get("fetch_min_bytes", 1)) > 1 else idle_wait_ms
         self._connection_settings = {name: kwargs[name] for name in _CONNECTION_SETTINGS if name in kwargs}
         self._offset_reader: AIOKafkaConsumer | None = None
         self._offset_reader_started = asyncio.Lock()

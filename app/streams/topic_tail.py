@@ -72,7 +72,6 @@ class TopicTail:
             fetch_max_wait_ms=self._fetch_max_wait_ms,
             fetch_min_bytes=self._batch_bytes,
             auto_offset_reset="earliest",
-            **({"idle_wait_ms": self._fetch_max_wait_ms} if self._batch_bytes > 1 else {}),
         )
         await start_client(consumer.start, consumer.stop, self.bootstrap)
         self._consumer = consumer

@@ -49,13 +49,6 @@ class WebhookSettings(BaseModel):
     per_destination: int = Field(default=4, ge=1, description="Attempts in flight to one host:port at once.")
     max_in_flight: int = Field(default=256, ge=1, description="Results being delivered at once; fetching waits.")
     poll_ms: int = Field(default=200, ge=1)
-    fetch_min_bytes: int = Field(
-        default=1,
-        ge=1,
-        description="Above 1, a fetch waits for this many bytes of results or fetch_max_wait_ms, whichever "
-        "comes first: fewer fetches under load, each result delayed up to fetch_max_wait_ms, and an idle "
-        "connector fetching every fetch_max_wait_ms.",
-    )
     fetch_max_wait_ms: int = Field(
         default=500,
         ge=0,

@@ -171,9 +171,6 @@ class WebhookConnector:
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group delivers every result the topic still holds
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-            fetch_min_bytes=self.settings.fetch_min_bytes,
-            # A fetch that waits for bytes waits for them while idle too: then the wait bounds the delay.
-            **({"idle_wait_ms": self.settings.fetch_max_wait_ms} if self.settings.fetch_min_bytes > 1 else {}),
             metadata_max_age_ms=5000,
         )
         consumer.subscribe([self.results_topic], listener=_CommitOnRevoke(self))
