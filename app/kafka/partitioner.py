@@ -12,9 +12,10 @@ cost a dictionary lookup.
 
 from __future__ import annotations
 
-import random
 import struct
 from collections.abc import Sequence
+
+from aiokafka.partitioner import DefaultPartitioner
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
@@ -59,8 +60,8 @@ class KeyPartitioner:
         self._hashes: dict[bytes, int] = {}
 
     def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
-        if key is None:  # no key: any partition that has a leader, as aiokafka's does
-            return random.choice(available or all_partitions)
+        if key is None:  # no key: aiokafka's own choice (a partition that has a leader)
+            return DefaultPartitioner()(None, all_partitions, available)  # type: ignore[no-any-return]
         hashed = self._hashes.get(key)
         if hashed is None:
             hashed = murmur2(key) & 0x7FFFFFFF
