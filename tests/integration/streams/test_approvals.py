@@ -155,6 +155,9 @@ async def test_a_rejection_and_a_timeout_end_the_run_as_the_agent_says(
             await desk.decide(lenient, approved=False, by="maria", reason="duplicate claim")
             continued = await _result(watcher, told.run_id)
             timed_out = await _result(watcher, expires.run_id, timeout=90)  # the agent's 30 s, then the expiry
+            # The expiry sends the request back before it updates the record: the run's result
+            # can reach the watcher before the record reaches the book.
+            await wait_for(lambda: book.records[expires.run_id].status == "expired", 30, what="the record expired")
     finally:
         await desk.stop()
         await book.stop()
@@ -162,4 +165,3 @@ async def test_a_rejection_and_a_timeout_end_the_run_as_the_agent_says(
     assert timed_out.status == RunStatus.FAILED and timed_out.error is not None
     assert timed_out.error.category == "approval" and "no one approved it in time" in timed_out.error.message
     assert not (tmp_path / "tools" / "ledger.txt").exists()  # neither refund was made
-    assert book.records[expires.run_id].status == "expired"
