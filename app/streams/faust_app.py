@@ -18,6 +18,8 @@ from typing import Any
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+from mode import Service
+from mode.utils.futures import maybe_async
 
 from app.kafka import long_poll
 from app.streams.assignor import CoPartitionedAssignor
@@ -42,9 +44,62 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         long_poll(self._consumer, idle_wait_ms=settings.idle_fetch_wait_ms, busy_wait_ms=settings.fetch_max_wait_ms)
 
 
+class _ConsumerOnLoop(_ConsumerThread):
+    """faust's consumer "thread", run on the worker's own event loop instead of a thread of its own.
+
+    faust runs its aiokafka consumer in a thread with a second event loop and hands every
+    fetched batch, commit and rebalance callback across with a method queue: two
+    `call_soon_threadsafe` hops per fetch, and the two loops share the GIL. With runs busy on
+    the main loop, a fetch response waited for the GIL before the thread could parse it (up
+    to the 5 ms switch interval per wake), which is what the paced tail measured
+    (bench/RESULTS.md, "The consumer on the worker's loop"). Here every `call_thread` is a
+    plain await, the rebalance callbacks call the consumer directly, and no thread or
+    keep-alive timer is started; faust's own consumer code is otherwise unchanged.
+    """
+
+    wait_for_shutdown = False  # nothing in another thread to wait for
+
+    def __init__(self, consumer: Any, *, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
+        super().__init__(consumer, loop=loop, thread_loop=loop, **kwargs)
+
+    async def start(self) -> None:
+        await self._default_start()  # a Service's start: ServiceThread's would start a thread
+
+    async def on_stop(self) -> None:
+        await self.on_thread_stop()  # stops the aiokafka consumer
+
+    def _stopped_set(self) -> None:
+        self._stopped.set()
+
+    async def _stop_children(self) -> None:
+        await self._default_stop_children()
+
+    async def _stop_futures(self) -> None:
+        await self._default_stop_futures()
+
+    async def _stop_exit_stacks(self) -> None:
+        await self._default_stop_exit_stacks()
+
+    @Service.task
+    async def _thread_keepalive(self) -> None:
+        """Replaces ServiceThread's timer, which woke the loop every second to keep a thread alive."""
+
+    async def call_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await maybe_async(fun(*args, **kwargs))  # as the method queue: some are plain functions
+
+    async def cast_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        await maybe_async(fun(*args, **kwargs))
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.consumer.on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+        await self.consumer.on_partitions_assigned(assigned, generation_id)
+
+
 class _Consumer(Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return _ConsumerOnLoop(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (faust's loop, one change)
         """faust's loop handing fetched records to the agents' channels, without its cost per record.

@@ -1,15 +1,18 @@
 """Ferry's patches of faust's aiokafka consumer take effect on the real consumer.
 
 faust builds its consumer with `fetch_max_wait_ms=1500` and the round-robin assignor,
-neither configurable; `faust_app.py` sets both through private attributes, and makes the
-wait a long poll while a fetch covers every partition (app/kafka/long_poll.py). A faust or
+neither configurable; `faust_app.py` sets both through private attributes, makes the
+wait a long poll while a fetch covers every partition (app/kafka/long_poll.py), and runs
+the consumer on the worker's own event loop instead of faust's consumer thread. A faust or
 aiokafka upgrade that renames them would drop them silently: hops slow down by up to
-1.5 s and concurrency caps stop holding across workers. This test builds a worker and
-looks where each setting is used: in the fetch requests, and in the protocol the broker
-says the consumer group runs.
+1.5 s (or by a thread hop per fetch) and concurrency caps stop holding across workers.
+This test builds a worker and looks where each setting is used: in the fetch requests,
+the loop that fetches, and the protocol the broker says the consumer group runs.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,6 +38,9 @@ async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
 
     consumer = worker.app.consumer._thread._ensure_consumer()  # the aiokafka consumer faust built
     assert isinstance(consumer, AIOKafkaConsumer)
+    # Fetched on the worker's own loop: faust's consumer thread would run a loop of its own.
+    assert consumer._fetcher._fetch_task.get_loop() is asyncio.get_running_loop()
+    assert worker.app.consumer._thread._thread is None  # no thread was started
     # What each FetchRequest carries as its max wait: planned per fetch, idle here (nothing sent).
     plan = consumer._fetcher._get_actions_per_node
     assert isinstance(plan, AdaptiveWait)
