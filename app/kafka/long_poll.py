@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -68,19 +69,29 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     With `fetch_min_bytes` above 1 a record no longer answers a held fetch: the broker
     waits for the bytes. Such a consumer never long-polls: every fetch waits at most
     `fetch_max_wait_ms`, which bounds how late a record on a quiet topic arrives.
+
+    `flowing` batches only while records flow: after a fetch that brought records, the
+    next one waits for `FlowingBatch.min_bytes` or `wait_ms`; after one that came back
+    empty, the consumer long-polls again, so the first record after a quiet spell still
+    arrives at once. For a consumer of a busy topic that tolerates `wait_ms` of delay under
+    load (a worker's webhook connector and history projector read every result), which
+    otherwise fetched once per record.
     """
 
-    def __init__(self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, **kwargs: Any) -> None:
+    def __init__(
+        self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, flowing: FlowingBatch | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*topics, **kwargs)
         self._busy_wait_ms = int(kwargs.get("fetch_max_wait_ms", 500))
         self._idle_wait_ms = self._busy_wait_ms if int(kwargs.get("fetch_min_bytes", 1)) > 1 else idle_wait_ms
+        self._flowing = flowing
         self._connection_settings = {name: kwargs[name] for name in _CONNECTION_SETTINGS if name in kwargs}
         self._offset_reader: AIOKafkaConsumer | None = None
         self._offset_reader_started = asyncio.Lock()
 
     async def start(self) -> None:
         await super().start()
-        long_poll(self, idle_wait_ms=self._idle_wait_ms, busy_wait_ms=self._busy_wait_ms)
+        long_poll(self, idle_wait_ms=self._idle_wait_ms, busy_wait_ms=self._busy_wait_ms, flowing=self._flowing)
 
     async def stop(self) -> None:
         reader, self._offset_reader = self._offset_reader, None
@@ -114,29 +125,92 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
             return self._offset_reader
 
 
-def long_poll(consumer: AIOKafkaConsumer, *, idle_wait_ms: int = IDLE_WAIT_MS, busy_wait_ms: int) -> None:
+@dataclass(frozen=True)
+class FlowingBatch:
+    """What a fetch waits for while records flow (`LongPollConsumer(flowing=…)`)."""
+
+    min_bytes: int
+    wait_ms: int
+
+
+def long_poll(
+    consumer: AIOKafkaConsumer,
+    *,
+    idle_wait_ms: int = IDLE_WAIT_MS,
+    busy_wait_ms: int,
+    flowing: FlowingBatch | None = None,
+) -> None:
     """Make a started consumer's fetch wait `idle_wait_ms` while it covers every assigned
     partition and `busy_wait_ms` while one is left out (for consumers built by others, faust's)."""
     fetcher = getattr(consumer, "_fetcher", None)
     plan = getattr(fetcher, "_get_actions_per_node", None)
     if fetcher is None or plan is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
         raise RuntimeError("long_poll needs a started aiokafka 0.14 consumer (its fetcher was not found)")
-    fetcher._get_actions_per_node = AdaptiveWait(fetcher, plan, idle_wait_ms, busy_wait_ms)
+    planner = AdaptiveWait(fetcher, plan, idle_wait_ms, busy_wait_ms, flowing)
+    fetcher._get_actions_per_node = planner
     fetcher._fetcher_timeout = idle_wait_ms / 1000
+    fetcher._proc_fetch_request = _handing_over_at_once(fetcher, fetcher._proc_fetch_request, planner)
+
+
+def _handing_over_at_once(fetcher: Any, fetch: Callable[..., Any], planner: AdaptiveWait) -> Callable[..., Any]:
+    """The fetcher's fetch, waking the reader as soon as its records are in hand.
+
+    aiokafka sends no fetch to a broker while records it fetched from it wait for the
+    reader, and wakes the reader from its fetch loop only after that loop has woken: six
+    event-loop turns from a response to the next fetch, during which nothing is fetched.
+    On a busy worker those turns took 2 ms at the median and 10 ms at p99, the largest part
+    of a request's paced tail (bench/RESULTS.md, "The consumer on the worker's loop"). Woken
+    here, the reader takes the records two turns after the response, and the fetch loop,
+    waking in the same turn after it, finds nothing in hand and fetches again at once.
+    """
+
+    async def fetch_then_hand_over(assignment: Any, node_id: Any, request: Any) -> Any:
+        try:
+            has_new_data = await fetch(assignment, node_id, request)
+        except asyncio.CancelledError:
+            # Only the fetcher cancels a fetch (closing, or a new assignment), and it awaits
+            # the task unguarded: aiokafka's fetch returns False when cancelled waiting for the
+            # broker, but not in its back-off after a broker error, which then failed the
+            # consumer's stop with the broker gone (tests/integration/streams/test_broker_outage.py).
+            return False
+        planner.flowing = bool(has_new_data)
+        if has_new_data:
+            for waiter in fetcher._fetch_waiters:
+                fetcher._notify(waiter)  # the loop's own notice follows and finds it done
+        return has_new_data
+
+    return fetch_then_hand_over
 
 
 class AdaptiveWait:
-    """The fetcher's request planner, wrapped: sets the wait of the fetch it plans."""
+    """The fetcher's request planner, wrapped: sets the wait (and, while records flow, the
+    bytes) of the fetch it plans."""
 
-    def __init__(self, fetcher: Any, plan: Callable[[Any], Any], idle_wait_ms: int, busy_wait_ms: int) -> None:
+    def __init__(
+        self,
+        fetcher: Any,
+        plan: Callable[[Any], Any],
+        idle_wait_ms: int,
+        busy_wait_ms: int,
+        flowing_batch: FlowingBatch | None = None,
+    ) -> None:
         self.idle_wait_ms = idle_wait_ms
         self.busy_wait_ms = busy_wait_ms
+        self.flowing_batch = flowing_batch
+        self.flowing = False  # the last fetch brought records
+        self._min_bytes = fetcher._fetch_min_bytes
         self._fetcher = fetcher
         self._plan = plan
 
     def __call__(self, assignment: Any) -> Any:
-        covered = covers_every_partition(self._fetcher, assignment)
-        self._fetcher._fetch_max_wait_ms = self.idle_wait_ms if covered else self.busy_wait_ms
+        fetcher = self._fetcher
+        if self.flowing and self.flowing_batch is not None:
+            fetcher._fetch_min_bytes = self.flowing_batch.min_bytes
+            fetcher._fetch_max_wait_ms = self.flowing_batch.wait_ms
+        else:
+            fetcher._fetch_min_bytes = self._min_bytes
+            covered = covers_every_partition(fetcher, assignment)
+            fetcher._fetch_max_wait_ms = self.idle_wait_ms if covered else self.busy_wait_ms
         return self._plan(assignment)
 
 

@@ -1,0 +1,76 @@
+"""The fetcher's fetch, wrapped by `long_poll`: the reader waiting for records is woken by
+the fetch that brought them, not turns later by aiokafka's fetch loop (which sends no new
+fetch to a broker while that broker's records wait for the reader)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.kafka.long_poll import AdaptiveWait, FlowingBatch, _handing_over_at_once
+
+
+class Fetcher:
+    """The attributes of aiokafka's Fetcher that the wrappers touch."""
+
+    def __init__(self) -> None:
+        self._fetch_waiters: set[asyncio.Future[None]] = set()
+        self._fetch_min_bytes = 1
+        self._fetch_max_wait_ms = 0
+        self._records: dict[Any, Any] = {}
+
+    def _notify(self, future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.set_result(None)
+
+
+def planner(fetcher: Fetcher) -> AdaptiveWait:
+    return AdaptiveWait(fetcher, lambda assignment: "planned", 5000, 50, FlowingBatch(min_bytes=4096, wait_ms=300))
+
+
+async def test_the_reader_is_woken_when_the_fetch_brings_records() -> None:
+    fetcher = Fetcher()
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fetcher._fetch_waiters.add(waiter)
+
+    async def fetch(*_: Any) -> bool:
+        return True
+
+    wrapped = _handing_over_at_once(fetcher, fetch, planner(fetcher))
+    assert await wrapped(None, 0, None) is True
+    assert waiter.done()  # before aiokafka's loop has had a turn to notice
+
+
+async def test_an_empty_fetch_wakes_nobody() -> None:
+    fetcher = Fetcher()
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fetcher._fetch_waiters.add(waiter)
+
+    async def fetch(*_: Any) -> bool:
+        return False
+
+    assert await _handing_over_at_once(fetcher, fetch, planner(fetcher))(None, 0, None) is False
+    assert not waiter.done()
+
+
+class Assignment:
+    tps = ()
+
+
+async def test_the_next_fetch_waits_for_a_batch_only_after_one_that_brought_records() -> None:
+    fetcher = Fetcher()
+    plan = planner(fetcher)
+    outcomes = iter([True, False])
+
+    async def fetch(*_: Any) -> bool:
+        return next(outcomes)
+
+    wrapped = _handing_over_at_once(fetcher, fetch, plan)
+    plan(Assignment())
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 5000)  # quiet: long poll
+    await wrapped(None, 0, None)  # records came
+    plan(Assignment())
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (4096, 300)  # flowing: a batch
+    await wrapped(None, 0, None)  # came back empty
+    plan(Assignment())
+    assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 5000)
