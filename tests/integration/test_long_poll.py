@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.kafka import LongPollConsumer
+from app.kafka import FlowingBatch, LongPollConsumer
 from tests.integration.kafka_helpers import create_topics, unique, wait_for
 
 pytestmark = pytest.mark.integration
@@ -153,5 +153,50 @@ async def test_a_consumer_that_waits_for_bytes_never_holds_a_fetch_past_its_shor
         record = await asyncio.wait_for(consumer.getone(), 10)
         assert record.value == b"lone"
         assert loop.time() - sent < WELL_UNDER_IDLE_S
+    finally:
+        await consumer.stop()
+
+
+async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_quiet(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
+) -> None:
+    """While records flow each fetch waits for the batch (1 MiB, never reached here, or 2 s);
+    the first record after a quiet spell still ends the held fetch at once."""
+    consumer = LongPollConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=None,
+        fetch_max_wait_ms=BUSY_WAIT_MS,
+        idle_wait_ms=IDLE_WAIT_MS,
+        flowing=FlowingBatch(min_bytes=1 << 20, wait_ms=2000),
+    )
+    received: list[bytes] = []
+
+    async def read() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=10_000)).values():
+                received.extend(record.value for record in records)
+
+    try:
+        await started(consumer, topic)
+        reader = asyncio.create_task(read())
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        await producer.send_and_wait(topic, b"first", partition=0)
+        await wait_for(lambda: received == [b"first"], 10, what="the first record")
+        assert loop.time() - sent < WELL_UNDER_IDLE_S  # quiet before it: the long poll answered at once
+
+        fetches = count_fetches(consumer)
+        for n in range(40):  # ~1 s of records on both partitions
+            await producer.send_and_wait(topic, b"flow %d" % n, partition=n % 2)
+            await asyncio.sleep(0.025)
+        await wait_for(lambda: len(received) == 41, 10, what="the flowing records")
+        assert len(fetches) <= 3  # batched: one fetch per 2 s, not one per record
+
+        await wait_for(lambda: consumer._fetcher._fetch_min_bytes == 1, 10, what="an empty batch, then a long poll")
+        sent = loop.time()
+        await producer.send_and_wait(topic, b"after", partition=1)
+        await wait_for(lambda: received[-1:] == [b"after"], 10, what="the record after the quiet spell")
+        assert loop.time() - sent < WELL_UNDER_IDLE_S
+        reader.cancel()
     finally:
         await consumer.stop()

@@ -55,6 +55,14 @@ class WebhookSettings(BaseModel):
         description="aiokafka fetch wait (see PITFALLS): records arriving on a partition in the pending fetch "
         "end it at once, so this costs delivery little; each fetch it saves is idle CPU the worker keeps.",
     )
+    flowing_batch_ms: int = Field(
+        default=200,
+        ge=0,
+        description="While results keep coming, how long a fetch may wait for 16 KiB of them: under load the "
+        "connector fetches a few times a second instead of once per result (the worker's CPU and the broker's "
+        "requests), for at most this much more delivery delay. The first result after a quiet spell is not "
+        "delayed. 0 fetches every result at once.",
+    )
     commit_interval_s: float = Field(default=0.5, gt=0, description="How often finished offsets are committed.")
     connect_timeout_s: float = Field(default=10.0, gt=0)
     stop_timeout_s: float = Field(default=10.0, gt=0, description="On stop: time deliveries in hand get to finish.")

@@ -37,12 +37,14 @@ from app.connectors.webhook.envelope import envelope
 from app.connectors.webhook.offsets import PendingOffsets
 from app.connectors.webhook.signing import delivery_id
 from app.contracts import RunResult
-from app.kafka import LongPollConsumer
+from app.kafka import FlowingBatch, LongPollConsumer
 from app.streams.connect import start_client
 
 log = logging.getLogger(__name__)
 
 _DLQ_RETRY_S = 1.0
+#: What a fetch waits for while results keep coming (with `WebhookSettings.flowing_batch_ms`).
+FLOWING_BATCH_BYTES = 16 * 1024
 
 
 class WebhookTopics(Protocol):
@@ -172,6 +174,9 @@ class WebhookConnector:
             auto_offset_reset="earliest",  # a new group delivers every result the topic still holds
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             metadata_max_age_ms=5000,
+            flowing=FlowingBatch(FLOWING_BATCH_BYTES, self.settings.flowing_batch_ms)
+            if self.settings.flowing_batch_ms
+            else None,
         )
         consumer.subscribe([self.results_topic], listener=_CommitOnRevoke(self))
         try:

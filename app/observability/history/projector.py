@@ -38,7 +38,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from app.contracts import RunResult, SpanEvent
 from app.contracts.errors import ServiceUnreachableError
 from app.contracts.runs import utc_now
-from app.kafka import LongPollConsumer
+from app.kafka import FlowingBatch, LongPollConsumer
 from app.observability.history.retention import RetentionPruner, retention_cutoff
 from app.observability.history.settings import HistorySettings
 from app.observability.history.store import HistoryStore
@@ -46,6 +46,8 @@ from app.observability.history.store import HistoryStore
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
+#: What a fetch waits for while runs keep finishing (up to `linger_ms`).
+FLOWING_BATCH_BYTES = 64 * 1024
 
 
 class HistoryTopics(Protocol):
@@ -136,6 +138,8 @@ class HistoryProjector:
             auto_offset_reset="earliest",  # a new group (a new store) starts from the whole history
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             metadata_max_age_ms=5000,  # notice the topics soon when a worker creates them after us
+            # The batch lingers anyway: while runs finish, fetch a batch's worth, not each span.
+            flowing=FlowingBatch(FLOWING_BATCH_BYTES, self.settings.linger_ms) if self.settings.linger_ms else None,
         )
         try:
             # aiokafka alone waits 40 s per request on an address that never answers.
