@@ -5,8 +5,12 @@ A run's outputs are produced in a fixed order, each awaited until the broker has
 on its agent's failed-runs topic (when asked for), then the run's own result, and only
 then is the input offset acked. So "the result exists" implies
 "everything before it exists", which is what redelivery checks (see `result_index.py`).
-Trace events are fire-and-forget: losing a span on a crash loses no run. A request
-carries the W3C trace context of the span it continues in its headers (`trace_headers`).
+Trace events are fire-and-forget: losing a span on a crash loses no run. They go out on
+a producer of their own: aiokafka keeps one produce request in flight per broker, so on a
+shared producer a result waited behind the request carrying its run's spans, one more
+round trip on every run's path (bench/RESULTS.md, "The consumer on the worker's loop").
+A request carries the W3C trace context of the span it continues in its headers
+(`trace_headers`).
 
 The producer exists only between `start` and `stop`: an outbox that never started has
 nothing to close (aiokafka warns about a producer built and never stopped).
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 
 FAILED_RUNS_RETENTION_MS = 30 * 24 * 3600 * 1000
 
+#: How long spans gather before a produce request: fewer, larger requests, off every run's path.
+SPAN_LINGER_MS = 5
+
 
 class Outbox:
     def __init__(
@@ -46,6 +53,7 @@ class Outbox:
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._started: AIOKafkaProducer | None = None
+        self._span_producer: AIOKafkaProducer | None = None
         self._span_records: list[tuple[bytes, bytes]] = []  # spans waiting for the sender below
         self._span_sender: asyncio.Task[None] | None = None
 
@@ -65,15 +73,31 @@ class Outbox:
             partitioner=KeyPartitioner(),  # a run's result and spans share its run id: hashed once
         )
         await start_client(producer.start, producer.stop, self._bootstrap)
-        self._started = producer
+        spans = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks=1,  # best effort: the leader's word is enough for a span
+            linger_ms=SPAN_LINGER_MS,
+            max_request_size=8 * 1024 * 1024,
+            partitioner=KeyPartitioner(),
+        )
+        try:
+            await start_client(spans.start, spans.stop, self._bootstrap)
+        except BaseException:
+            await producer.stop()
+            raise
+        self._started, self._span_producer = producer, spans
 
     async def stop(self) -> None:
         producer, self._started = self._started, None
-        if producer is None:
+        spans, self._span_producer = self._span_producer, None
+        if producer is None or spans is None:
             return
         if self._span_sender is not None:
             await asyncio.gather(self._span_sender, return_exceptions=True)
-        await producer.stop()
+        try:
+            await spans.stop()
+        finally:
+            await producer.stop()
 
     @property
     def _producer(self) -> AIOKafkaProducer:
@@ -137,11 +161,11 @@ class Outbox:
 
     async def _send_spans(self) -> None:
         try:
-            while self._span_records:
+            while self._span_records and (producer := self._span_producer) is not None:
                 records, self._span_records = self._span_records, []
                 for key, value in records:
                     try:
-                        await self._producer.send(self.names.traces, key=key, value=value)
+                        await producer.send(self.names.traces, key=key, value=value)
                     except Exception as exc:  # tracing is best effort
                         log.debug("a span was not sent: %s", exc)
         finally:
