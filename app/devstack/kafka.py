@@ -21,6 +21,17 @@ from app.devstack.toolchain import require_java
 #: full old generation, and its serial collector stopped every request for ~0.8 s every
 #: ~15 s, which showed up as request latency in every benchmark run against it.
 BROKER_HEAP = "-Xmx1g"
+#: Kafka's own collector settings (its kafka-run-class.sh). The serial collector, kept for
+#: the short-lived tools and Connect, stopped the broker for 30-130 ms every ~20 s under a
+#: benchmark's load, which every client saw as latency; G1 here pauses for 9-23 ms
+#: (bench/RESULTS.md, "The consumer on the worker's loop").
+BROKER_GC = (
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+)
+SERIAL_GC = ("-XX:+UseSerialGC",)
 _CLUSTER_ID_FILE = "ferry-cluster-id"
 
 
@@ -64,7 +75,13 @@ log.retention.hours=24
 
 
 def java_command(
-    libs: Path, log_config: Path, heap: str, main_class: str, *args: str, short_lived: bool = False
+    libs: Path,
+    log_config: Path,
+    heap: str,
+    main_class: str,
+    *args: str,
+    short_lived: bool = False,
+    gc: tuple[str, ...] = SERIAL_GC,
 ) -> list[str]:
     # A one-shot tool finishes before C2 compilation pays off: C1 alone starts faster.
     jit = ["-XX:TieredStopAtLevel=1"] if short_lived else []
@@ -72,7 +89,7 @@ def java_command(
         require_java(),
         heap,
         *jit,
-        "-XX:+UseSerialGC",
+        *gc,
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log_config}",
         "-cp",
@@ -95,7 +112,7 @@ def start_kafka(data_dir: Path, log_dir: Path, *, port: int | None = None, timeo
     log_config.write_text(_log4j2_properties(log_dir, "kafka"))
     _format_storage_once(libs, data_dir, config, log_config, log_dir)
     process = spawn(
-        java_command(libs, log_config, BROKER_HEAP, "kafka.Kafka", str(config)),
+        java_command(libs, log_config, BROKER_HEAP, "kafka.Kafka", str(config), gc=BROKER_GC),
         log_dir / "kafka.out",
     )
     address = f"{LOOPBACK}:{port}"
