@@ -17,7 +17,12 @@ Per cell: a warm-up of 20 runs, then `--runs` requests sent at once; runs/s from
 send to the last result, request→result p50/p99 of that burst, the worker process's CPU
 (utime+stime from /proc) over the burst per run, and its peak RSS (VmHWM). Then the paced
 half load: requests sent on schedule at half the cell's burst runs/s for `--paced-seconds`,
-each whatever the others do (`--settle` s after the burst), request→result p50/p99.
+each whatever the others do (`--settle` s after the burst), request→result p50/p99, and
+the p50/p99 of its legs by the result's own times (JSON rows; p99 in the summary): intake
+(request sent → run started), engine (started → ended), out (ended → result seen).
+`--rounds N` runs every cell N times, the sides' order reversed every other round, and
+prints each comparison's median over the rounds: on a shared 2-core machine one round's
+paced p99 moves by tens of ms with whatever else runs (bench/RESULTS.md).
 
 Two workloads (`--workloads`): `one`, one LLM call per run; `multi`, 3 LLM calls and 2 tools
 per run (the simulator asks for tool `step_one`, then `step_two`, then answers): Ferry with
@@ -34,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -60,6 +66,8 @@ WARM_UP = 20  # runs before each cell's burst (peers_calfkit.py's driver sends a
 
 # -- the raw loop (its own process: `bench_peers.py raw ...`) --------------------------------------
 STEPS = {"one": 1, "multi": 5}  # LLM calls + tool calls per run
+#: Per run of a paced batch, ms: request sent → run started, started → ended, ended → result seen.
+Legs = tuple[list[float], list[float], list[float]]
 TOOL_SCHEMAS = [
     {
         "type": "function",
@@ -303,7 +311,9 @@ async def measure_kafka_side(
     await apply_topics(args.broker, plan_topics(project, names))
     if side in ("ferry", "ferry-base"):
         source = Path(args.baseline) if side == "ferry-base" else ROOT
-        process = await start_side("ferry", project_dir, args.broker, prefix, base_url, args.cap, source=source)
+        process = await start_side(
+            "ferry", project_dir, args.broker, prefix, base_url, args.cap, source=source, worker_args=args.ferry_args
+        )
     else:
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__)), "raw", "--broker", args.broker, "--prefix", prefix,
@@ -314,8 +324,9 @@ async def measure_kafka_side(
     try:
         async with ResultWatcher(args.broker, names) as watcher, Submitter(args.broker, project, names) as sub:
 
-            async def batch(count: int, rate: float | None = None) -> tuple[float, list[float]]:
-                """`count` runs at once, or each on schedule at `rate`/s whatever the others do."""
+            async def batch(count: int, rate: float | None = None) -> tuple[float, list[float], Legs]:
+                """`count` runs at once, or each on schedule at `rate`/s whatever the others do;
+                each run's request→result time and its legs."""
                 requests = [RunRequest.new(AGENT, {"message": f"run {i}"}) for i in range(count)]
                 loop = asyncio.get_running_loop()
                 sent: dict[str, float] = {}
@@ -332,19 +343,33 @@ async def measure_kafka_side(
                 got = await reader
                 if len(got) < count:
                     raise RuntimeError(f"{side}: only {len(got)}/{count} results")
-                return max(watcher.arrivals[r] for r in sent) - t0, [
-                    (watcher.arrivals[r] - sent[r]) * 1000 for r in sent
-                ]
+                wall = time.time() - loop.time()  # loop clock (sent, arrivals) → wall clock (result times)
+                legs: Legs = ([], [], [])
+                for run_id, at in sent.items():
+                    result, seen = watcher.results[run_id], watcher.arrivals[run_id]
+                    started, ended = result.started_at.timestamp() - wall, result.ended_at.timestamp() - wall
+                    for leg, ms in zip(legs, ((started - at), (ended - started), (seen - ended)), strict=True):
+                        leg.append(ms * 1000)
+                return (
+                    max(watcher.arrivals[r] for r in sent) - t0,
+                    [(watcher.arrivals[r] - sent[r]) * 1000 for r in sent],
+                    legs,
+                )
 
             runs = args.runs if workload == "one" else args.multi_runs
             await batch(WARM_UP)  # warm-up: assignment, imports, connections
             cpu0 = cpu_seconds(process.pid)
-            elapsed, latencies = await batch(runs)
+            elapsed, latencies, _ = await batch(runs)
             cpu = cpu_seconds(process.pid) - cpu0
             rate, count = paced_count(runs / elapsed, args.paced_seconds)
             await asyncio.sleep(args.settle)  # the burst's tail (traces, history projection) settles
-            paced = (rate, (await batch(count, rate))[1])
-        return row(side, workload, latency_ms, runs, elapsed, latencies, cpu, peak_rss_mb(process.pid), paced)
+            _, paced_latencies, legs = await batch(count, rate)
+        result = row(
+            side, workload, latency_ms, runs, elapsed, latencies, cpu, peak_rss_mb(process.pid), (rate, paced_latencies)
+        )
+        for name, leg in zip(("intake", "engine", "out"), legs, strict=True):
+            result[f"paced_{name}_p50_p99_ms"] = p50_p99(leg)
+        return result
     finally:
         await stop_process(process)
 
@@ -442,26 +467,31 @@ async def main(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     started = time.strftime("%H:%M:%S", time.gmtime())
     load_before = os.getloadavg()[0]
-    for workload in args.workloads.split(","):
-        for latency in args.latencies:
-            for side in args.sides.split(","):
-                agent = f"peers-{uuid.uuid4().hex[:6]}"
-                rules = []
-                if workload == "multi":
-                    rules = multi_step_rules(*calfkit_tool_names(agent)) if side == "calfkit" else multi_step_rules()
-                sim = start_simulator_process(rules, latency_ms=latency, extra_args=["--no-record"])
-                try:
-                    if side == "calfkit":
-                        result = await measure_calfkit(workload, latency, sim.base_url, args, agent)
-                    else:
-                        result = await measure_kafka_side(side, workload, latency, sim.base_url, args)
-                    result["llm_calls_per_run"] = round(await sim_calls(sim.base_url) / result["sent"], 2)
-                except (RuntimeError, OSError, TimeoutError, FerryError) as error:  # a failed cell is a row
-                    result = {"side": side, "workload": workload, "sim_ms": latency, "error": str(error)}
-                finally:
-                    sim.stop()
-                rows.append(result)
-                print(json.dumps(result), flush=True)
+    sides = args.sides.split(",")
+    for round_number in range(1, args.rounds + 1):
+        for workload in args.workloads.split(","):
+            for latency in args.latencies:
+                for side in sides if round_number % 2 else sides[::-1]:  # every other round in reverse
+                    agent = f"peers-{uuid.uuid4().hex[:6]}"
+                    rules = []
+                    if workload == "multi":
+                        rules = (
+                            multi_step_rules(*calfkit_tool_names(agent)) if side == "calfkit" else multi_step_rules()
+                        )
+                    sim = start_simulator_process(rules, latency_ms=latency, extra_args=["--no-record"])
+                    try:
+                        if side == "calfkit":
+                            result = await measure_calfkit(workload, latency, sim.base_url, args, agent)
+                        else:
+                            result = await measure_kafka_side(side, workload, latency, sim.base_url, args)
+                        result["llm_calls_per_run"] = round(await sim_calls(sim.base_url) / result["sent"], 2)
+                    except (RuntimeError, OSError, TimeoutError, FerryError) as error:  # a failed cell is a row
+                        result = {"side": side, "workload": workload, "sim_ms": latency, "error": str(error)}
+                    finally:
+                        sim.stop()
+                    result["round"] = round_number
+                    rows.append(result)
+                    print(json.dumps(result), flush=True)
     print(
         f"\n{started}–{time.strftime('%H:%M:%S', time.gmtime())} UTC, load {load_before:.1f} → "
         f"{os.getloadavg()[0]:.1f}; burst: runs={args.runs} (one) / {args.multi_runs} (multi) per cell at once, "
@@ -484,20 +514,36 @@ async def main(args: argparse.Namespace) -> None:
         )
     for workload in args.workloads.split(","):
         for latency in args.latencies:
-            cell = {
-                r["side"]: r for r in rows if (r["workload"], r["sim_ms"]) == (workload, latency) and "error" not in r
-            }
-            if "ferry" in cell:
-                ratios = [
-                    f"ferry/{s} = {cell['ferry']['runs_per_s'] / cell[s]['runs_per_s']:.2f}"
-                    for s in ("raw", "calfkit", "ferry-base")
-                    if s in cell
-                ]
+            per_round = [
+                {r["side"]: r for r in rows if (r["workload"], r["sim_ms"], r["round"]) == (workload, latency, n)}
+                for n in range(1, args.rounds + 1)
+            ]
+            comparisons: dict[str, list[float]] = {}
+            for cell in per_round:
+                cell = {side: r for side, r in cell.items() if "error" not in r}
+                if "ferry" not in cell:
+                    continue
+                for other in ("raw", "calfkit", "ferry-base"):
+                    if other in cell:
+                        ratio = cell["ferry"]["runs_per_s"] / cell[other]["runs_per_s"]
+                        comparisons.setdefault(f"runs/s ferry/{other}", []).append(ratio)
                 if "raw" in cell:
-                    ratios.append(
-                        f"paced p99 ferry − raw = {cell['ferry']['paced_p99_ms'] - cell['raw']['paced_p99_ms']:+.1f} ms"
+                    gap = cell["ferry"]["paced_p99_ms"] - cell["raw"]["paced_p99_ms"]
+                    comparisons.setdefault("paced p99 ferry − raw (ms)", []).append(gap)
+            for name, values in comparisons.items():
+                each = ", ".join(f"{v:+.1f}" if "ms" in name else f"{v:.2f}" for v in values)
+                median = statistics.median(values)
+                summary = f"{median:+.1f}" if "ms" in name else f"{median:.2f}"
+                rounds = f" (median of {len(values)} rounds: {each})" if len(values) > 1 else ""
+                print(f"{workload} sim {latency} ms {name} = {summary}{rounds}")
+            for side in sides:
+                legs = [cell[side] for cell in per_round if side in cell and "paced_intake_p50_p99_ms" in cell[side]]
+                if legs:
+                    text = "; ".join(
+                        " / ".join(f"{name} {r[f'paced_{name}_p50_p99_ms'][1]}" for name in ("intake", "engine", "out"))
+                        for r in legs
                     )
-                print(f"{workload} sim {latency} ms runs/s: " + ", ".join(ratios))
+                    print(f"{workload} sim {latency} ms {side} paced p99 legs, ms: {text}")
 
 
 if __name__ == "__main__":
@@ -517,6 +563,15 @@ if __name__ == "__main__":
     parser.add_argument("--multi-runs", type=int, default=200, help="burst of the multi-step workload")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds between a cell's burst and its paced runs")
+    parser.add_argument(
+        "--ferry-args", type=shlex.split, default=[], help="more `ferry worker` options for the Ferry sides"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every cell this many times, the sides' order reversed every other round",
+    )
     parser.add_argument("--workloads", default="one,multi", help="comma-separated: one, multi")
     parser.add_argument("--cap", type=int, default=64, help="runs in flight per worker")
     parser.add_argument("--timeout", type=float, default=300.0)

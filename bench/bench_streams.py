@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +134,18 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int) -> None
 
 # -- the driver -------------------------------------------------------------------------------------
 async def start_side(
-    side: str, project_dir: Path, bootstrap: str, prefix: str, base_url: str, cap: int, *, source: Path = ROOT
+    side: str,
+    project_dir: Path,
+    bootstrap: str,
+    prefix: str,
+    base_url: str,
+    cap: int,
+    *,
+    source: Path = ROOT,
+    worker_args: Sequence[str] = (),
 ) -> asyncio.subprocess.Process:
-    """`source`: the Ferry tree the worker runs from (another checkout compares two versions)."""
+    """`source`: the Ferry tree the worker runs from (another checkout compares two versions);
+    `worker_args`: more `ferry worker` options (a Ferry side)."""
     env = dict(os.environ, FERRY_LLM_BASE_URL=base_url, LITELLM_LOCAL_MODEL_COST_MAP="True")
     if side.startswith("ferry"):
         args = [
@@ -153,6 +163,7 @@ async def start_side(
         ]
         if side == "ferry-notrace":
             args.append("--no-traces")
+        args.extend(worker_args)
     else:
         args = [
             str(Path(__file__)),
