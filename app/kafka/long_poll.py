@@ -19,8 +19,15 @@ of a held fetch waits for it: an offset lookup (`end_offsets`, to catch up) woul
 `idle_wait_ms`. `LongPollConsumer` sends its offset lookups through a second consumer that
 never fetches. Requests of the group (heartbeats, commits) have their own connection.
 
+Two more things a busy consumer needs. aiokafka sends no fetch to a broker at all while
+records it fetched from it wait for the reader (for up to 100 ms), so the reader is woken
+by the fetch that brought them rather than turns later (`_handing_over_at_once`). And a
+consumer that reads every record of a busy topic without hurry can batch while records
+flow (`FlowingBatch`) and still long-poll when they stop.
+
 aiokafka offers no hook for this: it is set on its fetcher, whose request is built in
-`_get_actions_per_node` from `_fetch_max_wait_ms` (aiokafka 0.14, pinned in constraints.txt;
+`_get_actions_per_node` from `_fetch_max_wait_ms` and `_fetch_min_bytes`, and whose
+`_proc_fetch_request` sends it (aiokafka 0.14, pinned in constraints.txt;
 tests/integration/test_long_poll.py fails if that changes).
 """
 
