@@ -28,29 +28,25 @@ def planner(fetcher: Fetcher) -> AdaptiveWait:
     return AdaptiveWait(fetcher, lambda assignment: "planned", 5000, 50, FlowingBatch(min_bytes=4096, wait_ms=300))
 
 
-async def test_the_reader_is_woken_when_the_fetch_brings_records() -> None:
+async def fetched(brought_records: bool) -> asyncio.Future[None]:
+    """A reader's waiter after one wrapped fetch that brought records, or not."""
     fetcher = Fetcher()
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     fetcher._fetch_waiters.add(waiter)
 
     async def fetch(*_: Any) -> bool:
-        return True
+        return brought_records
 
-    wrapped = _handing_over_at_once(fetcher, fetch, planner(fetcher))
-    assert await wrapped(None, 0, None) is True
-    assert waiter.done()  # before aiokafka's loop has had a turn to notice
+    assert await _handing_over_at_once(fetcher, fetch, planner(fetcher))(None, 0, None) is brought_records
+    return waiter
+
+
+async def test_the_reader_is_woken_when_the_fetch_brings_records() -> None:
+    assert (await fetched(True)).done()  # before aiokafka's loop has had a turn to notice
 
 
 async def test_an_empty_fetch_wakes_nobody() -> None:
-    fetcher = Fetcher()
-    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    fetcher._fetch_waiters.add(waiter)
-
-    async def fetch(*_: Any) -> bool:
-        return False
-
-    assert await _handing_over_at_once(fetcher, fetch, planner(fetcher))(None, 0, None) is False
-    assert not waiter.done()
+    assert not (await fetched(False)).done()
 
 
 class Assignment:
