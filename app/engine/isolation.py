@@ -60,7 +60,10 @@ class ProcessIsolation:
         context: dict[str, Any] | None,
         timeout: float | None,
     ) -> Any:
-        cpu_seconds = math.ceil(timeout) if timeout else self.default_cpu_seconds
+        # With a timeout the CPU limit is only a backstop, a second past it: at exactly the
+        # timeout a tool on a whole core could hit it before a loaded parent's timer fired,
+        # and a timeout reported as a CPU-limit kill (tool_error) failed the suite once.
+        cpu_seconds = math.ceil(timeout) + 1 if timeout else self.default_cpu_seconds
         job = json.dumps(
             {
                 "project_root": str(project_root),
