@@ -55,6 +55,17 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await producer.stop()
 
 
+def long_poll_consumer(kafka_bootstrap: str, **settings: Any) -> LongPollConsumer:
+    """A consumer with the test's waits (idle 5 s, busy 50 ms), no group, and `settings`."""
+    return LongPollConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=None,
+        fetch_max_wait_ms=BUSY_WAIT_MS,
+        idle_wait_ms=IDLE_WAIT_MS,
+        **settings,
+    )
+
+
 async def started(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     await consumer.start()
     tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
@@ -68,9 +79,7 @@ async def test_an_idle_consumer_fetches_rarely_yet_a_new_record_arrives_at_once(
     kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
 ) -> None:
     short = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS)
-    long = LongPollConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
-    )
+    long = long_poll_consumer(kafka_bootstrap)
     try:
         await started(short, topic)
         await started(long, topic)
@@ -92,9 +101,7 @@ async def test_an_idle_consumer_fetches_rarely_yet_a_new_record_arrives_at_once(
 async def test_a_partition_left_out_of_the_held_fetch_waits_only_the_short_wait(
     kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
 ) -> None:
-    consumer = LongPollConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
-    )
+    consumer = long_poll_consumer(kafka_bootstrap)
     try:
         [first, _] = await started(consumer, topic)
         await producer.send_and_wait(topic, b"a", partition=0)
@@ -114,9 +121,7 @@ async def test_a_partition_left_out_of_the_held_fetch_waits_only_the_short_wait(
 
 
 async def test_offset_lookups_do_not_wait_behind_the_held_fetch(kafka_bootstrap: str, topic: str) -> None:
-    consumer = LongPollConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=None, fetch_max_wait_ms=BUSY_WAIT_MS, idle_wait_ms=IDLE_WAIT_MS
-    )
+    consumer = long_poll_consumer(kafka_bootstrap)
     try:
         tps = await started(consumer, topic)
         fetches = count_fetches(consumer)
@@ -136,13 +141,7 @@ async def test_a_consumer_that_waits_for_bytes_never_holds_a_fetch_past_its_shor
 ) -> None:
     """A record does not answer a fetch that waits for bytes: held for the idle wait, a lone
     record on a quiet topic would arrive ~5 s late."""
-    consumer = LongPollConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        fetch_max_wait_ms=BUSY_WAIT_MS,
-        idle_wait_ms=IDLE_WAIT_MS,
-        fetch_min_bytes=1 << 20,  # never reached by one record
-    )
+    consumer = long_poll_consumer(kafka_bootstrap, fetch_min_bytes=1 << 20)  # never reached by one record
     try:
         await started(consumer, topic)
         fetches = count_fetches(consumer)
@@ -162,13 +161,7 @@ async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_q
 ) -> None:
     """While records flow each fetch waits for the batch (1 MiB, never reached here, or 2 s);
     the first record after a quiet spell still ends the held fetch at once."""
-    consumer = LongPollConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        fetch_max_wait_ms=BUSY_WAIT_MS,
-        idle_wait_ms=IDLE_WAIT_MS,
-        flowing=FlowingBatch(min_bytes=1 << 20, wait_ms=2000),
-    )
+    consumer = long_poll_consumer(kafka_bootstrap, flowing=FlowingBatch(min_bytes=1 << 20, wait_ms=2000))
     received: list[bytes] = []
 
     async def read() -> None:
@@ -176,6 +169,7 @@ async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_q
             for records in (await consumer.getmany(timeout_ms=10_000)).values():
                 received.extend(record.value for record in records)
 
+    reader: asyncio.Task[None] | None = None
     try:
         await started(consumer, topic)
         reader = asyncio.create_task(read())
@@ -197,6 +191,7 @@ async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_q
         await producer.send_and_wait(topic, b"after", partition=1)
         await wait_for(lambda: received[-1:] == [b"after"], 10, what="the record after the quiet spell")
         assert loop.time() - sent < WELL_UNDER_IDLE_S
-        reader.cancel()
     finally:
+        if reader is not None:
+            reader.cancel()
         await consumer.stop()
