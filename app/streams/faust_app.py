@@ -87,9 +87,6 @@ class _ConsumerOnLoop(_ConsumerThread):
     async def call_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await maybe_async(fun(*args, **kwargs))  # as the method queue: some are plain functions
 
-    async def cast_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        await maybe_async(fun(*args, **kwargs))
-
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self.consumer.on_partitions_revoked(revoked)
 
