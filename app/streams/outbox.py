@@ -7,8 +7,9 @@ then is the input offset acked. So "the result exists" implies
 "everything before it exists", which is what redelivery checks (see `result_index.py`).
 Trace events are fire-and-forget: losing a span on a crash loses no run. They go out on
 a producer of their own: aiokafka keeps one produce request in flight per broker, so on a
-shared producer a result waited behind the request carrying its run's spans, one more
-round trip on every run's path (bench/RESULTS.md, "The consumer on the worker's loop").
+shared producer a result could wait behind the request carrying its run's spans, one more
+round trip on a run's path (not measured apart: bench/RESULTS.md, "The consumer on the
+worker's loop").
 A request carries the W3C trace context of the span it continues in its headers
 (`trace_headers`).
 
@@ -89,11 +90,12 @@ class Outbox:
 
     async def stop(self) -> None:
         producer, self._started = self._started, None
-        spans, self._span_producer = self._span_producer, None
-        if producer is None or spans is None:
+        if producer is None:
             return
-        if self._span_sender is not None:
+        if self._span_sender is not None:  # the spans queued so far still go out
             await asyncio.gather(self._span_sender, return_exceptions=True)
+        spans, self._span_producer = self._span_producer, None
+        assert spans is not None  # started together with the producer
         try:
             await spans.stop()
         finally:
