@@ -36,6 +36,7 @@ from app.project import load_project  # noqa: E402
 from app.project.project import Project  # noqa: E402
 from app.streams import ResultWatcher, StreamSettings, Submitter, TopicNames, Worker  # noqa: E402
 from app.streams.checkpoints import CheckpointStore  # noqa: E402
+from app.streams.outbox import Outbox  # noqa: E402
 
 AGENT = "stepper"
 TOOL = '''
@@ -51,7 +52,10 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def bench_writes(bootstrap: str, writes: int) -> dict[str, float]:
-    store = CheckpointStore(bootstrap, TopicNames(f"bench-ckpt-{uuid.uuid4().hex[:8]}."))
+    names = TopicNames(f"bench-ckpt-{uuid.uuid4().hex[:8]}.")
+    outbox = Outbox(bootstrap, names)
+    await outbox.start()
+    store = CheckpointStore(bootstrap, names, outbox)
     await store.start()
     value = b'{"response":{"model":"m","text":"' + b"x" * 600 + b'"},"usage":{}}'  # a typical step, ~700 B
     try:
@@ -73,6 +77,7 @@ async def bench_writes(bootstrap: str, writes: int) -> dict[str, float]:
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         await store.stop()
+        await outbox.stop()
     return {
         "p50_ms": statistics.median(latencies),
         "p99_ms": _pct(latencies, 0.99),

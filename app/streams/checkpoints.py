@@ -11,6 +11,9 @@ a worker that dies after that write leaves it for whoever runs the redelivered r
 A run's final answer is written without the run awaiting it (`record_soon`): nothing
 outside the process acts on it before the result; a later step of the run, and the
 run's tombstones, wait for it first, so a run's records reach the topic in order.
+Tombstones are best effort: they ride with the worker's spans (`Outbox.best_effort`), so
+a one-call run's checkpoint records cost one produce request of their own, not two
+(bench/RESULTS.md, "Tombstones with the spans").
 Every worker reads the whole topic from its beginning at start and follows it (the
 topic holds only the steps of runs without a result: each run's steps are tombstoned
 once its result is written, and `retention.ms` removes what a crash left untombstoned),
@@ -39,6 +42,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from app.kafka import key_partition
 from app.streams.connect import start_client, topic_partitions
 from app.streams.naming import TopicNames
+from app.streams.outbox import Outbox
 from app.streams.topic_admin import apply_topics
 from app.streams.topic_plan import PlannedTopic
 from app.streams.topic_tail import BATCH_BYTES, BATCH_WAIT_MS, TopicTail
@@ -62,8 +66,10 @@ def checkpoint_partition(run_id: str, partitions: int) -> int:
 
 
 class CheckpointStore:
-    def __init__(self, bootstrap: str, names: TopicNames, *, replication: int | None = None) -> None:
+    def __init__(self, bootstrap: str, names: TopicNames, outbox: Outbox, *, replication: int | None = None) -> None:
+        """`outbox`: sends the tombstones; it must stop after this store (they are queued on it)."""
         self.topic = checkpoints_topic(names)
+        self._outbox = outbox
         self._bootstrap = bootstrap
         self._replication = replication or 1
         self._steps: dict[str, dict[str, bytes]] = {}  # run id → step → value
@@ -72,7 +78,7 @@ class CheckpointStore:
         self._tail = TopicTail(
             bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=BATCH_WAIT_MS, batch_bytes=BATCH_BYTES
         )
-        self._tombstones: set[asyncio.Future[Any]] = set()
+        self._tombstones: set[asyncio.Future[Any]] = set()  # waiting for a write of their run
         self._pending: dict[str, asyncio.Task[None]] = {}  # run id → its write not awaited by the run
         self._partition_of: dict[str, int] = {}  # runs written here: where their tombstones go
         self.writes = 0
@@ -104,8 +110,8 @@ class CheckpointStore:
 
     async def stop(self) -> None:
         await self._tail.stop()
-        # Writes and tombstones under way finish on the producer first: with it cleared they
-        # would find no producer and be dropped (a run's last step, or its tombstones).
+        # Writes under way finish on the producer first: with it cleared they would find no
+        # producer and be dropped (a run's last step); the tombstones after them are queued.
         while under_way := [t for t in (*self._pending.values(), *self._tombstones) if not t.done()]:
             await asyncio.gather(*under_way, return_exceptions=True)
         producer, self._producer = self._producer, None
@@ -170,21 +176,23 @@ class CheckpointStore:
         if not steps or self._producer is None:
             return 0
         where = partition if partition is not None else checkpoint_partition(run_id, self._partitions)
-        task = asyncio.ensure_future(self._tombstone(run_id, list(steps), where))
-        self._tombstones.add(task)
-        task.add_done_callback(self._tombstones.discard)
+        pending = self._pending.get(run_id)
+        if pending is None:
+            self._queue_tombstones(run_id, list(steps), where)
+        else:
+            task = asyncio.ensure_future(self._tombstones_after(pending, run_id, list(steps), where))
+            self._tombstones.add(task)
+            task.add_done_callback(self._tombstones.discard)
         return len(steps)
 
-    async def _tombstone(self, run_id: str, steps: list[str], partition: int) -> None:
-        await self._settle(run_id)
-        producer = self._require_producer()
-        try:
-            deliveries = [
-                await producer.send(self.topic, key=_key(run_id, step), partition=partition) for step in steps
-            ]
-            await asyncio.gather(*deliveries)
-        except Exception as exc:  # best effort: retention.ms is the backstop
-            log.debug("checkpoint tombstones of %s not all sent: %s", run_id, exc)
+    async def _tombstones_after(self, write: asyncio.Task[None], run_id: str, steps: list[str], partition: int) -> None:
+        """Once the run's write under way is on the topic: the tombstones go on another producer."""
+        await asyncio.gather(write, return_exceptions=True)
+        self._queue_tombstones(run_id, steps, partition)
+
+    def _queue_tombstones(self, run_id: str, steps: list[str], partition: int) -> None:
+        for step in steps:
+            self._outbox.best_effort(self.topic, _key(run_id, step), None, partition)
 
     def _require_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

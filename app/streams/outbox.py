@@ -9,7 +9,8 @@ Trace events are fire-and-forget: losing a span on a crash loses no run. They go
 a producer of their own: aiokafka keeps one produce request in flight per broker, so on a
 shared producer a result could wait behind the request carrying its run's spans, one more
 round trip on a run's path (not measured apart: bench/RESULTS.md, "The consumer on the
-worker's loop").
+worker's loop"). The other records nothing waits for ride with them (`best_effort`: a
+run's checkpoint tombstones), in the order queued: one request where each was one.
 A request carries the W3C trace context of the span it continues in its headers
 (`trace_headers`).
 
@@ -43,6 +44,8 @@ FAILED_RUNS_RETENTION_MS = 30 * 24 * 3600 * 1000
 #: How long spans gather before a produce request: fewer, larger requests, off every run's path.
 SPAN_LINGER_MS = 5
 
+_Record = tuple[str, bytes, bytes | None, int | None]  # topic, key, value (None: a tombstone), partition
+
 
 class Outbox:
     def __init__(
@@ -54,9 +57,9 @@ class Outbox:
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._started: AIOKafkaProducer | None = None
-        self._span_producer: AIOKafkaProducer | None = None
-        self._span_records: list[tuple[bytes, bytes]] = []  # spans waiting for the sender below
-        self._span_sender: asyncio.Task[None] | None = None
+        self._best_effort_producer: AIOKafkaProducer | None = None
+        self._best_effort: list[_Record] = []  # spans and the like, waiting for the sender below
+        self._best_effort_sender: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -86,15 +89,15 @@ class Outbox:
         except BaseException:
             await producer.stop()
             raise
-        self._started, self._span_producer = producer, spans
+        self._started, self._best_effort_producer = producer, spans
 
     async def stop(self) -> None:
         producer, self._started = self._started, None
         if producer is None:
             return
-        if self._span_sender is not None:  # the spans queued so far still go out
-            await asyncio.gather(self._span_sender, return_exceptions=True)
-        spans, self._span_producer = self._span_producer, None
+        if self._best_effort_sender is not None:  # the records queued so far still go out
+            await asyncio.gather(self._best_effort_sender, return_exceptions=True)
+        spans, self._best_effort_producer = self._best_effort_producer, None
         assert spans is not None  # started together with the producer
         try:
             await spans.stop()
@@ -155,23 +158,28 @@ class Outbox:
         await self._send(topic, key.encode(), value)
 
     def span(self, event: SpanEvent) -> None:
-        """Queue a span for runs.traces: one sender task takes all the spans queued while it
-        runs (a task per span cost more than producing the span)."""
-        self._span_records.append((event.run_id.encode(), event.model_dump_json().encode()))
-        if self._span_sender is None:
-            self._span_sender = asyncio.ensure_future(self._send_spans())
+        """Queue a span for runs.traces."""
+        self.best_effort(self.names.traces, event.run_id.encode(), event.model_dump_json().encode())
 
-    async def _send_spans(self) -> None:
+    def best_effort(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
+        """Queue a record that nothing waits for, sent after those queued before it on the
+        span producer (acks=1; a failure is only logged). One sender task takes all the
+        records queued while it runs (a task per span cost more than producing the span)."""
+        self._best_effort.append((topic, key, value, partition))
+        if self._best_effort_sender is None:
+            self._best_effort_sender = asyncio.ensure_future(self._send_best_effort())
+
+    async def _send_best_effort(self) -> None:
         try:
-            while self._span_records and (producer := self._span_producer) is not None:
-                records, self._span_records = self._span_records, []
-                for key, value in records:
+            while self._best_effort and (producer := self._best_effort_producer) is not None:
+                records, self._best_effort = self._best_effort, []
+                for topic, key, value, partition in records:
                     try:
-                        await producer.send(self.names.traces, key=key, value=value)
-                    except Exception as exc:  # tracing is best effort
-                        log.debug("a span was not sent: %s", exc)
+                        await producer.send(topic, key=key, value=value, partition=partition)
+                    except Exception as exc:  # best effort: a lost span or tombstone loses no run
+                        log.debug("a record for %s was not sent: %s", topic, exc)
         finally:
-            self._span_sender = None
+            self._best_effort_sender = None
 
     async def _send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
         delivery = await self._producer.send(topic, key=key, value=value, headers=headers)

@@ -128,7 +128,7 @@ class Worker:
         self.replies = ReplyPublisher(settings.bootstrap)  # live callers' answers (chat)
         self.index = ResultIndex(settings.bootstrap, self.names.results, capacity=settings.result_index_size)
         self.cancellations = CancellationFeed(settings.bootstrap, self.names.cancellations, on_cancel=self._cancel)
-        self.checkpoints = CheckpointStore(settings.bootstrap, self.names, replication=internal)
+        self.checkpoints = CheckpointStore(settings.bootstrap, self.names, self.outbox, replication=internal)
         self.processor: Processor | None = None
         self.app: FerryApp | None = None
         self.datadir: str | None = None

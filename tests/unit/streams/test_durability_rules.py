@@ -12,6 +12,7 @@ from app.contracts.errors import ErrorCategory
 from app.project.config import ProjectConfig
 from app.streams.checkpoints import CheckpointStore, checkpoint_partition
 from app.streams.naming import TopicNames
+from app.streams.outbox import Outbox
 from app.streams.replay import replay_of, stable_replay_id
 from app.streams.retry_topics import ATTEMPT, attempt_of, next_try, retry_topic
 
@@ -61,7 +62,7 @@ def test_a_replay_is_a_new_run_linked_to_the_original() -> None:
 
 
 def test_the_checkpoint_store_forgets_a_step_on_its_tombstone() -> None:
-    store = CheckpointStore("unused:9092", TopicNames("t."))
+    store = CheckpointStore("unused:9092", TopicNames("t."), Outbox("unused:9092", TopicNames("t.")))
     record = lambda key, value: SimpleNamespace(key=key.encode(), value=value)  # noqa: E731
     store._take([record("run-1\x00llm.1", b"{}"), record("run-1\x00tool.1.c", b"{}"), record("run-2\x00llm.1", b"{}")])
     assert sorted(store.steps_of("run-1")) == ["llm.1", "tool.1.c"] and store.runs == 2
