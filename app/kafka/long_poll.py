@@ -73,9 +73,8 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     later, so seek right after `assign` (before the first fetch is planned) or rely on
     `auto_offset_reset`.
 
-    With `fetch_min_bytes` above 1 a record no longer answers a held fetch: the broker
-    waits for the bytes. Such a consumer never long-polls: every fetch waits at most
-    `fetch_max_wait_ms`, which bounds how late a record on a quiet topic arrives.
+    `fetch_min_bytes` stays 1 (a `ValueError` otherwise): with more a record no longer
+    answers a held fetch, and a lone record on a quiet topic would wait out the long poll.
 
     `flowing` batches only while records flow: after a fetch that brought records, the
     next one waits for `FlowingBatch.min_bytes` or `wait_ms`; after one that came back
@@ -88,9 +87,11 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     def __init__(
         self, *topics: str, idle_wait_ms: int = IDLE_WAIT_MS, flowing: FlowingBatch | None = None, **kwargs: Any
     ) -> None:
+        if int(kwargs.get("fetch_min_bytes", 1)) != 1:
+            raise ValueError("a long-polling consumer fetches from 1 byte; to batch while records flow, pass flowing=")
         super().__init__(*topics, **kwargs)
         self._busy_wait_ms = int(kwargs.get("fetch_max_wait_ms", 500))
-        self._idle_wait_ms = self._busy_wait_ms if int(kwargs.get("fetch_min_bytes", 1)) > 1 else idle_wait_ms
+        self._idle_wait_ms = idle_wait_ms
         self._flowing = flowing
         self._connection_settings = {name: kwargs[name] for name in _CONNECTION_SETTINGS if name in kwargs}
         self._offset_reader: AIOKafkaConsumer | None = None

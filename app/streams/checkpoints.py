@@ -45,7 +45,7 @@ from app.streams.naming import TopicNames
 from app.streams.outbox import Outbox
 from app.streams.topic_admin import apply_topics
 from app.streams.topic_plan import PlannedTopic
-from app.streams.topic_tail import BATCH_BYTES, BATCH_WAIT_MS, TopicTail
+from app.streams.topic_tail import BATCHED, TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class CheckpointStore:
         self._producer: AIOKafkaProducer | None = None
         self._partitions = 0
         self._tail = TopicTail(
-            bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=BATCH_WAIT_MS, batch_bytes=BATCH_BYTES
+            bootstrap, self.topic, self._take, keep=_READ_ALL, fetch_max_wait_ms=BATCHED.wait_ms, flowing=BATCHED
         )
         self._tombstones: set[asyncio.Future[Any]] = set()  # waiting for a write of their run
         self._pending: dict[str, asyncio.Task[None]] = {}  # run id → its write not awaited by the run

@@ -20,17 +20,15 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from app.streams.topic_tail import BATCH_BYTES, BATCH_WAIT_MS, TopicTail
+from app.streams.topic_tail import BATCHED, TopicTail
 
 
 class ResultIndex:
-    def __init__(
-        self, bootstrap: str, topic: str, *, capacity: int = 200_000, fetch_max_wait_ms: int = BATCH_WAIT_MS
-    ) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._tail = TopicTail(
-            bootstrap, topic, self._take, keep=capacity, fetch_max_wait_ms=fetch_max_wait_ms, batch_bytes=BATCH_BYTES
+            bootstrap, topic, self._take, keep=capacity, fetch_max_wait_ms=BATCHED.wait_ms, flowing=BATCHED
         )
 
     def __contains__(self, run_id: str) -> bool:

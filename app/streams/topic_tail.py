@@ -9,9 +9,10 @@ recent past, and a way to wait until it has read what was produced before a mome
 An owner that reads the topic only to be ready for a later `catch_up` (the result index,
 the checkpoints) gains nothing from each record the moment it is written, and a tail
 that fetched every few records cost a busy worker ~0.75 fetches per run of its own
-(bench/RESULTS.md, "Worker CPU at 200 ms under 2.0 ms"). With `batch_bytes` the broker holds each fetch
-until that many bytes are there or `fetch_max_wait_ms` has passed: under load a fetch
-brings dozens of records, and a `catch_up` waits at most that long for the fetch under way.
+(bench/RESULTS.md, "Worker CPU at 200 ms under 2.0 ms"). With `flowing=BATCHED` its
+fetches wait for 64 KiB or 1 s while records flow (`FlowingBatch`): under load a fetch
+brings dozens of records, a `catch_up` waits at most 1 s for the fetch under way, and a
+quiet topic is long-polled, so a record after a quiet spell arrives at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from app.kafka import LongPollConsumer
+from app.kafka import FlowingBatch, LongPollConsumer
 from app.streams.connect import start_client, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,9 @@ log = logging.getLogger(__name__)
 #: How long one fetch of the follow loop may block: bounds nothing but idle wake-ups.
 _POLL_MS = 500
 
-#: What a batching tail's fetch waits for: dozens of results or steps, or a second. Idle, it
-#: fetches once a second (a long-polling one every 2 s): ~0.1 % of a core each.
-BATCH_BYTES = 64 * 1024
-BATCH_WAIT_MS = 1000
+#: What a batching tail's fetch waits for while records flow: dozens of results or steps,
+#: or a second.
+BATCHED = FlowingBatch(min_bytes=64 * 1024, wait_ms=1000)
 
 
 class TopicTail:
@@ -46,16 +46,16 @@ class TopicTail:
         *,
         keep: int,
         fetch_max_wait_ms: int,
-        batch_bytes: int = 1,
+        flowing: FlowingBatch | None = None,
     ) -> None:
         """`keep`: records read back from the end at start, spread over the partitions;
-        `batch_bytes`: above 1, every fetch waits for that many bytes or `fetch_max_wait_ms`."""
+        `flowing`: what a fetch waits for while records flow (`BATCHED`)."""
         self.bootstrap = bootstrap
         self.topic = topic
         self._on_records = on_records
         self._keep = keep
         self._fetch_max_wait_ms = fetch_max_wait_ms
-        self._batch_bytes = batch_bytes
+        self._flowing = flowing
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._positions: dict[TopicPartition, int] = {}
@@ -70,7 +70,7 @@ class TopicTail:
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
-            fetch_min_bytes=self._batch_bytes,
+            flowing=self._flowing,
             auto_offset_reset="earliest",
         )
         await start_client(consumer.start, consumer.stop, self.bootstrap)

@@ -136,26 +136,6 @@ async def test_offset_lookups_do_not_wait_behind_the_held_fetch(kafka_bootstrap:
         await consumer.stop()
 
 
-async def test_a_consumer_that_waits_for_bytes_never_holds_a_fetch_past_its_short_wait(
-    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
-) -> None:
-    """A record does not answer a fetch that waits for bytes: held for the idle wait, a lone
-    record on a quiet topic would arrive ~5 s late."""
-    consumer = long_poll_consumer(kafka_bootstrap, fetch_min_bytes=1 << 20)  # never reached by one record
-    try:
-        await started(consumer, topic)
-        fetches = count_fetches(consumer)
-        await wait_for(lambda: fetches, 10, what="an idle fetch")
-        loop = asyncio.get_running_loop()
-        sent = loop.time()
-        await producer.send_and_wait(topic, b"lone", partition=1)
-        record = await asyncio.wait_for(consumer.getone(), 10)
-        assert record.value == b"lone"
-        assert loop.time() - sent < WELL_UNDER_IDLE_S
-    finally:
-        await consumer.stop()
-
-
 async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_quiet(
     kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
 ) -> None:

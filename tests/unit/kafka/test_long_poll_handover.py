@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.kafka.long_poll import AdaptiveWait, FlowingBatch, _handing_over_at_once
+import pytest
+
+from app.kafka.long_poll import AdaptiveWait, FlowingBatch, LongPollConsumer, _handing_over_at_once
 
 
 class Fetcher:
@@ -70,3 +72,11 @@ async def test_the_next_fetch_waits_for_a_batch_only_after_one_that_brought_reco
     await wrapped(None, 0, None)  # came back empty
     plan(Assignment())
     assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1, 5000)
+
+
+def test_a_consumer_that_would_wait_for_bytes_is_refused_with_what_to_use_instead() -> None:
+    """With fetch_min_bytes above 1 a record no longer answers a held fetch: a lone record on a
+    quiet topic would wait out the whole long poll. Batching is `flowing=`, which long-polls
+    again once the records stop."""
+    with pytest.raises(ValueError, match="flowing="):
+        LongPollConsumer("t", bootstrap_servers="unused:9092", fetch_min_bytes=1 << 20)
