@@ -4,13 +4,15 @@ in idempotent batches, pruned by age, read by the CLI.
 Writes are upserts keyed by run id and span id in one transaction per batch, so a batch
 written twice (a redelivery after a crash, a replay of the topics) leaves the same rows.
 The store is synchronous SQLAlchemy: the projector calls it from a thread, the CLI
-directly. SQLite runs in WAL mode so that `ferry runs` reads while a worker writes.
+directly. The projector builds a batch's parameters itself (`prepare`, on its event loop)
+and only the database's work runs in the thread (`write_prepared`). SQLite runs in WAL mode so that `ferry runs` reads while a worker writes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from app.contracts import RunResult, SpanEvent
 from app.contracts.errors import ConfigError, ServiceUnreachableError
 from app.observability.history import queries
 from app.observability.history.migrate import upgrade
-from app.observability.history.projection import RUN_COLUMNS, SPAN_COLUMNS, latest_by_key, run_row, span_row
+from app.observability.history.projection import RUN_COLUMNS, SPAN_COLUMNS, Row, latest_by_key, run_row, span_row
 from app.observability.history.records import PruneReport, RunRecord, SpanRecord, UsageLine
 from app.observability.history.schema import RunRow, SpanRow
 from app.observability.history.settings import DATABASE_URL_ENV, database_url, describe
@@ -35,6 +37,18 @@ log = logging.getLogger(__name__)
 #: Rows deleted per statement when pruning, so a large backlog never holds a long lock.
 PRUNE_CHUNK = 5000
 CONNECT_TIMEOUT_S = 10
+
+
+@dataclass
+class PreparedBatch:
+    """Rows of `ferry_runs` and `ferry_spans` as the database driver binds them."""
+
+    runs: list[Any] = field(default_factory=list)
+    spans: list[Any] = field(default_factory=list)
+
+    def extend(self, more: PreparedBatch) -> None:
+        self.runs.extend(more.runs)
+        self.spans.extend(more.spans)
 
 
 class HistoryStore:
@@ -79,11 +93,20 @@ class HistoryStore:
         """Upsert a batch in one transaction: all of it is stored, or none."""
         runs = latest_by_key(map(run_row, results))
         span_rows = latest_by_key(map(span_row, spans))
-        if not runs and not span_rows:
+        self.write_prepared(self.prepare(runs, span_rows))
+
+    def prepare(self, runs: Sequence[Row], spans: Sequence[Row]) -> PreparedBatch:
+        """The driver's parameters of `run_row`s and `span_row`s, one row per key
+        (`latest_by_key`): no database work, so callable a slice at a time on an event loop."""
+        return PreparedBatch(self._upsert_runs.parameters(runs), self._upsert_spans.parameters(spans))
+
+    def write_prepared(self, batch: PreparedBatch) -> None:
+        """`write`, for a batch already prepared: one transaction."""
+        if not batch.runs and not batch.spans:
             return
         with self.engine.begin() as connection:
-            self._upsert_runs.execute(connection, runs)
-            self._upsert_spans.execute(connection, span_rows)
+            self._upsert_runs.execute_parameters(connection, batch.runs)
+            self._upsert_spans.execute_parameters(connection, batch.spans)
 
     def write_each(
         self, results: Sequence[RunResult] = (), spans: Sequence[SpanEvent] = ()

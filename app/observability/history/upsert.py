@@ -88,5 +88,9 @@ class CompiledUpsert:
         return out
 
     def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            connection.exec_driver_sql(self.sql, self.parameters(rows))
+        self.execute_parameters(connection, self.parameters(rows))
+
+    def execute_parameters(self, connection: Connection, parameters: list[Any]) -> None:
+        """Upsert rows already turned into the driver's parameters (`parameters`)."""
+        if parameters:
+            connection.exec_driver_sql(self.sql, parameters)

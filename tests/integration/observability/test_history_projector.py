@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from app.contracts import RunResult, RunStatus, SpanEvent
 from app.contracts.errors import ErrorCategory
 from app.observability.history import HistoryStore, RunFilter, RunRecord, SpanRecord
+from app.observability.history.store import PreparedBatch
 from app.streams import TopicNames
 from tests.integration.kafka_helpers import produce, unique
 from tests.integration.observability.conftest import PARTITIONS, ProjectorFactory, publish, wait_for_counts
@@ -174,7 +175,7 @@ async def test_a_failing_store_delays_history_and_loses_nothing(
     from sqlalchemy.exc import OperationalError
 
     store = HistoryStore.open(sqlite_url())
-    real_write = store.write
+    real_write = store.write_prepared
     failures = {"left": 2}
 
     def flaky_write(*args: Any, **kwargs: Any) -> None:
@@ -183,7 +184,7 @@ async def test_a_failing_store_delays_history_and_loses_nothing(
             raise OperationalError("INSERT …", {}, Exception("database is locked"))
         real_write(*args, **kwargs)
 
-    store.write = flaky_write  # type: ignore[method-assign]
+    store.write_prepared = flaky_write  # type: ignore[method-assign]
     projector = make_projector(store=store, retry_backoff_s=0.05)
     await projector.start()
     results, spans = workload(4)
@@ -239,14 +240,15 @@ async def test_a_record_the_database_refuses_is_skipped_not_blocking_the_rest(
     from sqlalchemy.exc import DataError
 
     store = HistoryStore.open(sqlite_url())
-    real_write = store.write
+    real_write = store.write_prepared
 
-    def refusing_write(results: Any = (), spans: Any = ()) -> None:
-        if any(r.run_id == "poison" for r in results):
+    def refusing_write(batch: PreparedBatch) -> None:
+        """The database refuses the poison run's row, in a batch or alone (`write_each`)."""
+        if any("poison" in (row.values() if isinstance(row, dict) else row) for row in batch.runs):
             raise DataError("INSERT …", {}, Exception("value out of range"))
-        real_write(results, spans)
+        real_write(batch)
 
-    store.write = refusing_write  # type: ignore[method-assign]
+    store.write_prepared = refusing_write  # type: ignore[method-assign]
     projector = make_projector(store=store, retry_backoff_s=0.05)
     await projector.start()
     results, spans = workload(4)
