@@ -249,9 +249,9 @@ class HistoryProjector:
         """The batch's results and spans, with their rows, decoded on the loop a slice at a time.
 
         A batch is hundreds of records. Decoded in one go it held the worker's event loop (and
-        its runs) for milliseconds; decoded in a thread it held the GIL as long, in slices of
-        the interpreter's 5 ms switch interval, and each time the loop woke it waited for one.
-        Here the loop takes `_SLICE` records at a time and serves its runs in between."""
+        its runs) for milliseconds; decoded in a thread it held the GIL as long, and the loop,
+        woken meanwhile, could wait up to the interpreter's 5 ms switch interval for it. Here
+        the loop takes `_SLICE` records at a time and serves its runs in between."""
         cutoff = retention_cutoff(self._clock(), self.settings.retention_days)
         batch = _Batch([], [], 0)
         for partition, records in fetched.items():

@@ -5,7 +5,8 @@ Writes are upserts keyed by run id and span id in one transaction per batch, so 
 written twice (a redelivery after a crash, a replay of the topics) leaves the same rows.
 The store is synchronous SQLAlchemy: the projector calls it from a thread, the CLI
 directly. The projector builds a batch's parameters itself (`prepare`, on its event loop)
-and only the database's work runs in the thread (`write_prepared`). SQLite runs in WAL mode so that `ferry runs` reads while a worker writes.
+and only the database's work runs in the thread (`write_prepared`). SQLite runs in WAL
+mode so that `ferry runs` reads while a worker writes.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ class HistoryStore:
         if not batch.runs and not batch.spans:
             return
         with self.engine.begin() as connection:
-            self._upsert_runs.execute_parameters(connection, batch.runs)
-            self._upsert_spans.execute_parameters(connection, batch.spans)
+            self._upsert_runs.execute(connection, batch.runs)
+            self._upsert_spans.execute(connection, batch.spans)
 
     def write_each(
         self, results: Sequence[RunResult] = (), spans: Sequence[SpanEvent] = ()

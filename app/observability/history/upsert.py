@@ -87,10 +87,8 @@ class CompiledUpsert:
                 out.append(tuple(values[i] for i in order))
         return out
 
-    def execute(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        self.execute_parameters(connection, self.parameters(rows))
-
-    def execute_parameters(self, connection: Connection, parameters: list[Any]) -> None:
-        """Upsert rows already turned into the driver's parameters (`parameters`)."""
+    def execute(self, connection: Connection, parameters: list[Any]) -> None:
+        """Upsert rows turned into the driver's parameters by `parameters` (which needs no
+        connection: the projector runs it on its event loop, this in a thread)."""
         if parameters:
             connection.exec_driver_sql(self.sql, parameters)
