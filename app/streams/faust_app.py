@@ -2,10 +2,10 @@
 
 faust-streaming builds its aiokafka consumer with `fetch_max_wait_ms=1500` and, without
 tables, the round-robin assignor; neither is a setting. `FerryApp` swaps in a consumer
-"thread" that runs on the worker's own loop (`_ConsumerOnLoop`) and sets our fetch wait (PITFALLS: 1500 ms adds up per hop on several
-partitions; it is the wait only while a partition is left out of the fetch under way:
-app/kafka/long_poll.py) and `CoPartitionedAssignor` on the consumer before it starts. Each topic's
-processor iterates `stream.noack().events()` and acks an event only once its outputs
+"thread" that runs on the worker's own loop (`_ConsumerOnLoop`) and sets our fetch wait
+(PITFALLS: 1500 ms adds up per hop on several partitions; it is the wait only while a
+partition is left out of the fetch under way: app/kafka/long_poll.py) and
+`CoPartitionedAssignor` on the consumer before it starts. Each topic's processor iterates `stream.noack().events()` and acks an event only once its outputs
 are produced, so faust commits an offset only after its run's result exists.
 """
 

@@ -77,19 +77,19 @@ class Outbox:
             partitioner=KeyPartitioner(),  # a run's result and spans share its run id: hashed once
         )
         await start_client(producer.start, producer.stop, self._bootstrap)
-        spans = AIOKafkaProducer(
+        best_effort = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
-            acks=1,  # best effort: the leader's word is enough for a span
+            acks=1,  # best effort: the leader's word is enough for a span or a tombstone
             linger_ms=SPAN_LINGER_MS,
             max_request_size=8 * 1024 * 1024,
             partitioner=KeyPartitioner(),
         )
         try:
-            await start_client(spans.start, spans.stop, self._bootstrap)
+            await start_client(best_effort.start, best_effort.stop, self._bootstrap)
         except BaseException:
             await producer.stop()
             raise
-        self._started, self._best_effort_producer = producer, spans
+        self._started, self._best_effort_producer = producer, best_effort
 
     async def stop(self) -> None:
         producer, self._started = self._started, None
@@ -97,10 +97,10 @@ class Outbox:
             return
         if self._best_effort_sender is not None:  # the records queued so far still go out
             await asyncio.gather(self._best_effort_sender, return_exceptions=True)
-        spans, self._best_effort_producer = self._best_effort_producer, None
-        assert spans is not None  # started together with the producer
+        best_effort, self._best_effort_producer = self._best_effort_producer, None
+        assert best_effort is not None  # started together with the producer
         try:
-            await spans.stop()
+            await best_effort.stop()
         finally:
             await producer.stop()
 
@@ -163,7 +163,7 @@ class Outbox:
 
     def best_effort(self, topic: str, key: bytes, value: bytes | None, partition: int | None = None) -> None:
         """Queue a record that nothing waits for, sent after those queued before it on the
-        span producer (acks=1; a failure is only logged). One sender task takes all the
+        producer of the spans (acks=1; a failure is only logged). One sender task takes all the
         records queued while it runs (a task per span cost more than producing the span)."""
         self._best_effort.append((topic, key, value, partition))
         if self._best_effort_sender is None:

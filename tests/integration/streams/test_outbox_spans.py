@@ -1,5 +1,5 @@
-"""The outbox's spans go out on their own producer, and the spans queued when it stops are
-still sent: a worker stopping right after its last runs keeps their traces."""
+"""The spans queued when the outbox stops are still sent: a worker stopping right after its
+last runs keeps their traces."""
 
 from __future__ import annotations
 
