@@ -49,9 +49,10 @@ class StepStore(Protocol):
         ...
 
     def record_soon(self, step: str, value: Mapping[str, Any]) -> None:
-        """Keep `value` for `step`, the write under way but not awaited: for a run's final
-        answer, which nothing outside the process acts on before the run's result. A later
-        `record` of the run waits for it first, so steps stay durable in their order."""
+        """Keep `value` for `step` without waiting for it to be durable: for a run's final
+        answer, which nothing outside the process acts on before the run's result, and which
+        the result, once durable, stands for (the store may then never write it). A later
+        `record` of the run makes it durable first, so steps stay durable in their order."""
         ...
 
 
@@ -115,10 +116,10 @@ async def record_llm_step(run_id: str, response: LLMResponse, usage: Usage) -> N
     """Called once an LLM step has its response, before the run acts on it.
 
     A response that calls tools is durable before a tool runs. A final answer is not
-    awaited: its write starts now, as an awaited one would, so a crash before the write
-    is acknowledged asks the model again either way (that window is the same ~1 ms);
-    what the run does meanwhile (validate the output, write its result) stays in the
-    process until the result, and a result written first makes the step moot."""
+    awaited: what the run does with it (validate the output, write its result) stays in
+    the process until the result, and the result, acknowledged a few milliseconds later,
+    stands for it, so a crash in between asks the model again, as one before an awaited
+    write's acknowledgement would."""
     journal = _journal_of(run_id)
     if journal is not None:
         value = {"response": recorded_response(response), "usage": usage.model_dump(mode="json")}

@@ -8,12 +8,13 @@
 
 A step is recorded with an acknowledged write (acks=all) before the run acts on it, so
 a worker that dies after that write leaves it for whoever runs the redelivered request.
-A run's final answer is written without the run awaiting it (`record_soon`): nothing
-outside the process acts on it before the result; a later step of the run, and the
-run's tombstones, wait for it first, so a run's records reach the topic in order.
-Tombstones are best effort: they ride with the worker's spans (`Outbox.best_effort`), so
-a one-call run's checkpoint records cost one produce request of their own, not two
-(bench/RESULTS.md, "Tombstones with the spans").
+A run's final answer (`record_soon`) is kept here and held for `FINAL_ANSWER_HOLD_S`:
+nothing outside the process acts on it before the run's result, and a result
+acknowledged meanwhile stands for it (a redelivered request with a result is not run
+again), so `forget` drops it unwritten: a one-call run writes no checkpoint record at
+all. An answer whose result is late is written then; a later step of the run is
+written after it, so a run's records reach the topic in order. Tombstones are best
+effort: they ride with the worker's spans (`Outbox.best_effort`).
 Every worker reads the whole topic from its beginning at start and follows it (the
 topic holds only the steps of runs without a result: each run's steps are tombstoned
 once its result is written, and `retention.ms` removes what a crash left untombstoned),
@@ -35,7 +36,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
@@ -54,6 +55,21 @@ CHECKPOINT_PARTITIONS = 3  # every worker reads them all: more buys nothing yet,
 CHECKPOINT_RETENTION_MS = 7 * 24 * 3600 * 1000
 _SEPARATOR = "\x00"
 _READ_ALL = 1 << 62  # TopicTail's "records back from the end": all of them
+#: How long a run's final answer waits for the run's result before it is written anyway
+#: (seconds; it is written between one and two holds after the answer). A result is
+#: acknowledged within milliseconds of its answer, so the window in which a crash asks the
+#: model again stays what an acknowledged write of the answer would leave; only a result
+#: held up this long (a busy run, a stalled broker) has its answer written first.
+FINAL_ANSWER_HOLD_S = 0.25
+
+
+class _Held(NamedTuple):
+    """A run's final answer, not written yet."""
+
+    step: str
+    value: bytes
+    partition: int | None
+    since: float  # the loop's clock
 
 
 def checkpoints_topic(names: TopicNames) -> str:
@@ -80,6 +96,8 @@ class CheckpointStore:
         )
         self._tombstones: set[asyncio.Future[Any]] = set()  # waiting for a write of their run
         self._pending: dict[str, asyncio.Task[None]] = {}  # run id → its write not awaited by the run
+        self._held: dict[str, _Held] = {}  # run id → its final answer, oldest first
+        self._sweeper: asyncio.Task[None] | None = None  # writes the answers held too long
         self._partition_of: dict[str, int] = {}  # runs written here: where their tombstones go
         self.writes = 0
 
@@ -110,6 +128,11 @@ class CheckpointStore:
 
     async def stop(self) -> None:
         await self._tail.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for run_id in list(self._held):  # runs without a result: their answers are for the next worker
+            self._release(run_id)
         # Writes under way finish on the producer first: with it cleared they would find no
         # producer and be dropped (a run's last step); the tombstones after them are queued.
         while under_way := [t for t in (*self._pending.values(), *self._tombstones) if not t.done()]:
@@ -127,6 +150,7 @@ class CheckpointStore:
 
     async def write(self, run_id: str, step: str, value: bytes, partition: int | None = None) -> None:
         """Write a step and return once it is acknowledged (after the run's earlier ones)."""
+        self._release(run_id)
         await self._settle(run_id)
         await self._send(run_id, step, value, partition)
         self._steps.setdefault(run_id, {})[step] = value
@@ -134,16 +158,41 @@ class CheckpointStore:
             self._partition_of[run_id] = partition
 
     def write_soon(self, run_id: str, step: str, value: bytes, partition: int | None = None) -> None:
-        """Start writing a step without waiting: known here at once, so `forget` tombstones it."""
+        """Keep a run's final answer, known here at once; written only if the run's result
+        has not been acknowledged (`forget`) within `FINAL_ANSWER_HOLD_S`."""
+        self._release(run_id)  # an earlier answer of the run (its output was re-asked) goes first
         self._steps.setdefault(run_id, {})[step] = value
         if partition is not None:
             self._partition_of[run_id] = partition
+        self._held[run_id] = _Held(step, value, partition, asyncio.get_running_loop().time())
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    def _release(self, run_id: str) -> None:
+        """Start writing the run's held answer, if any, without waiting for it."""
+        held = self._held.pop(run_id, None)
+        if held is None:
+            return
+        step, value, partition = held.step, held.value, held.partition
         earlier = self._pending.get(run_id)
         task = asyncio.ensure_future(self._send_after(earlier, run_id, step, value, partition))
         self._pending[run_id] = task
         task.add_done_callback(
             lambda done: self._pending.pop(run_id, None) if self._pending.get(run_id) is done else None
         )
+
+    async def _sweep(self) -> None:
+        """Write the answers held a whole `FINAL_ANSWER_HOLD_S`; gone while none are held."""
+        try:
+            while self._held:
+                await asyncio.sleep(FINAL_ANSWER_HOLD_S)
+                due = asyncio.get_running_loop().time() - FINAL_ANSWER_HOLD_S
+                for run_id, held in list(self._held.items()):
+                    if held.since > due:
+                        break  # held in the order they came
+                    self._release(run_id)
+        finally:
+            self._sweeper = None
 
     async def _send_after(
         self, earlier: asyncio.Task[None] | None, run_id: str, step: str, value: bytes, partition: int | None
@@ -169,10 +218,14 @@ class CheckpointStore:
         self.writes += 1
 
     def forget(self, run_id: str) -> int:
-        """The run has its result: tombstone its steps (not awaited: a lost tombstone only
-        leaves records that retention removes), after any write of the run under way; how many."""
+        """The run has its result: drop its held answer unwritten, tombstone its steps (not
+        awaited: a lost tombstone only leaves records that retention removes) after any write
+        of the run under way; how many tombstones."""
+        held = self._held.pop(run_id, None)
         steps = self._steps.pop(run_id, None)
         partition = self._partition_of.pop(run_id, None)
+        if steps and held is not None:
+            steps.pop(held.step, None)  # never written: nothing to tombstone
         if not steps or self._producer is None:
             return 0
         where = partition if partition is not None else checkpoint_partition(run_id, self._partitions)
