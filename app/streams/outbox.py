@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 FAILED_RUNS_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 #: How long spans gather before a produce request: fewer, larger requests, off every run's path.
-SPAN_LINGER_MS = 5
+SPAN_LINGER_MS = 50
 
 _Record = tuple[str, bytes, bytes | None, int | None]  # topic, key, value (None: a tombstone), partition
 
