@@ -6,7 +6,8 @@ Three workers doing the same work (one LLM call per request, `--cap` calls in fl
 each in its own process, against the LLM simulator in another (0 and 200 ms latency):
   - ferry:   `ferry worker` with its defaults (traces, history, metrics on, commit after result);
   - raw:     an aiokafka consumer → aiohttp POST /chat/completions → produce a RunResult,
-             offsets committed every second: the physical limit of this workload here;
+             offsets committed every second, on the event loop Ferry runs on (uvloop unless
+             FERRY_EVENT_LOOP=asyncio): the physical limit of this workload here;
   - ferry-base (with `--baseline DIR`): `ferry worker` run from another Ferry tree (e.g. the
              previous commit, `git archive <commit> | tar -x -C DIR`), to compare two versions
              in one run;
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from app.cli.process_main import event_loop_factory  # noqa: E402
 from app.contracts import RunRequest, RunResult, RunStatus  # noqa: E402
 from app.contracts.errors import FerryError  # noqa: E402
 
@@ -555,7 +557,8 @@ if __name__ == "__main__":
         raw.add_argument("--cap", type=int, default=64)
         raw.add_argument("--workload", choices=list(STEPS), default="one")
         a = raw.parse_args()
-        asyncio.run(raw_loop(a.broker, a.prefix, a.base_url, a.cap, a.workload))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # the loop Ferry runs on
+            runner.run(raw_loop(a.broker, a.prefix, a.base_url, a.cap, a.workload))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--broker", default=os.environ.get("FERRY_BROKER", "").removeprefix("kafka://") or None)

@@ -277,10 +277,11 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
     if worker.versions is not None and worker.versions.state.active is not None:
         log.info("deployments: running %s (ferry.deployments)", worker.versions.state.active)
     log.info(
-        "worker %s consuming %d topics on %s: %s",
+        "worker %s consuming %d topics on %s (%s loop): %s",
         settings.app_id,
         len(worker.topics),
         bootstrap,
+        type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop or asyncio (FERRY_EVENT_LOOP)
         ", ".join(worker.topics),
     )
     if worker.history is not None and worker.history.store is not None:

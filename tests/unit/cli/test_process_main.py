@@ -56,3 +56,39 @@ def test_litellm_clients_are_closed_after_the_main_even_when_it_fails() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "raised boom closed True"
+
+
+def _loop_of_a_command(env_value: str | None) -> subprocess.CompletedProcess[str]:
+    """What `run_main` ran on, and what a wrong FERRY_EVENT_LOOP does to a command."""
+    setting = "" if env_value is None else f"os.environ['FERRY_EVENT_LOOP'] = {env_value!r}"
+    return _python(
+        f"""
+        import asyncio, os, sys
+        os.environ.pop("FERRY_EVENT_LOOP", None)
+        {setting}
+        from app.cli.process_main import exit_code_for, run_main
+
+        async def main():
+            return type(asyncio.get_running_loop()).__module__
+
+        try:
+            print(run_main(main()))
+        except Exception as exc:
+            sys.exit(exit_code_for(exc))
+        """
+    )
+
+
+def test_commands_run_on_uvloop_unless_asked_for_asyncio_s_loop() -> None:
+    default, chosen, standard = _loop_of_a_command(None), _loop_of_a_command("uvloop"), _loop_of_a_command("asyncio")
+    assert [default.stdout.strip(), chosen.stdout.strip()] == ["uvloop", "uvloop"], default.stderr
+    assert standard.stdout.strip().startswith("asyncio"), standard.stderr
+
+
+def test_an_unknown_event_loop_is_one_line_and_exit_2() -> None:
+    completed = _loop_of_a_command("trio")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "ferry: FERRY_EVENT_LOOP='trio' is not an event loop — fix: set it to uvloop or asyncio"
+    ]
+    assert "never awaited" not in completed.stderr
