@@ -3,8 +3,10 @@
 litellm ships its prices as `model_prices_and_context_window_backup.json` inside its
 package (the file it loads itself with `LITELLM_LOCAL_MODEL_COST_MAP`). Importing
 litellm to read it costs seconds and ~200 MB, which a worker whose models all take the
-direct OpenAI-protocol path must never pay; parsing the file costs ~0.1 s and a few MB,
-once per process, and only the per-token prices are kept.
+direct OpenAI-protocol path must never pay. Parsing the whole file (3.5 MB, ~3,900
+models) for the one or two models a worker prices cost ~0.1 s on its loop, ~8 MiB at its
+peak and ~2 MiB at rest after its first runs (bench/RESULTS.md, "uvloop"), so a model's
+entry is found in the file's bytes and parsed alone, once per model and process.
 
 Lookup follows litellm's for the cases that matter to Ferry: the model string as
 written (`gemini/gemini-2.5-flash`, `azure/gpt-4o`), then the name without its provider
@@ -18,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,48 +57,67 @@ def litellm_price_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def read_price_file(path: Path) -> dict[str, ListPrice]:
-    """The priced entries of a litellm-format price map (entries without both prices are left out)."""
-    with path.open("rb") as handle:
-        raw = json.load(handle)
-    prices: dict[str, ListPrice] = {}
-    for name, entry in raw.items():
-        if not isinstance(entry, dict):
-            continue
-        prompt, completion = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
-        if not isinstance(prompt, int | float) or not isinstance(completion, int | float):
-            continue
-        cache_read = entry.get("cache_read_input_token_cost")
-        prices[name] = ListPrice(
-            input_cost_per_token=float(prompt),
-            output_cost_per_token=float(completion),
-            cache_read_input_token_cost=float(cache_read) if isinstance(cache_read, int | float) else None,
-            provider=str(entry.get("litellm_provider") or ""),
-        )
-    return prices
+def read_price_entry(path: Path, name: str) -> ListPrice | None:
+    """The price of one entry of a litellm-format price map, parsing that entry only: the
+    key at four spaces (as litellm writes its entries), else at any indentation."""
+    data = path.read_bytes()
+    key = json.dumps(name).encode()
+    if key not in data:  # most lookups of an unlisted model end here, without a regex over the file
+        return None
+    at = data.find(b"\n    " + key + b": {")
+    if at >= 0:
+        start = data.index(b"{", at)
+        end = data.find(b"\n    }", start)
+        if end >= 0:
+            return _price_of(json.loads(data[start : end + len(b"\n    }")]))
+    found = re.search(rb"\n[ \t]*" + re.escape(key) + rb"\s*:\s*\{", data)
+    if found is None:
+        return None
+    entry, _ = json.JSONDecoder().raw_decode(data[found.end() - 1 :].decode())
+    return _price_of(entry)
+
+
+def _price_of(entry: object) -> ListPrice | None:
+    if not isinstance(entry, dict):
+        return None
+    prompt, completion = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+    if not isinstance(prompt, int | float) or not isinstance(completion, int | float):
+        return None
+    cache_read = entry.get("cache_read_input_token_cost")
+    return ListPrice(
+        input_cost_per_token=float(prompt),
+        output_cost_per_token=float(completion),
+        cache_read_input_token_cost=float(cache_read) if isinstance(cache_read, int | float) else None,
+        provider=str(entry.get("litellm_provider") or ""),
+    )
 
 
 @functools.cache
-def _bundled_prices() -> dict[str, ListPrice]:
-    path = litellm_price_file()
+def _bundled_price_file() -> Path | None:
+    return litellm_price_file()
+
+
+@functools.lru_cache(maxsize=1024)
+def _bundled_price(name: str) -> ListPrice | None:
+    path = _bundled_price_file()
     if path is None:
-        return {}
+        return None
     try:
-        return read_price_file(path)
+        return read_price_entry(path, name)
     except (OSError, ValueError):
-        return {}
+        return None
 
 
 def list_price(model: str, prices: dict[str, ListPrice] | None = None) -> ListPrice | None:
     """The list price of a model string, or None when the map does not know it."""
-    table = _bundled_prices() if prices is None else prices
-    found = table.get(model)
+    lookup = _bundled_price if prices is None else prices.get
+    found = lookup(model)
     if found is not None:
         return found
     provider, slash, bare = model.partition("/")
     if not slash:
         return None
-    found = table.get(bare)
+    found = lookup(bare)
     return found if found is not None and _same_provider(found.provider, provider) else None
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.engine.model import LLMRequest, ToolCall
 from app.engine.openai_compat.wire import MalformedCompletion, is_reasoning_model, parse_completion, request_body
-from app.engine.price_map import ListPrice, list_price, litellm_price_file, read_price_file
+from app.engine.price_map import ListPrice, list_price, litellm_price_file, read_price_entry
 
 ROOT = Path(__file__).resolve().parents[3]
 USER = [{"role": "user", "content": "hi"}]
@@ -179,7 +179,37 @@ def test_litellms_price_file_is_read_without_importing_litellm(tmp_path: Path) -
                 "sample_spec": {"input_cost_per_token": "see docs"},
                 "m1": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "litellm_provider": "openai"},
                 "m2": {"input_cost_per_token": 1e-6, "mode": "embedding"},
-            }
+                "m3": {"regions": {"m1": {"input_cost_per_token": 9.0}}, "alias_of": "m1"},
+            },
+            indent=4,
         )
     )
-    assert read_price_file(mini) == {"m1": ListPrice(1e-6, 2e-6, None, "openai")}
+    assert read_price_entry(mini, "m1") == ListPrice(1e-6, 2e-6, None, "openai")
+    assert [read_price_entry(mini, name) for name in ("sample_spec", "m2", "m3", "m4")] == [None] * 4
+
+
+def test_an_entry_is_found_however_it_is_indented(tmp_path: Path) -> None:
+    """litellm's file writes one entry per line at four spaces, with an exception or two."""
+    odd = tmp_path / "prices.json"
+    odd.write_text(
+        '{\n    "a": {\n        "input_cost_per_token": 1e-06,\n        "output_cost_per_token": 2e-06\n    },\n'
+        '"b": {"input_cost_per_token": 3e-06, "output_cost_per_token": 4e-06, "litellm_provider": "x"}\n}'
+    )
+    assert read_price_entry(odd, "a") == ListPrice(1e-6, 2e-6, None, "")
+    assert read_price_entry(odd, "b") == ListPrice(3e-6, 4e-6, None, "x")
+
+
+def test_entries_read_alone_price_as_the_whole_of_litellms_file() -> None:
+    path = litellm_price_file()
+    assert path is not None
+    whole = json.loads(path.read_bytes())
+    names = [*list(whole)[::25], "claude-haiku-5-5"]  # a sample, and one entry written at column 0
+    for name in names:
+        entry = whole.get(name)
+        prompt, completion = (entry or {}).get("input_cost_per_token"), (entry or {}).get("output_cost_per_token")
+        priced = isinstance(prompt, int | float) and isinstance(completion, int | float)
+        found = read_price_entry(path, name)
+        assert (found is not None) == priced, name
+        if found is not None:
+            assert (found.input_cost_per_token, found.output_cost_per_token) == (prompt, completion), name
+            assert found.provider == (entry.get("litellm_provider") or ""), name
