@@ -17,6 +17,7 @@ with provider `vertex_ai-language-models`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -64,12 +65,11 @@ def read_price_entry(path: Path, name: str) -> ListPrice | None:
     key = json.dumps(name).encode()
     if key not in data:  # most lookups of an unlisted model end here, without a regex over the file
         return None
-    at = data.find(b"\n    " + key + b": {")
-    if at >= 0:
-        start = data.index(b"{", at)
-        end = data.find(b"\n    }", start)
-        if end >= 0:
-            return _price_of(json.loads(data[start : end + len(b"\n    }")]))
+    needle = b"\n    " + key + b": {"
+    at = data.find(needle)
+    if at >= 0 and (end := data.find(b"\n    }", at)) >= 0:
+        with contextlib.suppress(ValueError):  # not closed at four spaces (one line): decoded below
+            return _price_of(json.loads(data[at + len(needle) - 1 : end + len(b"\n    }")]))
     found = re.search(rb"\n[ \t]*" + re.escape(key) + rb"\s*:\s*\{", data)
     if found is None:
         return None
@@ -92,14 +92,9 @@ def _price_of(entry: object) -> ListPrice | None:
     )
 
 
-@functools.cache
-def _bundled_price_file() -> Path | None:
-    return litellm_price_file()
-
-
 @functools.lru_cache(maxsize=1024)
 def _bundled_price(name: str) -> ListPrice | None:
-    path = _bundled_price_file()
+    path = litellm_price_file()
     if path is None:
         return None
     try:

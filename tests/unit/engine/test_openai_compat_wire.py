@@ -193,10 +193,14 @@ def test_an_entry_is_found_however_it_is_indented(tmp_path: Path) -> None:
     odd = tmp_path / "prices.json"
     odd.write_text(
         '{\n    "a": {\n        "input_cost_per_token": 1e-06,\n        "output_cost_per_token": 2e-06\n    },\n'
-        '"b": {"input_cost_per_token": 3e-06, "output_cost_per_token": 4e-06, "litellm_provider": "x"}\n}'
+        '"b": {"input_cost_per_token": 3e-06, "output_cost_per_token": 4e-06, "litellm_provider": "x"},\n'
+        '    "c": {"input_cost_per_token": 5e-06, "output_cost_per_token": 6e-06},\n'
+        '    "d": {\n        "input_cost_per_token": 7e-06,\n        "output_cost_per_token": 8e-06\n    }\n}'
     )
     assert read_price_entry(odd, "a") == ListPrice(1e-6, 2e-6, None, "")
-    assert read_price_entry(odd, "b") == ListPrice(3e-6, 4e-6, None, "x")
+    assert read_price_entry(odd, "b") == ListPrice(3e-6, 4e-6, None, "x")  # at column 0
+    assert read_price_entry(odd, "c") == ListPrice(5e-6, 6e-6, None, "")  # on one line: not closed at four spaces
+    assert read_price_entry(odd, "d") == ListPrice(7e-6, 8e-6, None, "")
 
 
 def test_entries_read_alone_price_as_the_whole_of_litellms_file() -> None:
