@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from time import monotonic
 from typing import Any
 
 import faust
@@ -97,6 +98,20 @@ class _ConsumerOnLoop(_ConsumerThread):
 class _Consumer(Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerOnLoop(self, loop=self.loop, beacon=self.beacon)
+
+    async def verify_all_partitions_active(self) -> None:
+        """faust's livelock check of every assigned partition, in one event-loop turn.
+
+        faust yields before each partition's check with `self.sleep(0)`: a task, a timer and a
+        cancellation each. It runs every 2.5 commit intervals (1.25 s here), so with a dozen
+        partitions those yields were the largest share of an idle worker's wake-ups
+        (bench/RESULTS.md, "Idle worker: fewer wake-ups"). A check reads a few attributes.
+        """
+        if self.should_stop:
+            return
+        now = monotonic()
+        for tp in self.assignment():
+            self.verify_event_path(now, tp)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (faust's loop, one change)
         """faust's loop handing fetched records to the agents' channels, without its cost per record.

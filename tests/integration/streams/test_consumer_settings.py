@@ -7,7 +7,8 @@ the consumer on the worker's own event loop instead of faust's consumer thread. 
 aiokafka upgrade that renames them would drop them silently: hops slow down by up to
 1.5 s (or by a thread hop per fetch) and concurrency caps stop holding across workers.
 This test builds a worker and looks where each setting is used: in the fetch requests,
-the loop that fetches, and the protocol the broker says the consumer group runs.
+the loop that fetches, the protocol the broker says the consumer group runs, and faust's
+livelock check (each of its per-partition yields woke an idle worker).
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
     await wait_for(lambda: consumer._fetcher._fetch_max_wait_ms == IDLE_WAIT_MS, 10, what="an idle fetch")
     assert consumer._coordinator._assignors == (worker.app.ferry_assignor,)  # the worker's own instance
     assert isinstance(worker.app.ferry_assignor, CoPartitionedAssignor)
+
+    # faust's livelock check looks at every assigned partition without yielding per partition
+    # (its own awaits a task, a timer and a cancellation before each).
+    faust_consumer = worker.app.consumer
+    checked: list[object] = []
+    faust_consumer.verify_event_path = lambda now, tp: checked.append(tp)
+    check = faust_consumer.verify_all_partitions_active()
+    try:
+        check.send(None)
+    except StopIteration:
+        pass
+    else:
+        check.close()
+        raise AssertionError("the livelock check yielded to the loop")
+    assert set(checked) == set(faust_consumer.assignment()) and checked
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
