@@ -76,6 +76,9 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     `fetch_min_bytes` stays 1 (a `ValueError` otherwise): with more a record no longer
     answers a held fetch, and a lone record on a quiet topic would wait out the long poll.
 
+    `stop_waiting` ends a `getmany` wait at once, so a loop that stops on a flag can wait
+    long for records and still stop without waiting out its poll.
+
     `flowing` batches only while records flow: after a fetch that brought records, the
     next one waits for `FlowingBatch.min_bytes` or `wait_ms`; after one that came back
     empty, the consumer long-polls again, so the first record after a quiet spell still
@@ -96,6 +99,8 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
         self._connection_settings = {name: kwargs[name] for name in _CONNECTION_SETTINGS if name in kwargs}
         self._offset_reader: AIOKafkaConsumer | None = None
         self._offset_reader_started = asyncio.Lock()
+        self._waiting: asyncio.Timeout | None = None  # the pending getmany's
+        self._waits_stopped = False
 
     async def start(self) -> None:
         await super().start()
@@ -108,6 +113,29 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
         finally:
             if reader is not None:
                 await reader.stop()
+
+    async def getmany(
+        self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[Any, list[Any]]:
+        """aiokafka's `getmany`, except that after `stop_waiting` it waits for nothing: it
+        returns the records in hand, if any, at once."""
+        if self._waits_stopped:
+            timeout_ms = 0
+        try:
+            async with asyncio.timeout(None) as self._waiting:
+                return await super().getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)  # type: ignore[no-any-return]
+        except TimeoutError:
+            if self._waiting is not None and self._waiting.expired():
+                return {}  # stop_waiting cut the wait short: nothing had arrived
+            raise
+        finally:
+            self._waiting = None
+
+    def stop_waiting(self) -> None:
+        """End the pending `getmany`'s wait now, and every later one's before it starts."""
+        self._waits_stopped = True
+        if self._waiting is not None:
+            self._waiting.reschedule(asyncio.get_running_loop().time())
 
     async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
         return await (await self._offsets()).end_offsets(partitions)  # type: ignore[no-any-return]

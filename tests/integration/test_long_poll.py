@@ -175,3 +175,27 @@ async def test_a_flowing_consumer_fetches_in_batches_and_long_polls_again_when_q
         if reader is not None:
             reader.cancel()
         await consumer.stop()
+
+
+async def test_stop_waiting_ends_a_long_getmany_at_once_and_every_later_wait(
+    kafka_bootstrap: str, topic: str, producer: AIOKafkaProducer
+) -> None:
+    consumer = long_poll_consumer(kafka_bootstrap)
+    try:
+        [first, _] = await started(consumer, topic)
+        loop = asyncio.get_running_loop()
+        pending = asyncio.create_task(consumer.getmany(timeout_ms=600_000))
+        await wait_for(lambda: consumer._fetcher._fetch_waiters, 10, what="getmany waiting for records")
+        asked = loop.time()
+        consumer.stop_waiting()
+        assert await asyncio.wait_for(pending, 10) == {}
+        assert await asyncio.wait_for(consumer.getmany(timeout_ms=600_000), 10) == {}
+        assert loop.time() - asked < WELL_UNDER_IDLE_S
+
+        # Records in hand are still handed over: only the wait is gone.
+        await producer.send_and_wait(topic, b"late", partition=0)
+        await wait_for(lambda: first in consumer._fetcher._records, 10, what="a record in hand")
+        taken = await consumer.getmany(timeout_ms=600_000)
+        assert [record.value for record in taken[first]] == [b"late"]
+    finally:
+        await consumer.stop()

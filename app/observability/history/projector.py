@@ -103,7 +103,7 @@ class HistoryProjector:
         self._given_store = store
         self._clock = clock
         self.store: HistoryStore | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer: LongPollConsumer | None = None
         self._pruner: RetentionPruner | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -171,6 +171,8 @@ class HistoryProjector:
         self._task = self._consumer = self._pruner = None
         self.store = None
         self._stopping.set()
+        if consumer is not None:
+            consumer.stop_waiting()  # a wait for records ends now, not after poll_ms
         if task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.settings.stop_timeout_s)

@@ -90,7 +90,12 @@ class HistorySettings(BaseModel):
     group_id: str = Field(default="ferry.history", description="Consumer group: projectors sharing it share the work.")
     retention_days: int = Field(default=30, ge=1, description="Runs and spans older than this are pruned.")
     batch_size: int = Field(default=2000, ge=1, description="Records written to the store in one transaction.")
-    poll_ms: int = Field(default=200, ge=1, description="How long one fetch waits for records.")
+    poll_ms: int = Field(
+        default=5000,
+        ge=1,
+        description="How long one poll waits for records. A record or a stop ends the wait at once, "
+        "so this bounds only an idle projector's wake-ups.",
+    )
     linger_ms: int = Field(
         default=250,
         ge=0,

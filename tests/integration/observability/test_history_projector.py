@@ -16,7 +16,7 @@ from app.contracts.errors import ErrorCategory
 from app.observability.history import HistoryStore, RunFilter, RunRecord, SpanRecord
 from app.observability.history.store import PreparedBatch
 from app.streams import TopicNames
-from tests.integration.kafka_helpers import produce, unique
+from tests.integration.kafka_helpers import produce, unique, wait_for
 from tests.integration.observability.conftest import PARTITIONS, ProjectorFactory, publish, wait_for_counts
 from tests.unit.observability.history_samples import failed_tool_spans, llm_run_spans, pipeline_results, result
 
@@ -90,6 +90,21 @@ async def test_results_and_spans_reach_the_store_and_offsets_follow(
     assert projector.stats.undecodable == 2
     offsets = await committed_offsets(kafka_bootstrap, projector.settings.group_id, names)
     assert offsets == {names.results: len(results) + 2 + 1, names.traces: len(spans) + 7}
+
+
+async def test_an_idle_projector_stops_at_once_whatever_its_poll(
+    make_projector: ProjectorFactory, sqlite_url: Callable[[], str]
+) -> None:
+    projector = make_projector(sqlite_url(), poll_ms=600_000)
+    await projector.start()
+    consumer = projector._consumer
+    assert consumer is not None
+    await wait_for(lambda: consumer._fetcher._fetch_waiters, 30, what="the projector waiting for records")
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    await projector.stop()
+    assert loop.time() - asked < projector.settings.stop_timeout_s / 3  # not cut off at the stop timeout
+    assert not projector.running
 
 
 async def test_replaying_the_topics_into_an_empty_store_gives_the_same_history(
