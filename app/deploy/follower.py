@@ -21,6 +21,10 @@ from app.streams.naming import TopicNames
 
 log = logging.getLogger("ferry.deployments")
 
+#: How long the follow loop's `getmany` waits: a record ends the wait at once, so this
+#: bounds nothing but the loop's idle wake-ups.
+_POLL_MS = 5000
+
 
 class DeploymentFollower:
     def __init__(
@@ -74,7 +78,7 @@ class DeploymentFollower:
     async def _follow(self, reader: AIOKafkaConsumer, tp: TopicPartition) -> None:
         while True:
             try:
-                batch = await reader.getmany(tp, timeout_ms=500)
+                batch = await reader.getmany(tp, timeout_ms=_POLL_MS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker away: aiokafka reconnects, the next fetch tells

@@ -37,6 +37,10 @@ Lead = Callable[[dict[str, Any]], Awaitable[None]]
 #: How long a member that stopped answering keeps the partition (aiokafka's session timeout).
 SESSION_TIMEOUT_MS = 10_000
 
+#: How long the member's poll waits for records: the group runs (heartbeats, rebalances)
+#: whatever it waits, so this bounds nothing but the loop's idle wake-ups.
+_POLL_MS = 5000
+
 
 class _Election(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types for it
     def __init__(self, leader: TriggerLeader) -> None:
@@ -111,7 +115,7 @@ class TriggerLeader:
         """Poll, so the group keeps this member (and rebalances run); the records are our own writes."""
         while True:
             try:
-                await consumer.getmany(timeout_ms=1000)
+                await consumer.getmany(timeout_ms=_POLL_MS)
             except asyncio.CancelledError:
                 raise
             except KafkaError as exc:  # a broker outage: the member rejoins once it is back

@@ -29,8 +29,11 @@ from app.streams.connect import start_client, topic_partitions
 
 log = logging.getLogger(__name__)
 
-#: How long one fetch of the follow loop may block: bounds nothing but idle wake-ups.
-_POLL_MS = 500
+#: How long the follow loop's `getmany` waits before it reads the positions again. A record
+#: ends the wait at once, so this bounds the loop's idle wake-ups (a worker runs five tails),
+#: and how late a `catch_up` sees a position that moved with no record to hand over
+#: (transaction markers).
+_POLL_MS = 5000
 
 #: What a batching tail's fetch waits for while records flow: dozens of results or steps,
 #: or a second.
