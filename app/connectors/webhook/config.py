@@ -48,7 +48,18 @@ class WebhookSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, description="One attempt's whole time, connect to response.")
     per_destination: int = Field(default=4, ge=1, description="Attempts in flight to one host:port at once.")
     max_in_flight: int = Field(default=256, ge=1, description="Results being delivered at once; fetching waits.")
-    poll_ms: int = Field(default=200, ge=1)
+    poll_ms: int = Field(
+        default=200,
+        ge=1,
+        description="While deliveries are in hand or finished ones wait for their commit, how long one poll "
+        "waits for records: how late those are committed, and fetching resumes after a full house.",
+    )
+    idle_poll_ms: int = Field(
+        default=5000,
+        ge=1,
+        description="With nothing in hand and everything committed, how long one poll waits. A record or a "
+        "stop ends the wait at once, so this bounds only an idle connector's wake-ups.",
+    )
     fetch_max_wait_ms: int = Field(
         default=500,
         ge=0,

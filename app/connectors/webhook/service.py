@@ -138,7 +138,7 @@ class WebhookConnector:
         self.stats = WebhookStats()
         self._offsets = PendingOffsets()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer: LongPollConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._deliverer: Deliverer | None = None
         self._sink: DeadLetterSink | None = None
@@ -197,6 +197,8 @@ class WebhookConnector:
         task, consumer, producer, deliverer = self._task, self._consumer, self._producer, self._deliverer
         self._task = self._consumer = self._producer = self._deliverer = self._sink = None
         self._stopping.set()
+        if consumer is not None:
+            consumer.stop_waiting()  # a wait for records ends now, not after the poll
         if task is not None:
             await asyncio.wait([task])
         if self._tasks:
@@ -223,8 +225,10 @@ class WebhookConnector:
                 consumer.pause(*assigned)  # keep polling (the group's liveness) without fetching
             elif consumer.paused():
                 consumer.resume(*consumer.paused())
+            settled = room == self.settings.max_in_flight and not self._offsets.to_commit()
+            wait_ms = self.settings.idle_poll_ms if settled else self.settings.poll_ms
             try:
-                fetched = await consumer.getmany(timeout_ms=self.settings.poll_ms, max_records=max(1, room))
+                fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max(1, room))
             except KafkaError as exc:
                 log.warning("webhooks: fetch failed (%s); retrying", exc)
                 await self._pause(1.0)

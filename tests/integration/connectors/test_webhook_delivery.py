@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from app.connectors.webhook import (
     RetryPolicy,
@@ -242,3 +243,36 @@ async def test_deliveries_cut_short_by_a_stop_are_delivered_by_the_next_connecto
         lambda: {r.delivery for r in receiver.accepted()} == expected, 60, what="the next connector to deliver them"
     )
     assert {r.delivery for r in receiver.requests} == expected  # before and after the stop: one id per run
+
+
+async def test_an_idle_connector_commits_what_it_delivered_and_stops_at_once(
+    kafka_bootstrap: str,
+    prefix: str,
+    app_id: str,
+    project: Project,
+    receiver: Receiver,
+    secret: str,
+    connectors: list[WebhookConnector],
+) -> None:
+    names = TopicNames(prefix)
+    settings = _settings(app_id, max_attempts=3).model_copy(update={"idle_poll_ms": 600_000})
+    connector = await _start(connectors, kafka_bootstrap, prefix, project, settings)
+    await produce_results(kafka_bootstrap, names, [result("run-then-quiet", receiver.url)])
+    await wait_for(lambda: receiver.accepted(), 60, what="the delivery")
+    # Nothing else arrives: the offset is committed all the same, not after the idle poll.
+    await wait_for(lambda: _committed(kafka_bootstrap, settings.group_id), 30, what="the delivered offset committed")
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    await connector.stop()
+    connectors.remove(connector)
+    assert loop.time() - asked < 10  # not after the 600 s idle poll
+
+
+async def _committed(bootstrap: str, group: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for meta in offsets.values()) == 1
