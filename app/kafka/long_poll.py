@@ -134,7 +134,7 @@ class LongPollConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka ship
     def stop_waiting(self) -> None:
         """End the pending `getmany`'s wait now, and every later one's before it starts."""
         self._waits_stopped = True
-        if self._waiting is not None:
+        if self._waiting is not None and not self._waiting.expired():
             self._waiting.reschedule(asyncio.get_running_loop().time())
 
     async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:

@@ -104,7 +104,7 @@ class _Consumer(Consumer):
 
         faust yields before each partition's check with `self.sleep(0)`: a task, a timer and a
         cancellation each. It runs every 2.5 commit intervals (1.25 s here), so with a dozen
-        partitions those yields were the largest share of an idle worker's wake-ups
+        partitions those yields were about a seventh of an idle worker's event-loop callbacks
         (bench/RESULTS.md, "Idle worker: fewer wake-ups"). A check reads a few attributes.
         """
         if self.should_stop:
