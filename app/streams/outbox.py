@@ -49,8 +49,13 @@ _Record = tuple[str, bytes, bytes | None, int | None]  # topic, key, value (None
 
 class Outbox:
     def __init__(
-        self, bootstrap: str, names: TopicNames, *, linger_ms: int = 2, replication: int | None = None
+        self, bootstrap: str, names: TopicNames, *, linger_ms: int = 0, replication: int | None = None
     ) -> None:
+        """`linger_ms` of the results' producer. No linger by default: aiokafka keeps one
+        produce request in flight per broker, so under load the results that end while one
+        is out share the next request anyway, and a linger only held back each result that
+        ended alone (2 ms of every paced run's p50: bench/RESULTS.md, "Idle worker: fewer
+        wake-ups")."""
         self.names = names
         self._replication = replication or 1
         self._failed_topics: set[str] = set()  # failed-runs and retry topics known to exist
