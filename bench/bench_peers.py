@@ -126,7 +126,7 @@ async def raw_loop(bootstrap: str, prefix: str, base_url: str, cap: int, workloa
         auto_offset_reset="earliest",
         fetch_max_wait_ms=10,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=cap))
     await consumer.start()
     await producer.start()
