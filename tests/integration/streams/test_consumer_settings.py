@@ -28,7 +28,7 @@ FETCH_WAIT_MS = 37  # neither aiokafka's default (500) nor faust's (1500)
 IDLE_WAIT_MS = 777
 
 
-async def test_the_real_consumer_uses_ferrys_fetch_wait_and_assignor(
+async def test_the_real_consumer_uses_ferrys_fetch_wait_assignor_and_livelock_check(
     tmp_path, kafka_bootstrap: str, simulator: LLMSimulator, make_worker: WorkerFactory
 ) -> None:
     project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
