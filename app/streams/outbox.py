@@ -54,8 +54,8 @@ class Outbox:
         """`linger_ms` of the results' producer. No linger by default: aiokafka keeps one
         produce request in flight per broker, so under load the results that end while one
         is out share the next request anyway, and a linger only held back each result that
-        ended alone (2 ms of every paced run's p50: bench/RESULTS.md, "Idle worker: fewer
-        wake-ups")."""
+        ended alone (about 2 ms of the paced p50: bench/RESULTS.md, "The results' producer
+        without a linger")."""
         self.names = names
         self._replication = replication or 1
         self._failed_topics: set[str] = set()  # failed-runs and retry topics known to exist
