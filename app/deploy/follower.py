@@ -16,14 +16,11 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.deploy.log import Book, consumer, deployments_topic, ensure_topic
+from app.kafka import IDLE_POLL_MS
 from app.streams.connect import start_client
 from app.streams.naming import TopicNames
 
 log = logging.getLogger("ferry.deployments")
-
-#: How long the follow loop's `getmany` waits: a record ends the wait at once, so this
-#: bounds nothing but the loop's idle wake-ups.
-_POLL_MS = 5000
 
 
 class DeploymentFollower:
@@ -78,7 +75,7 @@ class DeploymentFollower:
     async def _follow(self, reader: AIOKafkaConsumer, tp: TopicPartition) -> None:
         while True:
             try:
-                batch = await reader.getmany(tp, timeout_ms=_POLL_MS)
+                batch = await reader.getmany(tp, timeout_ms=IDLE_POLL_MS)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker away: aiokafka reconnects, the next fetch tells

@@ -5,7 +5,7 @@ LongPollConsumer / long_poll    consumers that cost nothing while their topics a
 KeyPartitioner / key_partition  Kafka's default partitioner for keyed records, cheaper
 """
 
-from app.kafka.long_poll import FlowingBatch, LongPollConsumer, long_poll
+from app.kafka.long_poll import IDLE_POLL_MS, FlowingBatch, LongPollConsumer, long_poll
 from app.kafka.partitioner import KeyPartitioner, key_partition
 
-__all__ = ["FlowingBatch", "KeyPartitioner", "LongPollConsumer", "key_partition", "long_poll"]
+__all__ = ["IDLE_POLL_MS", "FlowingBatch", "KeyPartitioner", "LongPollConsumer", "key_partition", "long_poll"]

@@ -43,6 +43,10 @@ from aiokafka import AIOKafkaConsumer
 #: How long the broker may hold a fetch that covers every assigned partition.
 IDLE_WAIT_MS = 2000
 
+#: How long a loop's `getmany` on a `LongPollConsumer` waits for records. A record ends the
+#: wait at once, and so does `stop_waiting`, so this bounds only how often an idle loop wakes.
+IDLE_POLL_MS = 5000
+
 #: What the offset-lookup consumer copies: how to reach and authenticate to the cluster.
 _CONNECTION_SETTINGS = (
     "bootstrap_servers",

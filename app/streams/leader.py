@@ -26,7 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app.kafka import LongPollConsumer
+from app.kafka import IDLE_POLL_MS, LongPollConsumer
 from app.streams.connect import start_client
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ Lead = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: How long a member that stopped answering keeps the partition (aiokafka's session timeout).
 SESSION_TIMEOUT_MS = 10_000
-
-#: How long the member's poll waits for records: the group runs (heartbeats, rebalances)
-#: whatever it waits, so this bounds nothing but the loop's idle wake-ups.
-_POLL_MS = 5000
 
 
 class _Election(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types for it
@@ -115,7 +111,7 @@ class TriggerLeader:
         """Poll, so the group keeps this member (and rebalances run); the records are our own writes."""
         while True:
             try:
-                await consumer.getmany(timeout_ms=_POLL_MS)
+                await consumer.getmany(timeout_ms=IDLE_POLL_MS)  # the group runs whatever it waits
             except asyncio.CancelledError:
                 raise
             except KafkaError as exc:  # a broker outage: the member rejoins once it is back

@@ -24,16 +24,10 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from app.kafka import FlowingBatch, LongPollConsumer
+from app.kafka import IDLE_POLL_MS, FlowingBatch, LongPollConsumer
 from app.streams.connect import start_client, topic_partitions
 
 log = logging.getLogger(__name__)
-
-#: How long the follow loop's `getmany` waits before it reads the positions again. A record
-#: ends the wait at once, so this bounds the loop's idle wake-ups (a worker runs five tails),
-#: and how late a `catch_up` sees a position that moved with no record to hand over
-#: (transaction markers).
-_POLL_MS = 5000
 
 #: What a batching tail's fetch waits for while records flow: dozens of results or steps,
 #: or a second.
@@ -116,7 +110,9 @@ class TopicTail:
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             try:
-                batch = await consumer.getmany(timeout_ms=_POLL_MS)
+                # Also how late a `catch_up` sees a position that moved with no record to hand
+                # over (transaction markers): the positions are read again after each wait.
+                batch = await consumer.getmany(timeout_ms=IDLE_POLL_MS)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.connectors.webhook.retry_policy import RetryPolicy
 from app.connectors.webhook.ssrf import IPNetwork, allow_list
 from app.contracts import RunResult
+from app.kafka import IDLE_POLL_MS
 from app.project.config import ProjectConfig
 from app.project.connectors import WebhookConnectorSpec, result_matches
 from app.streams.naming import RESULTS
@@ -55,7 +56,7 @@ class WebhookSettings(BaseModel):
         "waits for records: how late those are committed, and fetching resumes after a full house.",
     )
     idle_poll_ms: int = Field(
-        default=5000,
+        default=IDLE_POLL_MS,
         ge=1,
         description="With nothing in hand and everything committed, how long one poll waits. A record or a "
         "stop ends the wait at once, so this bounds only an idle connector's wake-ups.",

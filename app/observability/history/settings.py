@@ -91,7 +91,7 @@ class HistorySettings(BaseModel):
     retention_days: int = Field(default=30, ge=1, description="Runs and spans older than this are pruned.")
     batch_size: int = Field(default=2000, ge=1, description="Records written to the store in one transaction.")
     poll_ms: int = Field(
-        default=5000,
+        default=5000,  # app.kafka.IDLE_POLL_MS, not imported: commands that only read history skip aiokafka
         ge=1,
         description="How long one poll waits for records. A record or a stop ends the wait at once, "
         "so this bounds only an idle projector's wake-ups.",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.contracts.errors import ConfigError
+from app.kafka import IDLE_POLL_MS
 from app.observability.history import database_url
 from app.observability.history.settings import describe, history_group
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_default_is_sqlite_under_the_ferry_home(tmp_path: Path) -> None:
@@ -51,3 +56,12 @@ def test_unsupported_or_broken_urls_are_config_errors(text: str, message: str) -
 
 def test_projectors_of_one_app_share_a_group_beside_the_workers() -> None:
     assert history_group("ferry") == "ferry.history"
+
+
+def test_the_projector_polls_as_long_as_every_other_long_poll_loop_without_importing_aiokafka() -> None:
+    # The settings spell the value out: commands that only read the history never load aiokafka.
+    code = "import sys, app.observability.history.settings as s; print(s.HistorySettings().poll_ms, 'aiokafka' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    assert out == [str(IDLE_POLL_MS), "False"]
