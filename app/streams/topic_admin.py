@@ -78,10 +78,13 @@ async def apply_topics(bootstrap: str, plan: Sequence[PlannedTopic], timeout: fl
                 + "; ".join(failures)
                 + " — fix: check the topic specs (replication: --replication) against the cluster"
             )
+        # Wait before checking: a topic that already exists may have been created a moment
+        # ago (by another worker starting beside this one), and until its metadata has
+        # reached the broker it answers with no partitions and no configs.
+        await _wait_for_metadata(admin, [t.name for t in plan], timeout)
         if report.existing:
             by_name = {t.name: t for t in plan}
             report.conflicts.extend(await _check_existing(admin, [by_name[n] for n in report.existing]))
-        await _wait_for_metadata(admin, [t.name for t in plan], timeout)
         return report
     finally:
         await admin.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.contracts import RunRequest, RunStatus
@@ -31,6 +34,17 @@ async def test_apply_creates_then_finds_and_reports_conflicts(
     assert set(conflicts) == {(names.results, "partitions"), (names.results, "cleanup.policy")}
     assert conflicts[(names.results, "cleanup.policy")].wanted == "compact"
     assert conflicts[(names.results, "partitions")].actual == "2"
+
+
+async def test_workers_applying_the_same_new_topics_at_once_find_no_conflict(tmp_path, kafka_bootstrap: str) -> None:
+    """The worker whose create loses the race finds topics created a moment ago; it must
+    read them once their metadata is in, not as a topic of 0 partitions."""
+    project = write_project(tmp_path, {"echo": llm_agent(max_concurrent_runs=2)})
+    for _ in range(5):
+        plan = plan_topics(project, TopicNames(f"t-{uuid.uuid4().hex[:8]}."))
+        first, second = await asyncio.gather(apply_topics(kafka_bootstrap, plan), apply_topics(kafka_bootstrap, plan))
+        assert first.conflicts == [] and second.conflicts == []
+        assert set(first.created) | set(second.created) == {t.name for t in plan}
 
 
 async def test_a_worker_refuses_to_start_on_a_conflicting_topic(
