@@ -197,7 +197,7 @@ def metrics_endpoint(args: argparse.Namespace) -> MetricsEndpoint | None:
 
 
 async def _run(args: argparse.Namespace, bootstrap: str) -> int:
-    from app.cli.gc_tuning import settle_started_process
+    from app.cli.gc_tuning import release_heap_when_quiet, settle_started_process
     from app.connectors.services import prepare_connectors
     from app.connectors.webhook import WebhookSettings, webhooks_group
     from app.project import load_project
@@ -302,7 +302,10 @@ async def _run(args: argparse.Namespace, bootstrap: str) -> int:
         log.info("triggers: %s", connectors.triggers.describe())
     if worker.metrics_server is not None:
         log.info("metrics: serving %s:%d/metrics", worker.metrics_server.endpoint.host, worker.metrics_server.port)
+    # What a busy spell freed goes back to the system once the worker is quiet (gc_tuning.py).
+    releasing = asyncio.create_task(release_heap_when_quiet(worker.records_handled, worker.busy))
     await stop.wait()
+    releasing.cancel()
     log.info("stopping: draining running runs…")
     await worker.stop()
     if args.from_deployments:

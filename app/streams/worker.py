@@ -333,6 +333,14 @@ class Worker:
         """Agent → (runs running, runs queued): the in-flight and queued gauges."""
         return self.processor.loads() if self.processor is not None else {}
 
+    def records_handled(self) -> int:
+        """Records the processor has finished with in any way (results, dead letters, skips…)."""
+        return sum(self.processor.counts.values()) if self.processor is not None else 0
+
+    def busy(self) -> bool:
+        """Whether any run is running or queued here now."""
+        return any(running or queued for running, queued in self.lane_loads().values())
+
     def consumer_lag(self) -> dict[str, int]:
         """Consumed topic → records after the group's committed offset, over the partitions
         this worker holds (read at a scrape, from faust's consumer)."""

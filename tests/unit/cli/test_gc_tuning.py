@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
 import textwrap
 import weakref
 
-from app.cli.gc_tuning import RUNNING_THRESHOLDS, settle_started_process
+from app.cli.gc_tuning import RUNNING_THRESHOLDS, release_heap_when_quiet, settle_started_process
 
 
 class _Service:
@@ -58,3 +59,39 @@ def test_freed_heap_memory_goes_back_to_the_system_once_started() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     trimmed, released = done.stdout.split()
     assert trimmed == "True" and float(released) > 20
+
+
+async def test_the_heap_is_released_once_after_each_busy_spell_and_never_during_one() -> None:
+    ended, running, released = [0], [False], [0]
+    checked = asyncio.Event()
+
+    def runs_ended() -> int:
+        checked.set()  # a check under way: it releases, or not, before the test goes on
+        return ended[0]
+
+    def release() -> bool:
+        released[0] += 1
+        return True
+
+    async def after_checks(count: int) -> None:
+        for _ in range(count):
+            checked.clear()
+            await checked.wait()
+
+    task = asyncio.create_task(release_heap_when_quiet(runs_ended, lambda: running[0], every_s=0.001, release=release))
+    try:
+        await after_checks(3)
+        assert released[0] == 0  # nothing ran since start: start-up already released its heap
+        ended[0], running[0] = 5, True
+        await after_checks(3)
+        assert released[0] == 0  # runs still going: their pages would be taken again at once
+        running[0] = False
+        await after_checks(3)
+        assert released[0] == 1
+        await after_checks(3)
+        assert released[0] == 1  # quiet with nothing new: not again
+        ended[0] = 6
+        await after_checks(3)
+        assert released[0] == 2
+    finally:
+        task.cancel()
