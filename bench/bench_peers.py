@@ -11,6 +11,8 @@ each in its own process, against the LLM simulator in another (0 and 200 ms late
   - ferry-base (with `--baseline DIR`): `ferry worker` run from another Ferry tree (e.g. the
              previous commit, `git archive <commit> | tar -x -C DIR`), to compare two versions
              in one run;
+  - raw-twin: the raw loop again, in a process of its own: what the paced p99 of two
+             identical workers differs by in one round is the floor under any gap to raw;
   - calfkit: Calfkit 0.13 (`bench/peers_calfkit.py`), installed by this bench into its own
              virtual environment (`--calfkit-venv`, created on first use with
              `pip install calfkit==0.13.0 faststream==0.7.5`), driven by its own client.
@@ -523,15 +525,14 @@ async def main(args: argparse.Namespace) -> None:
             comparisons: dict[str, list[float]] = {}
             for cell in per_round:
                 cell = {side: r for side, r in cell.items() if "error" not in r}
-                if "ferry" not in cell:
-                    continue
-                for other in ("raw", "calfkit", "ferry-base"):
+                for other in ("raw", "calfkit", "ferry-base") if "ferry" in cell else ():
                     if other in cell:
                         ratio = cell["ferry"]["runs_per_s"] / cell[other]["runs_per_s"]
                         comparisons.setdefault(f"runs/s ferry/{other}", []).append(ratio)
-                if "raw" in cell:
-                    gap = cell["ferry"]["paced_p99_ms"] - cell["raw"]["paced_p99_ms"]
-                    comparisons.setdefault("paced p99 ferry − raw (ms)", []).append(gap)
+                for side in ("ferry", "raw-twin"):
+                    if side in cell and "raw" in cell:
+                        gap = cell[side]["paced_p99_ms"] - cell["raw"]["paced_p99_ms"]
+                        comparisons.setdefault(f"paced p99 {side} − raw (ms)", []).append(gap)
             for name, values in comparisons.items():
                 each = ", ".join(f"{v:+.1f}" if "ms" in name else f"{v:.2f}" for v in values)
                 median = statistics.median(values)
