@@ -68,20 +68,20 @@ def release_free_heap() -> bool:
 
 
 async def release_heap_when_quiet(
-    runs_ended: Callable[[], int],
+    records_handled: Callable[[], int],
     busy: Callable[[], bool],
     *,
     every_s: float = QUIET_CHECK_S,
     release: Callable[[], bool] = release_free_heap,
 ) -> None:
-    """Hand the heap's free pages back once after each busy spell: when runs have ended
-    since the last time (`runs_ended` counts them) and none is running or queued now."""
-    released_at = runs_ended()
+    """Hand the heap's free pages back once after each busy spell: when records were handled
+    since the last time (`records_handled` counts them) and no run is running or queued now."""
+    released_at = records_handled()
     while True:
         await asyncio.sleep(every_s)
-        ended = runs_ended()
-        if ended != released_at and not busy():
+        handled = records_handled()
+        if handled != released_at and not busy():
             started = time.perf_counter()
-            await asyncio.to_thread(release)  # walks every free chunk: ~40-120 ms on a large, fragmented heap
+            await asyncio.to_thread(release)  # it walks every free chunk: tens of ms on a large fragmented heap
             log.debug("heap: free pages released in %.1f ms", (time.perf_counter() - started) * 1000)
-            released_at = ended
+            released_at = handled

@@ -62,12 +62,12 @@ def test_freed_heap_memory_goes_back_to_the_system_once_started() -> None:
 
 
 async def test_the_heap_is_released_once_after_each_busy_spell_and_never_during_one() -> None:
-    ended, running, released = [0], [False], [0]
+    handled, running, released = [0], [False], [0]
     checked = asyncio.Event()
 
-    def runs_ended() -> int:
+    def records_handled() -> int:
         checked.set()  # a check under way: it releases, or not, before the test goes on
-        return ended[0]
+        return handled[0]
 
     def release() -> bool:
         released[0] += 1
@@ -78,11 +78,13 @@ async def test_the_heap_is_released_once_after_each_busy_spell_and_never_during_
             checked.clear()
             await checked.wait()
 
-    task = asyncio.create_task(release_heap_when_quiet(runs_ended, lambda: running[0], every_s=0.001, release=release))
+    task = asyncio.create_task(
+        release_heap_when_quiet(records_handled, lambda: running[0], every_s=0.001, release=release)
+    )
     try:
         await after_checks(3)
         assert released[0] == 0  # nothing ran since start: start-up already released its heap
-        ended[0], running[0] = 5, True
+        handled[0], running[0] = 5, True
         await after_checks(3)
         assert released[0] == 0  # runs still going: their pages would be taken again at once
         running[0] = False
@@ -90,7 +92,7 @@ async def test_the_heap_is_released_once_after_each_busy_spell_and_never_during_
         assert released[0] == 1
         await after_checks(3)
         assert released[0] == 1  # quiet with nothing new: not again
-        ended[0] = 6
+        handled[0] = 6
         await after_checks(3)
         assert released[0] == 2
     finally:
