@@ -525,10 +525,11 @@ async def main(args: argparse.Namespace) -> None:
             comparisons: dict[str, list[float]] = {}
             for cell in per_round:
                 cell = {side: r for side, r in cell.items() if "error" not in r}
-                for other in ("raw", "calfkit", "ferry-base") if "ferry" in cell else ():
-                    if other in cell:
-                        ratio = cell["ferry"]["runs_per_s"] / cell[other]["runs_per_s"]
-                        comparisons.setdefault(f"runs/s ferry/{other}", []).append(ratio)
+                if "ferry" in cell:
+                    for other in ("raw", "calfkit", "ferry-base"):
+                        if other in cell:
+                            ratio = cell["ferry"]["runs_per_s"] / cell[other]["runs_per_s"]
+                            comparisons.setdefault(f"runs/s ferry/{other}", []).append(ratio)
                 for side in ("ferry", "raw-twin"):
                     if side in cell and "raw" in cell:
                         gap = cell[side]["paced_p99_ms"] - cell["raw"]["paced_p99_ms"]

@@ -334,7 +334,8 @@ class Worker:
         return self.processor.loads() if self.processor is not None else {}
 
     def records_handled(self) -> int:
-        """Records the processor has finished with in any way (results, dead letters, skips…)."""
+        """Everything the processor has counted (results, dead letters, skips, replayed
+        steps…): it moves whenever records were handled, which is all its reader needs."""
         return sum(self.processor.counts.values()) if self.processor is not None else 0
 
     def busy(self) -> bool:
